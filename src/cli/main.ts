@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// Entry point of the `weir` command. This file must stay parseable by old Node
+// versions (no TypeScript-only runtime syntax, no static imports of the rest of
+// Weir) so that it can explain the version requirement instead of crashing.
+
+const MIN_24 = 21; // Node 24.21+ has JSPI enabled by default; 25+ too.
+
+function jspiAvailable(): boolean {
+  const wasm = (globalThis as { WebAssembly?: Record<string, unknown> }).WebAssembly;
+  return !!wasm && typeof wasm.Suspending === 'function' && typeof wasm.promising === 'function';
+}
+
+function versionSupported(version: string): boolean {
+  const [major, minor] = version.split('.').map((x) => parseInt(x, 10));
+  return major > 24 || (major === 24 && minor >= MIN_24);
+}
+
+const nodeVersion = process.versions.node;
+if (!versionSupported(nodeVersion) || !jspiAvailable()) {
+  process.stderr.write(
+    `weir needs Node 24.21+ or 26 (JSPI); this is Node v${nodeVersion}` +
+      (versionSupported(nodeVersion) ? ' without WebAssembly.Suspending/WebAssembly.promising' : '') +
+      `. Run through npm (npx weir) so the project's Node is used, or install Node 26.\n`,
+  );
+  process.exitCode = 2;
+} else {
+  const { main } = await import('./commands.ts');
+  process.exitCode = await main(process.argv.slice(2));
+}
