@@ -117,7 +117,7 @@ export function elemSize(t: ValType, pt: PtrType): number {
       return alignTo(s, alignment(t, pt));
     }
     case 'variant': {
-      let s = discriminantSize(d.cases.length);
+      let s: number = discriminantSize(d.cases.length);
       s = alignTo(s, maxCaseAlignment(d.cases, pt));
       let cs = 0;
       for (const c of d.cases) if (c.type) cs = Math.max(cs, elemSize(c.type, pt));

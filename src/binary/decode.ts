@@ -61,6 +61,7 @@ function readComponent(r: Reader, depth: number): ComponentAst {
         const nameOffset = s.offset;
         const name = s.name();
         customSections.push({ name, offset: nameOffset, size });
+        s.skip(s.end - s.pos);
         break;
       }
       case 1: {

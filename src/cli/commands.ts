@@ -9,6 +9,11 @@ import { DecodeError, ValidationError } from '../errors.ts';
 
 /** Runs weir with `argv` (arguments after the script path); resolves to the exit status. */
 export async function main(argv: string[]): Promise<number> {
+  // `weir inspect x.wasm | head` closes stdout early: that is not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   let command;
   try {
     command = parseArgs(argv);

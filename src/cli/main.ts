@@ -3,7 +3,7 @@
 // versions (no TypeScript-only runtime syntax, no static imports of the rest of
 // Weir) so that it can explain the version requirement instead of crashing.
 
-const MIN_24 = 21; // Node 24.21+ has JSPI enabled by default; 25+ too.
+const MIN_24 = 21; // supported: Node 24.21+ and 25+ (with JSPI available)
 
 function jspiAvailable(): boolean {
   const wasm = (globalThis as { WebAssembly?: Record<string, unknown> }).WebAssembly;

@@ -175,8 +175,14 @@ class ComponentValidator {
         s.components.push(child.type);
         return;
       }
-      case 'instance': return this.instance(d.expr);
-      case 'alias': return this.alias(d.alias, s, true);
+      case 'instance':
+        this.instance(d.expr);
+        this.def.info.set(i, s.instances[s.instances.length - 1]);
+        return;
+      case 'alias':
+        this.alias(d.alias, s, true);
+        if (d.alias.kind === 'export') this.def.info.set(i, s.instances[d.alias.instance].exports.get(d.alias.name)!);
+        return;
       case 'type': {
         const t = this.typeDef(d.type, s);
         if (t instanceof ResourceType) s.definedResources.add(t);
@@ -609,7 +615,11 @@ class ComponentValidator {
       }
       case 'value': fail('values', 'value imports/exports (🪙) are not supported', offset);
       case 'type': {
-        if (et.bound.kind === 'sub-resource') return { kind: 'type', type: new ResourceType(name) };
+        if (et.bound.kind === 'sub-resource') {
+          const r = new ResourceType(name);
+          if (s.kind === 'type') typeLocalResources.add(r);
+          return { kind: 'type', type: r };
+        }
         const t = get(s.types, et.bound.idx, 'type');
         return { kind: 'type', type: t };
       }
@@ -955,21 +965,24 @@ function collectResources(t: ExternType, out: Set<ResourceType>): void {
   }
 }
 
-function refersToDefinedResource(t: DefType, scope: Scope): boolean {
-  if (t instanceof ResourceType) return scope.definedResources.has(t) || t.defined !== null;
-  if (isValType(t)) {
-    const rs = new Set<ResourceType>();
-    resourcesIn(t, rs);
-    for (const r of rs) if (r.defined !== null) return true;
-    return false;
+function refersToDefinedResource(t: DefType, _scope: Scope): boolean {
+  if (t instanceof ResourceType) return true;
+  const rs = new Set<ResourceType>();
+  if (isValType(t)) resourcesIn(t, rs);
+  else if (t.kind === 'func') collectResources({ kind: 'func', type: t }, rs);
+  else if (t.kind === 'instance') collectResources({ kind: 'instance', type: t }, rs);
+  else if (t.kind === 'component') {
+    for (const e of t.imports.values()) collectResources(e, rs);
+    for (const e of t.exports.values()) collectResources(e, rs);
+    for (const r of t.importedResources) rs.delete(r);
+    for (const r of t.exportedResources) rs.delete(r);
   }
-  if (t.kind === 'func') {
-    const rs = new Set<ResourceType>();
-    collectResources({ kind: 'func', type: t }, rs);
-    for (const r of rs) if (r.defined !== null) return true;
-  }
+  for (const r of rs) if (!typeLocalResources.has(r)) return true;
   return false;
 }
+
+/** resource types introduced by `(sub resource)` declarators inside component/instance types */
+const typeLocalResources = new WeakSet<ResourceType>();
 
 function coreExternImportMatch(actual: CoreExternType, expected: CoreExternType): string | null {
   return moduleSubtype({ kind: 'module', imports: [], exports: new Map([['x', actual]]) }, { kind: 'module', imports: [], exports: new Map([['x', expected]]) });

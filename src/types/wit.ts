@@ -4,7 +4,9 @@
 // one line per import/export, then a nested `package ns:pkg@ver { interface … }`
 // block for every interface-named instance import/export. Type names are
 // recovered from type exports (`(export "x" (type (eq …)))`), which is the only
-// place a structural type carries a name. Anything WIT cannot express is
+// place a structural type carries a name: by object identity (the validator
+// resolves a type index to one shared object) and, for records, variants,
+// enums and flags, also by structure. Anything WIT cannot express is
 // printed as a comment. The printer never throws.
 
 import type {
@@ -137,7 +139,11 @@ class Scope {
   /** A type as it appears in a use position. */
   ref(t: ValType): string {
     if (t === null || typeof t !== 'object') return '/* ? */';
-    if (PRIMS.has(t.kind)) return t.kind;
+    if (PRIMS.has(t.kind)) {
+      // Aliases of primitives (`type filesize = u64`) are found by identity only.
+      const n = this.nameOf(t);
+      return n !== undefined ? id(n) : t.kind;
+    }
     if (t.kind === 'own') return this.resourceName(t.resource);
     if (t.kind === 'borrow') return `borrow<${this.resourceName(t.resource)}>`;
     const named = this.nameOf(t);
@@ -221,8 +227,6 @@ class WitPrinter {
 
   register(obj: unknown, origin: Origin): void {
     if (typeof obj !== 'object' || obj === null) return;
-    const k = (obj as { kind?: unknown }).kind;
-    if (typeof k === 'string' && PRIMS.has(k)) return;
     if (!this.origins.has(obj)) this.origins.set(obj, origin);
   }
 

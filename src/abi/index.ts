@@ -1,0 +1,7 @@
+// Canonical ABI (synchronous, plus async flattening helpers), compiled per type.
+export * from './context.ts';
+export * from './layout.ts';
+export * from './strings.ts';
+export * from './plan.ts';
+export * from './func.ts';
+export * from './values.ts';

@@ -1,0 +1,5 @@
+// Weir's public entry point.
+export { Component, Instance, type Imports, type CompileOptions } from './host/component.ts';
+export { HostResource, ResourceHandle, RuntimeResource } from './runtime/resources.ts';
+export { DecodeError, ValidationError, LinkError, Trap } from './errors.ts';
+export type { ComponentType, InstanceType, FuncType, ValType, ExternType } from './types/types.ts';

@@ -1,0 +1,171 @@
+// A component instance's run-time state (CanonicalABI.md "Component
+// Instances"): entry/leave flags, the handle table, and the map from the
+// validator's static resource types to this instance's runtime resources.
+
+import { Trap, trap, trapIf } from '../errors.ts';
+import type { HandleOps } from '../abi/context.ts';
+import type { FutureType, ResourceType, StreamType } from '../types/types.ts';
+import {
+  CallScope, HandleTable, ResourceHandle, ResourceHandleEntry, RuntimeResource, runDestructor,
+} from './resources.ts';
+
+export class ComponentInstanceState {
+  parent: ComponentInstanceState | null;
+  mayEnter = true;
+  mayLeave = true;
+  poisoned = false;
+  handles = new HandleTable();
+  /** static resource type (from validation) → runtime resource */
+  resources = new Map<ResourceType, RuntimeResource>();
+  /** the call currently running in this instance (sync calls cannot interleave within one instance) */
+  scope: CallScope | null = null;
+  /** the outgoing (lowered) call in progress: handles this instance lent to it */
+  lowerScope: CallScope | null = null;
+  /** hooks the async layer installs (streams, futures, error contexts) */
+  asyncOps: Partial<HandleOps> | null = null;
+  readonly handleOps: HandleOps;
+
+  constructor(parent: ComponentInstanceState | null) {
+    this.parent = parent;
+    this.handleOps = makeHandleOps(this);
+  }
+
+  selfAndAncestors(): ComponentInstanceState[] {
+    const out: ComponentInstanceState[] = [];
+    for (let i: ComponentInstanceState | null = this; i; i = i.parent) out.push(i);
+    return out;
+  }
+
+  private enteringSet(caller: ComponentInstanceState | null): ComponentInstanceState[] {
+    const mine = this.selfAndAncestors();
+    if (!caller) return mine;
+    const theirs = new Set(caller.selfAndAncestors());
+    return mine.filter((i) => !theirs.has(i));
+  }
+
+  mayEnterFrom(caller: ComponentInstanceState | null): boolean {
+    if (this.poisoned) return false;
+    if (!caller && !this.parent) return this.mayEnter;
+    for (const i of this.enteringSet(caller)) if (!i.mayEnter || i.poisoned) return false;
+    return true;
+  }
+
+  enterFrom(caller: ComponentInstanceState | null): void {
+    if (!caller && !this.parent) { this.mayEnter = false; return; }
+    for (const i of this.enteringSet(caller)) i.mayEnter = false;
+  }
+
+  leaveTo(caller: ComponentInstanceState | null): void {
+    if (!caller && !this.parent) { this.mayEnter = true; return; }
+    for (const i of this.enteringSet(caller)) i.mayEnter = true;
+  }
+
+  /** After a trap, the instance (and the instances enclosing it) can no longer be entered. */
+  poison(): void {
+    for (const i of this.selfAndAncestors()) i.poisoned = true;
+  }
+
+  resource(rt: ResourceType): RuntimeResource {
+    const r = this.resources.get(rt);
+    if (!r) throw new Error(`internal: resource type ${rt.name || rt.id} is not bound in this instance`);
+    return r;
+  }
+}
+
+function makeHandleOps(inst: ComponentInstanceState): HandleOps {
+  const asyncOp = <K extends keyof HandleOps>(k: K): HandleOps[K] => {
+    const f = inst.asyncOps?.[k];
+    if (!f) throw new Trap(`${k}: streams, futures and error-contexts are not available in this instance`);
+    return f;
+  };
+  return {
+    liftOwn(rt, i) {
+      const R = inst.resource(rt);
+      const h = inst.handles.get(i);
+      trapIf(!(h instanceof ResourceHandleEntry), `handle index ${i} is not a resource`);
+      const e = h as ResourceHandleEntry;
+      trapIf(e.rt !== R, `handle index ${i} has the wrong resource type`);
+      trapIf(e.numLends !== 0, `cannot move handle index ${i} while it is lent out`);
+      trapIf(!e.own, `handle index ${i} is a borrow, not an own`);
+      inst.handles.remove(i);
+      return R.impl === null ? e.rep : new ResourceHandle(R, e.rep, true);
+    },
+    lowerOwn(rt, v) {
+      const R = inst.resource(rt);
+      let rep: unknown;
+      if (v instanceof ResourceHandle) {
+        if (v.resource !== R) throw new TypeError(`expected a handle of resource ${R.name || '(anonymous)'}, got one of ${v.resource.name || '(anonymous)'}`);
+        if (!v.owned) throw new TypeError('expected an owned handle, got a borrow');
+        v.take();
+        rep = v.rep;
+      } else if (R.impl === null) {
+        if (v === undefined || v === null) throw new TypeError(`expected a ${R.name || 'resource'} value, got ${v}`);
+        rep = v;
+      } else throw new TypeError(`expected a resource handle of ${R.name || 'resource'}`);
+      return inst.handles.add(new ResourceHandleEntry(R, rep, true, null));
+    },
+    liftBorrow(rt, i) {
+      const R = inst.resource(rt);
+      const h = inst.handles.get(i);
+      trapIf(!(h instanceof ResourceHandleEntry), `handle index ${i} is not a resource`);
+      const e = h as ResourceHandleEntry;
+      trapIf(e.rt !== R, `handle index ${i} has the wrong resource type`);
+      const scope = inst.lowerScope;
+      if (scope) {
+        e.numLends++;
+        (scope.lenders ??= []).push(e);
+      }
+      return R.impl === null ? e.rep : new ResourceHandle(R, e.rep, false);
+    },
+    lowerBorrow(rt, v) {
+      const R = inst.resource(rt);
+      let rep: unknown;
+      if (v instanceof ResourceHandle) {
+        if (v.resource !== R) throw new TypeError(`expected a handle of resource ${R.name || '(anonymous)'}, got one of ${v.resource.name || '(anonymous)'}`);
+        if (v.dropped) throw new TypeError('resource handle was already dropped');
+        rep = v.rep;
+      } else if (R.impl === null) rep = v;
+      else throw new TypeError(`expected a resource handle of ${R.name || 'resource'}`);
+      if (R.impl === inst) return rep as number;
+      const scope = inst.scope;
+      const e = new ResourceHandleEntry(R, rep, false, scope);
+      if (scope) scope.numBorrows++;
+      return inst.handles.add(e);
+    },
+    liftStream: (t: StreamType, i: number) => asyncOp('liftStream')(t, i),
+    lowerStream: (t: StreamType, v: unknown) => asyncOp('lowerStream')(t, v),
+    liftFuture: (t: FutureType, i: number) => asyncOp('liftFuture')(t, i),
+    lowerFuture: (t: FutureType, v: unknown) => asyncOp('lowerFuture')(t, v),
+    liftErrorContext: (i: number) => asyncOp('liftErrorContext')(i),
+    lowerErrorContext: (v: unknown) => asyncOp('lowerErrorContext')(v),
+  };
+}
+
+
+/** canon resource.drop */
+export function resourceDrop(inst: ComponentInstanceState, R: RuntimeResource, i: number): void {
+  trapIf(!inst.mayLeave, 'cannot leave component instance');
+  const h = inst.handles.get(i);
+  trapIf(!(h instanceof ResourceHandleEntry), `handle index ${i} is not a resource`);
+  const e = h as ResourceHandleEntry;
+  trapIf(e.rt !== R, `handle index ${i} has the wrong resource type`);
+  trapIf(e.numLends !== 0, `cannot drop handle index ${i} while it is lent out`);
+  inst.handles.remove(i);
+  if (e.own) runDestructor(R, e.rep, inst);
+  else if (e.borrowScope) e.borrowScope.numBorrows--;
+}
+
+export function resourceNew(inst: ComponentInstanceState, R: RuntimeResource, rep: number): number {
+  trapIf(!inst.mayLeave, 'cannot leave component instance');
+  return inst.handles.add(new ResourceHandleEntry(R, rep, true, null));
+}
+
+export function resourceRep(inst: ComponentInstanceState, R: RuntimeResource, i: number): number {
+  const h = inst.handles.get(i);
+  trapIf(!(h instanceof ResourceHandleEntry), `handle index ${i} is not a resource`);
+  const e = h as ResourceHandleEntry;
+  trapIf(e.rt !== R, `handle index ${i} has the wrong resource type`);
+  return e.rep;
+}
+
+export { trap };
