@@ -140,7 +140,7 @@ class ComponentValidator {
     this.def.type = {
       kind: 'component', imports: this.imports, exports: this.exports,
       importedResources: this.importedResources,
-      exportedResources: [],
+      exportedResources: exportedResourcesOf(this.imports, this.exports, this.importedResources),
     };
     return this.def;
   }
@@ -551,11 +551,9 @@ class ComponentValidator {
     const exportedResources: ResourceType[] = [];
     for (const d of decls) {
       if (d.kind === 'import') {
-        const r = this.declExtern(d.name, d.type, inner, imports, ikeys, ires, 'import', d.offset);
-        if (r) importedResources.push(r);
+        importedResources.push(...this.declExtern(d.name, d.type, inner, imports, ikeys, ires, 'import', d.offset));
       } else if (d.kind === 'export') {
-        const r = this.declExtern(d.name, d.type, inner, exports, ekeys, eres, 'export', d.offset);
-        if (r) exportedResources.push(r);
+        exportedResources.push(...this.declExtern(d.name, d.type, inner, exports, ekeys, eres, 'export', d.offset));
       } else this.decl(d, inner, exports, ekeys, eres, null, offset);
     }
     return { kind: 'component', imports, exports, importedResources, exportedResources };
@@ -583,17 +581,17 @@ class ComponentValidator {
   }
 
   /** An import/export declarator in a type; returns the fresh resource type for `(sub resource)`. */
-  declExtern(na: NameAttrs, et: ExternTypeAst, inner: Scope, map: Map<string, ExternType>, keys: Set<string>, resNames: Map<string, ResourceType>, what: string, offset: number): ResourceType | null {
+  declExtern(na: NameAttrs, et: ExternTypeAst, inner: Scope, map: Map<string, ExternType>, keys: Set<string>, resNames: Map<string, ResourceType>, what: string, offset: number): ResourceType[] {
     this.checkName(na, keys, what, offset);
-    const t = this.externType(et, inner, offset, na.name);
+    const [t, fresh] = freshen(this.externType(et, inner, offset, na.name), true);
     this.checkAnnotated(na.name, t, resNames, offset);
     map.set(na.name, t);
     pushExtern(inner, t);
     if (t.kind === 'type' && t.type instanceof ResourceType) {
       resNames.set(na.name, t.type);
-      return et.kind === 'type' && et.bound.kind === 'sub-resource' ? t.type : null;
+      if (et.kind === 'type' && et.bound.kind === 'sub-resource') fresh.push(t.type);
     }
-    return null;
+    return fresh;
   }
 
   externType(et: ExternTypeAst, s: Scope, offset: number, name: string): ExternType {
@@ -678,7 +676,8 @@ class ComponentValidator {
   // ---------- imports / exports ----------
   import(na: NameAttrs, et: ExternTypeAst, i: number, offset: number): void {
     this.checkName(na, this.importKeys, 'import', offset);
-    const t = this.externType(et, this.scope, offset, na.name);
+    const [t, fresh] = freshen(this.externType(et, this.scope, offset, na.name), false);
+    this.importedResources.push(...fresh);
     this.checkAnnotated(na.name, t, this.importedResourceNames, offset);
     if (na.implements !== undefined && t.kind !== 'instance') fail('implements', 'implements-annotated imports must be instances', offset);
     if (t.kind === 'type' && t.type instanceof ResourceType) {
@@ -983,6 +982,38 @@ function refersToDefinedResource(t: DefType, _scope: Scope): boolean {
 
 /** resource types introduced by `(sub resource)` declarators inside component/instance types */
 const typeLocalResources = new WeakSet<ResourceType>();
+
+/**
+ * Give an imported/declared instance its own copies of the abstract resource
+ * types its instance type declares, so two imports of one instance type do
+ * not share resource types. Returns the new resource types.
+ */
+function freshen(t: ExternType, inType: boolean): [ExternType, ResourceType[]] {
+  const local: ResourceType[] = [];
+  const walk = (e: ExternType) => {
+    if (e.kind === 'instance') for (const x of e.type.exports.values()) {
+      if (x.kind === 'type' && x.type instanceof ResourceType && typeLocalResources.has(x.type)) local.push(x.type);
+      else walk(x);
+    }
+  };
+  walk(t);
+  if (local.length === 0) return [t, []];
+  const subst: Subst = new Map();
+  for (const r of local) {
+    const f = new ResourceType(r.name);
+    if (inType) typeLocalResources.add(f);
+    subst.set(r, f);
+  }
+  return [substExtern(t, subst), [...subst.values()]];
+}
+
+function exportedResourcesOf(imports: Map<string, ExternType>, exports: Map<string, ExternType>, imported: ResourceType[]): ResourceType[] {
+  const fromImports = new Set<ResourceType>(imported);
+  for (const t of imports.values()) collectResources(t, fromImports);
+  const out = new Set<ResourceType>();
+  for (const t of exports.values()) collectResources(t, out);
+  return [...out].filter((r) => !fromImports.has(r));
+}
 
 function coreExternImportMatch(actual: CoreExternType, expected: CoreExternType): string | null {
   return moduleSubtype({ kind: 'module', imports: [], exports: new Map([['x', actual]]) }, { kind: 'module', imports: [], exports: new Map([['x', expected]]) });

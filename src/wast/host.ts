@@ -4,12 +4,11 @@
 // Shape (the JS embedding of a host instance):
 //   imports['host'] is an object keyed by the export names the components
 //   declare, e.g. 'return-three', 'nested' (a nested instance object),
-//   'simple-module' (a WebAssembly.Module), 'resource1' (a resource type given
-//   as a JS class), '[constructor]resource1', '[method]resource1.simple', ...
-//   `[method]` entries take the receiver as first argument. The same behaviour
-//   is also reachable jco-style on the class (constructor, prototype methods
-//   with camelCase names, static methods), whichever the linker prefers.
-//   A host resource is dropped through `[Symbol.dispose]()` on its handle.
+//   'simple-module' (a WebAssembly.Module), 'resource1' (a resource type: a
+//   `HostResource` from Weir's API, whose `drop` callback receives the host's
+//   value), '[constructor]resource1', '[method]resource1.simple', ...
+//   Values of host resources are the host's own JS objects (`Resource1`
+//   below); `[method]` entries take the receiver as first argument.
 //   Async (`func async`) imports return Promises.
 
 /** Observable state of the host, fresh for every .wast file. */
@@ -57,8 +56,14 @@ export interface HostImports {
   state: HostState;
 }
 
-/** Builds the harness imports; resource types are fresh per call. */
-export function createHostImports(): HostImports {
+/** Weir's constructor for embedder-defined resource types. */
+export type HostResourceCtor = new (name: string, options?: { drop?: (rep: any) => void }) => object;
+
+/**
+ * Builds the harness imports; resource types are fresh per call. Without a
+ * `HostResource` constructor the resource types are given as the JS classes.
+ */
+export function createHostImports(HostResource?: HostResourceCtor): HostImports {
   const state: HostState = { drops: 0, lastDrop: 0 };
 
   class Resource1 {
@@ -85,8 +90,7 @@ export function createHostImports(): HostImports {
       return state.drops;
     }
     [Symbol.dispose](): void {
-      state.drops++;
-      state.lastDrop = this.rep;
+      dropResource1(this);
     }
   }
 
@@ -100,14 +104,21 @@ export function createHostImports(): HostImports {
 
   simpleModule ??= new WebAssembly.Module(SIMPLE_MODULE);
 
+  const dropResource1 = (r: unknown) => {
+    state.drops++;
+    state.lastDrop = r instanceof Resource1 ? r.rep : Number(r);
+  };
+  const resource1Type: unknown = HostResource ? new HostResource('resource1', { drop: dropResource1 }) : Resource1;
+  const resource2Type: unknown = HostResource ? new HostResource('resource2', { drop: () => {} }) : Resource2;
+
   const host: Record<string, unknown> = {
     'return-three': () => 3,
     nested: { 'return-four': () => 4 },
     'simple-module': simpleModule,
-    resource1: Resource1,
-    resource2: Resource2,
+    resource1: resource1Type,
+    resource2: resource2Type,
     // Same resource type as `resource1`.
-    'resource1-again': Resource1,
+    'resource1-again': resource1Type,
     '[constructor]resource1': (rep: number) => new Resource1(rep),
     '[static]resource1.assert': (r: Resource1, rep: number) => Resource1.assert(r, rep),
     '[static]resource1.last-drop': () => state.lastDrop,

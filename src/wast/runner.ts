@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { type Action, type Command, type ModuleForm, parseWast } from './commands.ts';
 import { AssembleError, assemble } from './assemble.ts';
-import { createHostImports } from './host.ts';
+import { createHostImports, type HostImports, type HostResourceCtor } from './host.ts';
 import { camelCase, matchResults, toJs } from './values.ts';
 import { skipReason } from './skips.ts';
 
@@ -15,6 +15,8 @@ export interface RuntimeApi {
   Component: {
     compile(bytes: Uint8Array, opts?: { features?: Record<string, boolean> }): CompiledComponent | Promise<CompiledComponent>;
   };
+  /** Embedder-defined resource types (used for the harness's `host` resources). */
+  HostResource?: HostResourceCtor;
 }
 export interface CompiledComponent {
   instantiate(imports?: Record<string, unknown>): InstanceLike | Promise<InstanceLike>;
@@ -149,17 +151,23 @@ interface CommandOutcome {
 class WastRun {
   runtime: RuntimeApi;
   features: Record<string, boolean>;
-  host = createHostImports();
+  host: HostImports;
   current: InstanceLike | null = null;
   instances = new Map<string, InstanceLike>();
   definitions = new Map<string, CompiledComponent>();
   /** Named instances, made available as imports under their name. */
   registered: Record<string, unknown> = {};
   bytes = new Map<ModuleForm, Uint8Array | AssembleError>();
+  /** Line of the command that failed to produce the current instance, if any. */
+  currentFailedAt: number | null = null;
+  /** Names whose definition/instance command failed, with its line. */
+  failedNames = new Map<string, number>();
+  line = 0;
 
   constructor(runtime: RuntimeApi, features: Record<string, boolean>) {
     this.runtime = runtime;
     this.features = features;
+    this.host = createHostImports(runtime.HostResource);
   }
 
   imports(): Record<string, unknown> {
@@ -184,9 +192,22 @@ class WastRun {
 
   setCurrent(inst: InstanceLike, name: string | null): void {
     this.current = inst;
+    this.currentFailedAt = null;
     if (name !== null) {
       this.instances.set(name, inst);
+      this.failedNames.delete('i:' + name);
       this.registered[name] = inst.exports;
+    }
+  }
+
+  /** A component/instance command failed: later invokes must not hit a stale instance. */
+  clearCurrent(name: string | null): void {
+    this.current = null;
+    this.currentFailedAt = this.line;
+    if (name !== null) {
+      this.instances.delete(name);
+      this.failedNames.set('i:' + name, this.line);
+      delete this.registered[name];
     }
   }
 
@@ -209,7 +230,13 @@ class WastRun {
 
   async call(a: Action): Promise<unknown> {
     const inst = a.instance === null ? this.current : this.instances.get(a.instance);
-    if (!inst) failCmd(a.instance === null ? 'no instance to invoke' : `no instance named $${a.instance}`);
+    if (!inst) {
+      if (a.instance === null) {
+        failCmd(this.currentFailedAt !== null ? `no instance to invoke (the component at line ${this.currentFailedAt} failed)` : 'no instance to invoke');
+      }
+      const at = this.failedNames.get('i:' + a.instance);
+      failCmd(`no instance named $${a.instance}${at !== undefined ? ` (it failed at line ${at})` : ''}`);
+    }
     const exports = inst.exports;
     let fn = exports[a.name];
     if (fn === undefined) fn = exports[camelCase(a.name)];
@@ -219,17 +246,25 @@ class WastRun {
   }
 
   async run(cmd: Command): Promise<CommandOutcome> {
+    this.line = cmd.line;
     switch (cmd.kind) {
       case 'component':
-        await this.instantiateForm(cmd.module, 'component');
-        return {};
       case 'module':
-        await this.instantiateForm(cmd.module, 'module');
+        try {
+          await this.instantiateForm(cmd.module, cmd.kind);
+        } catch (e) {
+          this.clearCurrent(cmd.module.name);
+          throw e;
+        }
         return {};
       case 'definition': {
+        const name = cmd.module.name ?? '';
         try {
-          this.definitions.set(cmd.module.name ?? '', await this.compile(cmd.module));
+          this.definitions.set(name, await this.compile(cmd.module));
+          this.failedNames.delete('d:' + name);
         } catch (e) {
+          this.definitions.delete(name);
+          this.failedNames.set('d:' + name, cmd.line);
           if (e instanceof CommandFailure) throw e;
           failCmd(`definition failed to compile: ${describe(e)}`);
         }
@@ -237,11 +272,16 @@ class WastRun {
       }
       case 'instance': {
         const def = this.definitions.get(cmd.definition ?? '');
-        if (!def) failCmd(`no definition named $${cmd.definition ?? ''}`);
+        if (!def) {
+          this.clearCurrent(cmd.instance);
+          const at = this.failedNames.get('d:' + (cmd.definition ?? ''));
+          failCmd(`no definition named $${cmd.definition ?? ''}${at !== undefined ? ` (it failed at line ${at})` : ''}`);
+        }
         let inst: InstanceLike;
         try {
           inst = await this.instantiate(def);
         } catch (e) {
+          this.clearCurrent(cmd.instance);
           failCmd(`instantiation failed: ${describe(e)}`);
         }
         this.setCurrent(inst, cmd.instance);
