@@ -437,16 +437,16 @@ test('func: retptr results (lift and lower)', () => {
   assert.equal(none.liftResult(cx, undefined), undefined);
 });
 
-test('memory growth during lowering refreshes views', () => {
-  const { cx, memory } = makeEnv();
-  const f = planFunc(func([list(P('string'))], null));
-  const big = Array.from({ length: 50 }, (_, i) => `str-${i}-` + 'x'.repeat(3000));
+for (const [enc, m64] of [['utf8', false], ['utf16', false], ['latin1+utf16', false], ['latin1+utf16', true]] as const) test(`memory growth during lowering refreshes views (${enc}${m64 ? ', memory64' : ''})`, () => {
+  const { cx, memory } = makeEnv({ stringEncoding: enc, memory64: m64 });
+  const f = planFunc(func([list(P('string'))], null), m64);
+  const big = Array.from({ length: 50 }, (_, i) => `str-${i}-` + (i % 2 ? 'é' : 'x').repeat(3000) + (i % 3 ? '€' : ''));
   const before = memory.buffer.byteLength;
   const core = f.lowerArgs(cx, [big]);
   assert.ok(memory.buffer.byteLength > before, 'memory grew');
   assert.deepEqual(f.liftArgs(cx, core), [big]);
   // growth by the guest between calls is noticed on entry
-  memory.grow(1);
+  memory.grow(m64 ? (1n as unknown as number) : 1);
   assert.deepEqual(f.liftArgs(cx, core), [big]);
 });
 
@@ -501,7 +501,7 @@ const section = (id: number, body: number[]) => [id, ...leb(body.length), ...bod
 const vec = (items: number[][]) => [...leb(items.length), ...items.flat()];
 
 /** (memory import) realloc (bump, copies), echo(ptr,len)->retptr, post_return resets the bump. */
-function echoModule(): Uint8Array {
+function echoModule(): Uint8Array<ArrayBuffer> {
   const I32 = 0x7f;
   const types = vec([
     [0x60, 4, I32, I32, I32, I32, 1, I32],

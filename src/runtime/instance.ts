@@ -66,7 +66,7 @@ export class ComponentInstanceState {
   }
 
   resource(rt: ResourceType): RuntimeResource {
-    const r = this.resources.get(rt);
+    const r = this.resources.get(rt.root);
     if (!r) throw new Error(`internal: resource type ${rt.name || rt.id} is not bound in this instance`);
     return r;
   }

@@ -57,8 +57,8 @@ export class RtScope {
  */
 export function bindResources(t: ExternType, v: RtValue | undefined, inst: ComponentInstanceState): void {
   if (t.kind === 'type' && t.type instanceof ResourceType) {
-    if (!inst.resources.has(t.type)) {
-      inst.resources.set(t.type, v instanceof RuntimeResource ? v : new HostResource(t.type.name));
+    if (!inst.resources.has(t.type.root)) {
+      inst.resources.set(t.type.root, v instanceof RuntimeResource ? v : new HostResource(t.type.name));
     }
     return;
   }

@@ -9,20 +9,65 @@ import { ResourceType } from './types.ts';
 /** Substitution applied to resource types of a component type while it is being matched/instantiated. */
 export type Subst = Map<ResourceType, ResourceType>;
 
-export function substValType(t: ValType, s: Subst): ValType {
-  if (s.size === 0) return t;
+/** Types that carry an externally-visible name (introduced by an import or export). */
+export const namedTypes = new WeakSet<object>();
+
+/** Substitution keeps object identity for unchanged types and shares copies of shared types. */
+const substCache = new WeakMap<Subst, Map<object, object>>();
+
+function mentionsSubst(t: ValType, s: Subst): boolean {
   switch (t.kind) {
-    case 'own': case 'borrow': { const r = s.get(t.resource); return r ? { kind: t.kind, resource: r } : t; }
-    case 'record': return { kind: 'record', fields: t.fields.map((f) => ({ name: f.name, type: substValType(f.type, s) })) };
-    case 'variant': return { kind: 'variant', cases: t.cases.map((c) => ({ name: c.name, type: c.type && substValType(c.type, s) })) };
-    case 'list': return { kind: 'list', elem: substValType(t.elem, s), length: t.length };
-    case 'tuple': return { kind: 'tuple', types: t.types.map((x) => substValType(x, s)) };
-    case 'option': return { kind: 'option', type: substValType(t.type, s) };
-    case 'result': return { kind: 'result', ok: t.ok && substValType(t.ok, s), err: t.err && substValType(t.err, s) };
-    case 'stream': case 'future': return { kind: t.kind, elem: t.elem && substValType(t.elem, s) } as ValType;
-    case 'map': return { kind: 'map', key: substValType(t.key, s), value: substValType(t.value, s) };
+    case 'own': case 'borrow': return s.has(t.resource.root);
+    case 'record': return t.fields.some((f) => mentionsSubst(f.type, s));
+    case 'variant': return t.cases.some((c) => c.type !== null && mentionsSubst(c.type, s));
+    case 'list': return mentionsSubst(t.elem, s);
+    case 'tuple': return t.types.some((x) => mentionsSubst(x, s));
+    case 'option': return mentionsSubst(t.type, s);
+    case 'result': return (t.ok !== null && mentionsSubst(t.ok, s)) || (t.err !== null && mentionsSubst(t.err, s));
+    case 'stream': case 'future': return t.elem !== null && mentionsSubst(t.elem, s);
+    case 'map': return mentionsSubst(t.key, s) || mentionsSubst(t.value, s);
+    default: return false;
+  }
+}
+
+/** Substitute a resource type; aliases map to (shared) aliases of the substitute so names survive. */
+export function substResource(r: ResourceType, s: Subst): ResourceType {
+  const to = s.get(r.root);
+  if (!to) return r;
+  if (r === r.root) return to;
+  let cache = substCache.get(s);
+  if (!cache) substCache.set(s, (cache = new Map()));
+  let a = cache.get(r) as ResourceType | undefined;
+  if (!a) {
+    a = ResourceType.alias(to, r.name);
+    if (namedTypes.has(r)) namedTypes.add(a);
+    cache.set(r, a);
+  }
+  return a;
+}
+
+export function substValType(t: ValType, s: Subst): ValType {
+  if (s.size === 0 || !mentionsSubst(t, s)) return t;
+  let cache = substCache.get(s);
+  if (!cache) substCache.set(s, (cache = new Map()));
+  const hit = cache.get(t);
+  if (hit) return hit as ValType;
+  let out: ValType;
+  switch (t.kind) {
+    case 'own': case 'borrow': out = { kind: t.kind, resource: substResource(t.resource, s) }; break;
+    case 'record': out = { kind: 'record', fields: t.fields.map((f) => ({ name: f.name, type: substValType(f.type, s) })) }; break;
+    case 'variant': out = { kind: 'variant', cases: t.cases.map((c) => ({ name: c.name, type: c.type && substValType(c.type, s) })) }; break;
+    case 'list': out = { kind: 'list', elem: substValType(t.elem, s), length: t.length }; break;
+    case 'tuple': out = { kind: 'tuple', types: t.types.map((x) => substValType(x, s)) }; break;
+    case 'option': out = { kind: 'option', type: substValType(t.type, s) }; break;
+    case 'result': out = { kind: 'result', ok: t.ok && substValType(t.ok, s), err: t.err && substValType(t.err, s) }; break;
+    case 'stream': case 'future': out = { kind: t.kind, elem: t.elem && substValType(t.elem, s) } as ValType; break;
+    case 'map': out = { kind: 'map', key: substValType(t.key, s), value: substValType(t.value, s) }; break;
     default: return t;
   }
+  if (namedTypes.has(t)) namedTypes.add(out);
+  cache.set(t, out);
+  return out;
 }
 
 export function substFunc(f: FuncType, s: Subst): FuncType {
@@ -32,7 +77,7 @@ export function substFunc(f: FuncType, s: Subst): FuncType {
 
 export function substDef(t: DefType, s: Subst): DefType {
   if (s.size === 0) return t;
-  if (t instanceof ResourceType) return s.get(t) ?? t;
+  if (t instanceof ResourceType) return substResource(t, s);
   switch (t.kind) {
     case 'func': return substFunc(t, s);
     case 'instance': return substInstance(t, s);
@@ -68,7 +113,7 @@ export function valTypeEqual(a: ValType, b: ValType): boolean {
   if (a === b) return true;
   if (a.kind !== b.kind) return false;
   switch (a.kind) {
-    case 'own': case 'borrow': return a.resource === (b as typeof a).resource;
+    case 'own': case 'borrow': return a.resource.root === (b as typeof a).resource.root;
     case 'record': { const bb = b as typeof a; return a.fields.length === bb.fields.length && a.fields.every((f, i) => f.name === bb.fields[i].name && valTypeEqual(f.type, bb.fields[i].type)); }
     case 'variant': { const bb = b as typeof a; return a.cases.length === bb.cases.length && a.cases.every((c, i) => c.name === bb.cases[i].name && optEqual(c.type, bb.cases[i].type)); }
     case 'list': { const bb = b as typeof a; return a.length === bb.length && valTypeEqual(a.elem, bb.elem); }
@@ -111,10 +156,11 @@ export class Matcher {
   }
 
   resource(actual: ResourceType, expected: ResourceType): string | null {
-    const bound = this.bind.get(expected);
-    if (bound) return bound === actual ? null : 'resource types differ';
-    if (this.bindable.has(expected)) { this.bind.set(expected, actual); return null; }
-    return actual === expected ? null : 'resource types differ';
+    const e = expected.root, a = actual.root;
+    const bound = this.bind.get(e);
+    if (bound) return bound.root === a ? null : 'resource types differ';
+    if (this.bindable.has(e)) { this.bind.set(e, a); return null; }
+    return a === e ? null : 'resource types differ';
   }
 
   val(a: ValType, e: ValType): string | null {

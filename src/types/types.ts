@@ -42,9 +42,21 @@ export class ResourceType {
   /** For defined resources: the core rep type and destructor (core func index in the defining component). */
   name: string;
   defined: { rep: 'i32' | 'i64'; dtor: number | null } | null;
+  /**
+   * The resource this one is an alias of. Exporting or importing a type gives
+   * it a new type index (an "externally-visible name") that is still the same
+   * resource: identity comparisons use `root`.
+   */
+  root: ResourceType;
   constructor(name: string, defined: { rep: 'i32' | 'i64'; dtor: number | null } | null = null) {
     this.name = name;
     this.defined = defined;
+    this.root = this;
+  }
+  static alias(r: ResourceType, name = r.name): ResourceType {
+    const a = new ResourceType(name || r.name, r.defined);
+    a.root = r.root;
+    return a;
   }
 }
 

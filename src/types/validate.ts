@@ -10,7 +10,7 @@ import type {
 } from '../binary/ast.ts';
 import { parseCoreModuleType } from '../binary/core-module.ts';
 import { ValidationError } from '../errors.ts';
-import { Matcher, coreFuncTypeEqual, moduleSubtype, substDef, substExtern, type Subst } from './subtype.ts';
+import { Matcher, coreFuncTypeEqual, moduleSubtype, namedTypes, substDef, substExtern, type Subst } from './subtype.ts';
 import {
   ResourceType, type ComponentType, type CoreExternType, type CoreFuncType, type CoreModuleType, type DefType,
   type ExternType, type FuncType, type InstanceType, type ValType,
@@ -106,7 +106,7 @@ function needsMemory(t: ValType): boolean {
 }
 
 export function resourcesIn(t: ValType, out: Set<ResourceType>): void {
-  someType(t, (x) => { if (x.kind === 'own' || x.kind === 'borrow') out.add(x.resource); return false; });
+  someType(t, (x) => { if (x.kind === 'own' || x.kind === 'borrow') out.add(x.resource.root); return false; });
 }
 
 function isValType(t: DefType): t is ValType {
@@ -583,7 +583,8 @@ class ComponentValidator {
   /** An import/export declarator in a type; returns the fresh resource type for `(sub resource)`. */
   declExtern(na: NameAttrs, et: ExternTypeAst, inner: Scope, map: Map<string, ExternType>, keys: Set<string>, resNames: Map<string, ResourceType>, what: string, offset: number): ResourceType[] {
     this.checkName(na, keys, what, offset);
-    const [t, fresh] = freshen(this.externType(et, inner, offset, na.name), true);
+    let [t, fresh] = freshen(this.externType(et, inner, offset, na.name), true);
+    t = nameType(t, na.name, et);
     this.checkAnnotated(na.name, t, resNames, offset);
     map.set(na.name, t);
     pushExtern(inner, t);
@@ -663,12 +664,12 @@ class ComponentValidator {
     const ft = t.type;
     if (p.kind === 'constructor') {
       const r = ft.result;
-      const ok = r !== null && ((r.kind === 'own' && r.resource === rt)
-        || (r.kind === 'result' && r.ok !== null && r.ok.kind === 'own' && r.ok.resource === rt));
+      const ok = r !== null && ((r.kind === 'own' && r.resource.root === rt.root)
+        || (r.kind === 'result' && r.ok !== null && r.ok.kind === 'own' && r.ok.resource.root === rt.root));
       if (!ok) fail('constructor result', `${JSON.stringify(name)} must return (own ${p.resource}) or a result of it`, offset);
     } else if (p.kind === 'method') {
       const first = ft.params[0];
-      if (!first || first.name !== 'self' || first.type.kind !== 'borrow' || first.type.resource !== rt)
+      if (!first || first.name !== 'self' || first.type.kind !== 'borrow' || first.type.resource.root !== rt.root)
         fail('method receiver', `${JSON.stringify(name)} must take (param "self" (borrow ${p.resource})) first`, offset);
     }
   }
@@ -676,8 +677,12 @@ class ComponentValidator {
   // ---------- imports / exports ----------
   import(na: NameAttrs, et: ExternTypeAst, i: number, offset: number): void {
     this.checkName(na, this.importKeys, 'import', offset);
-    const [t, fresh] = freshen(this.externType(et, this.scope, offset, na.name), false);
+    let [t, fresh] = freshen(this.externType(et, this.scope, offset, na.name), false);
     this.importedResources.push(...fresh);
+    this.checkVisible(t, 'import', this.importNamed, offset);
+    t = nameType(t, na.name, et);
+    collectLocalNames(t, this.importNamed);
+    collectLocalNames(t, this.named);
     this.checkAnnotated(na.name, t, this.importedResourceNames, offset);
     if (na.implements !== undefined && t.kind !== 'instance') fail('implements', 'implements-annotated imports must be instances', offset);
     if (t.kind === 'type' && t.type instanceof ResourceType) {
@@ -694,29 +699,41 @@ class ComponentValidator {
     const na = d.name;
     this.checkName(na, this.exportKeys, 'export', d.offset);
     let t = this.itemType(d.item.sort, d.item.idx, d.offset);
-    if (t.kind === 'module' && false) return;
     if (d.type) {
       const asc = this.externType(d.type, this.scope, d.offset, na.name);
-      const m = new Matcher(new Map(), new Set(asc.kind === 'type' && asc.type instanceof ResourceType && d.type.kind === 'type' && d.type.bound.kind === 'sub-resource' ? [asc.type] : []));
+      const m = new Matcher(new Map(), new Set(asc.kind === 'type' && asc.type instanceof ResourceType && d.type.kind === 'type' && d.type.bound.kind === 'sub-resource' ? [asc.type.root] : []));
       const err = m.extern(t, asc);
       if (err) fail('export type ascription', `export ${JSON.stringify(na.name)}: ${err}`, d.offset);
       t = asc.kind === 'type' && asc.type instanceof ResourceType ? { kind: 'type', type: t.type as DefType } : asc;
     }
     if (na.implements !== undefined && t.kind !== 'instance') fail('implements', 'implements-annotated exports must be instances', d.offset);
+    this.checkVisible(t, 'export', this.named, d.offset);
+    t = nameType(t, na.name, d.type ?? { kind: 'func', idx: 0 });
     this.checkAnnotated(na.name, t, this.exportedResourceNames, d.offset);
     if (t.kind === 'type' && t.type instanceof ResourceType) this.exportedResourceNames.set(na.name, t.type);
-    // resources used by an exported item must have been imported or exported before
-    if (t.kind !== 'type' || !(t.type instanceof ResourceType)) {
-      const used = new Set<ResourceType>();
-      collectResources(t, used);
-      for (const r of used) if (!this.namedResources.has(r)) fail('exported types must be named', `export ${JSON.stringify(na.name)} refers to a resource type that is not imported or exported`, d.offset);
-    }
-    collectResources(t, this.namedResources);
-    if (t.kind === 'type' && t.type instanceof ResourceType) this.namedResources.add(t.type);
+    collectLocalNames(t, this.named);
     if (t.kind === 'func' && t.type.result && containsBorrow(t.type.result)) fail('export', 'exported function results cannot contain borrow', d.offset);
     this.exports.set(na.name, t);
     this.def.info.set(i, t);
     pushExtern(this.scope, t);
+  }
+
+  /** types named by this component's imports (usable by later imports and exports) */
+  importNamed = new Set<object>();
+  /** types named by imports or exports (usable by later exports) */
+  named = new Set<object>();
+
+  /** External visibility of types (Explainer.md): nominal types used by an import/export must have a name. */
+  checkVisible(t: ExternType, what: 'import' | 'export', named: Set<object>, offset: number): void {
+    const local = new Set<object>();
+    collectLocalNames(t, local);
+    const refs = new Set<object>();
+    collectRefs(t, refs, false);
+    for (const r of refs) {
+      if (named.has(r) || local.has(r)) continue;
+      const kind = t.kind === 'type' ? 'type' : t.kind;
+      fail('external visibility of types', `${kind} not valid to be used as ${what}: ${JSON.stringify((r as { name?: string }).name ?? '')} ${r instanceof ResourceType ? 'resource' : (r as ValType).kind} type has no externally-visible name (import or export it first)`, offset);
+    }
   }
 
   // ---------- canon ----------
@@ -735,7 +752,7 @@ class ComponentValidator {
     const resource = (idx: number, mustBeLocal: boolean): ResourceType => {
       const t = typeAt(idx);
       if (!(t instanceof ResourceType)) fail('resource builtin', `type ${idx} is not a resource type`, offset);
-      if (mustBeLocal && !s.definedResources.has(t)) fail('resource builtin', `type ${idx} is not a resource defined by this component`, offset);
+      if (mustBeLocal && !s.definedResources.has(t.root)) fail('resource builtin', `type ${idx} is not a resource defined by this component`, offset);
       return t;
     };
     const asyncOn = () => { if (this.features.component_model_async === false) fail('feature', `${c.kind} requires the async feature`, offset); };
@@ -959,7 +976,7 @@ function collectResources(t: ExternType, out: Set<ResourceType>): void {
   switch (t.kind) {
     case 'func': for (const p of t.type.params) resourcesIn(p.type, out); if (t.type.result) resourcesIn(t.type.result, out); break;
     case 'instance': for (const e of t.type.exports.values()) collectResources(e, out); break;
-    case 'type': if (t.type instanceof ResourceType) out.add(t.type); else if (isValType(t.type)) resourcesIn(t.type, out); break;
+    case 'type': if (t.type instanceof ResourceType) out.add(t.type.root); else if (isValType(t.type)) resourcesIn(t.type, out); break;
     default: break;
   }
 }
@@ -976,8 +993,56 @@ function refersToDefinedResource(t: DefType, _scope: Scope): boolean {
     for (const r of t.importedResources) rs.delete(r);
     for (const r of t.exportedResources) rs.delete(r);
   }
-  for (const r of rs) if (!typeLocalResources.has(r)) return true;
+  for (const r of rs) if (!typeLocalResources.has(r.root)) return true;
   return false;
+}
+
+/**
+ * The new type index an import/export of a type introduces: an alias of a
+ * resource, or a copy of a value type, which is the type's externally-visible name.
+ */
+function nameType(t: ExternType, name: string, et: ExternTypeAst): ExternType {
+  if (t.kind !== 'type') return t;
+  const x = t.type;
+  let n: DefType;
+  if (et.kind === 'type' && et.bound.kind === 'sub-resource') { namedTypes.add(x); return t; }
+  if (x instanceof ResourceType) n = ResourceType.alias(x, name);
+  else if (isValType(x)) n = { ...x } as ValType;
+  else return t;
+  namedTypes.add(n);
+  return { kind: 'type', type: n };
+}
+
+const NOMINAL = new Set(['record', 'variant', 'enum', 'flags']);
+
+/** type objects that an extern type itself names (its type exports, recursively) */
+function collectLocalNames(t: ExternType, out: Set<object>): void {
+  if (t.kind === 'type') { out.add(t.type); return; }
+  if (t.kind === 'instance') for (const x of t.type.exports.values()) collectLocalNames(x, out);
+}
+
+/** nominal types (resources, records, variants, enums, flags) that an extern type refers to */
+function collectRefs(t: ExternType, out: Set<object>, self: boolean): void {
+  const val = (v: ValType, includeSelf: boolean) => {
+    if (includeSelf && NOMINAL.has(v.kind)) { out.add(v); return; }
+    switch (v.kind) {
+      case 'own': case 'borrow': out.add(v.resource); return;
+      case 'record': v.fields.forEach((f) => val(f.type, true)); return;
+      case 'variant': v.cases.forEach((c) => c.type && val(c.type, true)); return;
+      case 'list': val(v.elem, true); return;
+      case 'tuple': v.types.forEach((x) => val(x, true)); return;
+      case 'option': val(v.type, true); return;
+      case 'result': if (v.ok) val(v.ok, true); if (v.err) val(v.err, true); return;
+      case 'stream': case 'future': if (v.elem) val(v.elem, true); return;
+      case 'map': val(v.key, true); val(v.value, true); return;
+    }
+  };
+  switch (t.kind) {
+    case 'func': for (const p of t.type.params) val(p.type, true); if (t.type.result) val(t.type.result, true); return;
+    case 'type': if (isValType(t.type)) val(t.type, self); else if (!(t.type instanceof ResourceType) && t.type.kind === 'func') collectRefs({ kind: 'func', type: t.type }, out, true); return;
+    case 'instance': for (const x of t.type.exports.values()) collectRefs(x, out, false); return;
+    default: return;
+  }
 }
 
 /** resource types introduced by `(sub resource)` declarators inside component/instance types */
@@ -992,7 +1057,7 @@ function freshen(t: ExternType, inType: boolean): [ExternType, ResourceType[]] {
   const local: ResourceType[] = [];
   const walk = (e: ExternType) => {
     if (e.kind === 'instance') for (const x of e.type.exports.values()) {
-      if (x.kind === 'type' && x.type instanceof ResourceType && typeLocalResources.has(x.type)) local.push(x.type);
+      if (x.kind === 'type' && x.type instanceof ResourceType && typeLocalResources.has(x.type.root)) local.push(x.type.root);
       else walk(x);
     }
   };
