@@ -3,3 +3,4 @@ export { Component, Instance, type Imports, type CompileOptions } from './host/c
 export { HostResource, ResourceHandle, RuntimeResource } from './runtime/resources.ts';
 export { DecodeError, ValidationError, LinkError, Trap } from './errors.ts';
 export type { ComponentType, InstanceType, FuncType, ValType, ExternType } from './types/types.ts';
+export { compileCoreModule } from './runtime/modules.ts';

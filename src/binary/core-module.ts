@@ -263,6 +263,9 @@ export function skipConstExpr(r: Reader): void {
 
 // ---- module ----
 
+/** the order non-custom sections must appear in (the tag section sits between memory and global) */
+const SECTION_ORDER = [1, 2, 3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11];
+
 const SECTION_NAMES = [
   'custom', 'type', 'import', 'function', 'table', 'memory', 'global', 'export',
   'start', 'element', 'code', 'data', 'data count', 'tag',
@@ -293,10 +296,16 @@ export function parseCoreModuleType(bytes: Uint8Array, baseOffset: number): Core
   const tags: CoreExternType[] = [];
   const exportRefs: { name: string; kind: number; index: number; offset: number }[] = [];
 
+  let lastRank = 0;
   while (!r.eof) {
     const idStart = r.offset;
     const id = r.byte();
     if (id >= SECTION_NAMES.length) r.fail(`section id (got ${id})`, idStart);
+    if (id !== 0) {
+      const rank = SECTION_ORDER.indexOf(id) + 1;
+      if (rank <= lastRank) r.fail(`sections in order (${SECTION_NAMES[id]} section out of order or repeated)`, idStart);
+      lastRank = rank;
+    }
     const size = r.u32();
     const what = `${SECTION_NAMES[id]} section`;
     const s = r.sub(size, what);

@@ -204,7 +204,11 @@ function readAlias(r: Reader): Alias {
   switch (tag) {
     case 0x00: return { kind: 'export', sort, instance: r.u32(), name: r.name(), offset };
     case 0x01: return { kind: 'core-export', sort, instance: r.u32(), name: r.name(), offset };
-    case 0x02: return { kind: 'outer', sort, count: r.u32(), idx: r.u32(), offset };
+    case 0x02: {
+      const ok = typeof sort === 'string' ? sort === 'type' || sort === 'component' : sort.core === 'type' || sort.core === 'module';
+      if (!ok) throw new DecodeError(offset, `invalid leading byte for component outer alias kind: outer aliases may only refer to types, components, core types and core modules`);
+      return { kind: 'outer', sort, count: r.u32(), idx: r.u32(), offset };
+    }
   }
   throw new DecodeError(tagOff, `alias target 0x00, 0x01 or 0x02, found 0x${tag.toString(16)}`);
 }

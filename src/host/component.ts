@@ -4,7 +4,10 @@
 import { decodeComponent } from '../binary/decode.ts';
 import { LinkError, ValidationError } from '../errors.ts';
 import { matchName } from '../types/names.ts';
-import type { ComponentType, ExternType } from '../types/types.ts';
+import type { ComponentType, CoreModuleType, ExternType, InstanceType } from '../types/types.ts';
+import { Matcher, moduleSubtype } from '../types/subtype.ts';
+import { ResourceType } from '../types/types.ts';
+import { moduleTypeOf } from '../runtime/modules.ts';
 import { validateComponent, type ComponentDef, type Features } from '../types/validate.ts';
 import { ComponentFunc, HostFunc } from '../runtime/call.ts';
 import { RtComponent, RtInstance, instantiateDef, type RtValue } from '../runtime/instantiate.ts';
@@ -92,19 +95,26 @@ function toRtValue(t: ExternType, js: unknown, name: string): RtValue {
       return inner instanceof ComponentFunc ? inner : new HostFunc(t.type, js as (...a: any[]) => unknown);
     }
     case 'instance': {
+      if (js === undefined && isEmptyInstance(t.type)) return new RtInstance(new Map(), null);
       if (js === null || typeof js !== 'object') throw new LinkError(`import ${JSON.stringify(name)}: expected an instance (an object of exports), got ${describe(js)}`);
       const rt = (js as any)[INSTANCE];
+      if (rt instanceof RtInstance) {
+        checkRtInstance(t.type, rt, name);
+        return rt;
+      }
       const exports = new Map<string, RtValue>();
+      const obj = js as Record<string, unknown>;
       for (const [en, et] of t.type.exports) {
-        if (rt instanceof RtInstance) {
-          const key = matchName(en, rt.exports);
-          if (key === undefined) throw new LinkError(`import ${JSON.stringify(name)}: instance lacks export ${JSON.stringify(en)}`);
-          exports.set(en, rt.exports.get(key)!);
+        const key = matchName(en, obj);
+        const v = key === undefined ? undefined : obj[key];
+        if (v === undefined && et.kind === 'type' && et.type instanceof ResourceType) {
+          // a resource the host implements functions for but gives no type object: define it implicitly
+          const implemented = Object.keys(obj).some((k) => k === `[constructor]${en}` || k.startsWith(`[method]${en}.`) || k.startsWith(`[static]${en}.`));
+          if (!implemented) throw new LinkError(`import ${JSON.stringify(name)}: resource type ${JSON.stringify(en)} was not found`);
           continue;
         }
-        const key = matchName(en, js as Record<string, unknown>);
-        const v = key === undefined ? undefined : (js as Record<string, unknown>)[key];
-        if (v === undefined && et.kind === 'type') continue; // bound to a fresh host resource
+        if (v === undefined && et.kind === 'type') continue;
+        if (v === undefined && et.kind === 'instance' && isEmptyInstance(et.type)) { exports.set(en, new RtInstance(new Map(), null)); continue; }
         if (v === undefined) throw new LinkError(`import ${JSON.stringify(name)}: missing export ${JSON.stringify(en)}`);
         exports.set(en, toRtValue(et, v, `${name}#${en}`));
       }
@@ -118,12 +128,72 @@ function toRtValue(t: ExternType, js: unknown, name: string): RtValue {
     case 'component':
       if (js instanceof Component) return new RtComponent(js.def, null);
       throw new LinkError(`import ${JSON.stringify(name)}: expected a Component`);
-    case 'module':
-      if (js instanceof WebAssembly.Module) return js;
-      throw new LinkError(`import ${JSON.stringify(name)}: expected a WebAssembly.Module`);
+    case 'module': {
+      if (!(js instanceof WebAssembly.Module)) throw new LinkError(`import ${JSON.stringify(name)}: expected a WebAssembly.Module, got ${describe(js)}`);
+      const mt = moduleTypeOf(js);
+      const err = mt ? moduleSubtype(mt, t.type) : moduleKindsMatch(js, t.type);
+      if (err) throw new LinkError(`import ${JSON.stringify(name)}: ${err}`);
+      return js;
+    }
     case 'value':
       throw new LinkError('value imports (🪙) are not supported');
   }
+}
+
+/** Type-check another instance's exports against the instance type an import expects. */
+function checkRtInstance(t: InstanceType, rt: RtInstance, name: string): void {
+  for (const [en, et] of t.exports) {
+    const key = matchName(en, rt.exports);
+    if (key === undefined) throw new LinkError(`import ${JSON.stringify(name)}: instance lacks export ${JSON.stringify(en)}`);
+    const v = rt.exports.get(key)!;
+    const where = `import ${JSON.stringify(name)}: export ${JSON.stringify(en)}`;
+    switch (et.kind) {
+      case 'func': {
+        if (!(v instanceof ComponentFunc)) throw new LinkError(`${where}: expected func`);
+        const err = new Matcher(new Map(), new Set()).funcShape(v.type, et.type);
+        if (err) throw new LinkError(`${where}: ${err}`);
+        break;
+      }
+      case 'module': {
+        if (!(v instanceof WebAssembly.Module)) throw new LinkError(`${where}: expected core module`);
+        const mt = moduleTypeOf(v);
+        const err = mt ? moduleSubtype(mt, et.type) : moduleKindsMatch(v, et.type);
+        if (err) throw new LinkError(`${where}: ${err}`);
+        break;
+      }
+      case 'instance':
+        if (!(v instanceof RtInstance)) throw new LinkError(`${where}: expected instance`);
+        checkRtInstance(et.type, v, `${name}#${en}`);
+        break;
+      case 'component':
+        if (!(v instanceof RtComponent)) throw new LinkError(`${where}: expected component`);
+        break;
+      case 'type':
+        if (et.type instanceof ResourceType && !(v instanceof RuntimeResource)) throw new LinkError(`${where}: expected a resource type`);
+        break;
+    }
+  }
+}
+
+function isEmptyInstance(t: InstanceType): boolean {
+  for (const e of t.exports.values()) if (e.kind !== 'instance' || !isEmptyInstance(e.type)) return false;
+  return true;
+}
+
+/** For modules compiled outside Weir: compare what the JS API can see (names and kinds). */
+function moduleKindsMatch(m: WebAssembly.Module, t: CoreModuleType): string | null {
+  const exports = new Map(WebAssembly.Module.exports(m).map((e) => [e.name, e.kind as string]));
+  for (const [name, et] of t.exports) {
+    const k = exports.get(name);
+    if (k === undefined) return `module export \`${name}\` not defined`;
+    if (k !== et.kind) return `module export \`${name}\`: expected ${et.kind} found ${k}`;
+  }
+  for (const imp of WebAssembly.Module.imports(m)) {
+    const e = t.imports.find((x) => x.module === imp.module && x.name === imp.name);
+    if (!e) return `module import \`${imp.module}::${imp.name}\` not defined`;
+    if (e.type.kind !== imp.kind) return `module import \`${imp.module}::${imp.name}\` has the wrong type`;
+  }
+  return null;
 }
 
 function describe(v: unknown): string {

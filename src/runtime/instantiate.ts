@@ -11,6 +11,7 @@ import { ResourceType, type ComponentType, type DefType, type ExternType, type F
 import { ComponentFunc, HostFunc, LiftedFunc, lowerSync, toTrap } from './call.ts';
 import { ComponentInstanceState, resourceDrop, resourceNew, resourceRep } from './instance.ts';
 import { HostResource, RuntimeResource } from './resources.ts';
+import { registerModuleType } from './modules.ts';
 
 /** A component instance's exports at run time. */
 export class RtInstance {
@@ -57,9 +58,9 @@ export class RtScope {
  */
 export function bindResources(t: ExternType, v: RtValue | undefined, inst: ComponentInstanceState): void {
   if (t.kind === 'type' && t.type instanceof ResourceType) {
-    if (!inst.resources.has(t.type.root)) {
-      inst.resources.set(t.type.root, v instanceof RuntimeResource ? v : new HostResource(t.type.name));
-    }
+    const cur = inst.resources.get(t.type.root);
+    if (!cur) inst.resources.set(t.type.root, v instanceof RuntimeResource ? v : new HostResource(t.type.name));
+    else if (v instanceof RuntimeResource && v !== cur) throw new LinkError(`mismatched resource types: ${t.type.name || 'resource'} is bound to a different resource`);
     return;
   }
   if (t.kind === 'instance') {
@@ -76,7 +77,12 @@ export function instantiateDef(def: ComponentDef, args: Map<string, RtValue>, ou
   for (let i = 0; i < defs.length; i++) {
     const d = defs[i];
     switch (d.kind) {
-      case 'core-module': s.coreModules.push(def.modules.get(i)!); break;
+      case 'core-module': {
+        const m = def.modules.get(i)!;
+        registerModuleType(m, def.moduleTypes.get(m)!);
+        s.coreModules.push(m);
+        break;
+      }
       case 'core-instance': {
         const e = d.expr;
         if (e.kind === 'instantiate') {
@@ -166,6 +172,7 @@ export function instantiateDef(def: ComponentDef, args: Map<string, RtValue>, ou
         const v = item(s, d.item.sort, d.item.idx);
         exports.set(d.name.name, v);
         const t = def.info.get(i) as ExternType;
+        bindResources(t, v, state);
         pushExtern(s, t, v, state);
         break;
       }

@@ -7,7 +7,7 @@ import type {
 import { ResourceType } from './types.ts';
 
 /** Substitution applied to resource types of a component type while it is being matched/instantiated. */
-export type Subst = Map<ResourceType, ResourceType>;
+export type Subst = Map<ResourceType | object, any>;
 
 /** Types that carry an externally-visible name (introduced by an import or export). */
 export const namedTypes = new WeakSet<object>();
@@ -16,6 +16,7 @@ export const namedTypes = new WeakSet<object>();
 const substCache = new WeakMap<Subst, Map<object, object>>();
 
 function mentionsSubst(t: ValType, s: Subst): boolean {
+  if (s.has(t)) return true;
   switch (t.kind) {
     case 'own': case 'borrow': return s.has(t.resource.root);
     case 'record': return t.fields.some((f) => mentionsSubst(f.type, s));
@@ -52,6 +53,8 @@ export function substValType(t: ValType, s: Subst): ValType {
   if (!cache) substCache.set(s, (cache = new Map()));
   const hit = cache.get(t);
   if (hit) return hit as ValType;
+  const direct = s.get(t);
+  if (direct) return direct as ValType;
   let out: ValType;
   switch (t.kind) {
     case 'own': case 'borrow': out = { kind: t.kind, resource: substResource(t.resource, s) }; break;
@@ -184,6 +187,14 @@ export class Matcher {
     if ((a.result === null) !== (e.result === null)) return 'function result presence differs';
     if (a.result && e.result) { const m = this.val(a.result, e.result); if (m) return `result: ${m}`; }
     return null;
+  }
+
+  /** Function types compared with resources treated as wildcards (they are checked when bound at run time). */
+  funcShape(a: FuncType, e: FuncType): string | null {
+    const strip = (f: FuncType): FuncType => f;
+    const save = this.resource;
+    this.resource = () => null;
+    try { return this.func(strip(a), e); } finally { this.resource = save; }
   }
 
   def(a: DefType, e: DefType): string | null {

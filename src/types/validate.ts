@@ -9,7 +9,7 @@ import type {
   Definition, ExternTypeAst, InstanceDecl, NameAttrs, Sort, TypeAst, ValTypeRef,
 } from '../binary/ast.ts';
 import { parseCoreModuleType } from '../binary/core-module.ts';
-import { ValidationError } from '../errors.ts';
+import { DecodeError, ValidationError } from '../errors.ts';
 import { Matcher, coreFuncTypeEqual, moduleSubtype, namedTypes, substDef, substExtern, type Subst } from './subtype.ts';
 import {
   ResourceType, type ComponentType, type CoreExternType, type CoreFuncType, type CoreModuleType, type DefType,
@@ -61,6 +61,8 @@ export interface ComponentDef {
   features: Features;
   /** compiled core modules by definition index */
   modules: Map<number, WebAssembly.Module>;
+  /** the type of each compiled core module */
+  moduleTypes: Map<WebAssembly.Module, CoreModuleType>;
   /** nested component plans by definition index */
   children: Map<number, ComponentDef>;
   /** resolved info by definition index (canon, types, imports) */
@@ -131,7 +133,7 @@ class ComponentValidator {
   constructor(ast: ComponentAst, features: Features, parent: Scope | null) {
     this.features = features;
     this.scope = new Scope(parent, 'component');
-    this.def = { ast, type: null as unknown as ComponentType, features, modules: new Map(), children: new Map(), info: new Map() };
+    this.def = { ast, type: null as unknown as ComponentType, features, modules: new Map(), moduleTypes: new Map(), children: new Map(), info: new Map() };
   }
 
   run(): ComponentDef {
@@ -154,7 +156,7 @@ class ComponentValidator {
         try {
           mt = parseCoreModuleType(d.bytes, d.offset);
         } catch (e) {
-          if (e instanceof ValidationError) throw e;
+          if (e instanceof ValidationError || e instanceof DecodeError) throw e;
           throw new ValidationError('core module', (e as Error).message, d.offset);
         }
         let m: WebAssembly.Module;
@@ -163,7 +165,14 @@ class ComponentValidator {
         } catch (e) {
           throw new ValidationError('core module must be valid', `core module at byte offset ${d.offset}: ${(e as Error).message}`, d.offset);
         }
+        const seen = new Set<string>();
+        for (const imp of mt.imports) {
+          const k = `${imp.module}\0${imp.name}`;
+          if (seen.has(k)) throw new ValidationError('core module', `duplicate import name \`${imp.module}:${imp.name}\``, d.offset);
+          seen.add(k);
+        }
         this.def.modules.set(i, m);
+        this.def.moduleTypes.set(m, mt);
         s.coreModules.push(mt);
         return;
       }
@@ -333,7 +342,6 @@ class ComponentValidator {
           if (sort.core === 'type') {
             const t = target.coreTypes[a.idx];
             if (t === undefined) fail('outer alias', `core type index ${a.idx} out of bounds`, a.offset);
-            if (!inComponent && t.kind === 'module') fail('outer alias', 'a module type cannot be aliased into a type declarator', a.offset);
             s.coreTypes.push(t);
             return;
           }
@@ -376,7 +384,11 @@ class ComponentValidator {
     const exports = new Map<string, CoreExternType>();
     for (const d of t.decls) {
       switch (d.kind) {
-        case 'import': imports.push({ module: d.module, name: d.name, type: this.coreExternType(d.type, inner, t.offset) }); break;
+        case 'import':
+          if (imports.some((x) => x.module === d.module && x.name === d.name)) fail('core module type', `duplicate import name \`${d.module}:${d.name}\``, t.offset);
+          if (d.type.kind === 'memory' && !d.type.is64 && (d.type.min > 65536 || (d.type.max ?? 0) > 65536)) fail('core module type', 'memory size must be at most 65536 pages (4GiB)', t.offset);
+          imports.push({ module: d.module, name: d.name, type: this.coreExternType(d.type, inner, t.offset) });
+          break;
         case 'type':
           if (d.type.kind === 'module') fail('module type', 'module types cannot be nested in module types', t.offset);
           inner.coreTypes.push(this.coreType(d.type, inner));
@@ -549,11 +561,15 @@ class ComponentValidator {
     const ires = new Map<string, ResourceType>();
     const importedResources: ResourceType[] = [];
     const exportedResources: ResourceType[] = [];
+    const importNamed = new Set<object>(), named = new Set<object>();
     for (const d of decls) {
       if (d.kind === 'import') {
-        importedResources.push(...this.declExtern(d.name, d.type, inner, imports, ikeys, ires, 'import', d.offset));
+        importedResources.push(...this.declExtern(d.name, d.type, inner, imports, ikeys, ires, 'import', d.offset, importNamed));
+        collectLocalNames(imports.get(d.name.name)!, importNamed);
+        collectLocalNames(imports.get(d.name.name)!, named);
       } else if (d.kind === 'export') {
-        exportedResources.push(...this.declExtern(d.name, d.type, inner, exports, ekeys, eres, 'export', d.offset));
+        exportedResources.push(...this.declExtern(d.name, d.type, inner, exports, ekeys, eres, 'export', d.offset, named));
+        collectLocalNames(exports.get(d.name.name)!, named);
       } else this.decl(d, inner, exports, ekeys, eres, null, offset);
     }
     return { kind: 'component', imports, exports, importedResources, exportedResources };
@@ -581,9 +597,11 @@ class ComponentValidator {
   }
 
   /** An import/export declarator in a type; returns the fresh resource type for `(sub resource)`. */
-  declExtern(na: NameAttrs, et: ExternTypeAst, inner: Scope, map: Map<string, ExternType>, keys: Set<string>, resNames: Map<string, ResourceType>, what: string, offset: number): ResourceType[] {
+  declExtern(na: NameAttrs, et: ExternTypeAst, inner: Scope, map: Map<string, ExternType>, keys: Set<string>, resNames: Map<string, ResourceType>, what: string, offset: number, visible?: Set<object>): ResourceType[] {
     this.checkName(na, keys, what, offset);
     let [t, fresh] = freshen(this.externType(et, inner, offset, na.name), true);
+    if (visible) this.checkVisible(t, what as 'import' | 'export', visible, offset);
+    if (na.implements !== undefined && t.kind !== 'instance') fail('implements', `only instances can have an \`implements\` attribute`, offset);
     t = nameType(t, na.name, et);
     this.checkAnnotated(na.name, t, resNames, offset);
     map.set(na.name, t);
@@ -704,7 +722,8 @@ class ComponentValidator {
       const m = new Matcher(new Map(), new Set(asc.kind === 'type' && asc.type instanceof ResourceType && d.type.kind === 'type' && d.type.bound.kind === 'sub-resource' ? [asc.type.root] : []));
       const err = m.extern(t, asc);
       if (err) fail('export type ascription', `export ${JSON.stringify(na.name)}: ${err}`, d.offset);
-      t = asc.kind === 'type' && asc.type instanceof ResourceType ? { kind: 'type', type: t.type as DefType } : asc;
+      // a `(sub resource)` ascription exports an abstract resource type distinct from the original
+      t = asc;
     }
     if (na.implements !== undefined && t.kind !== 'instance') fail('implements', 'implements-annotated exports must be instances', d.offset);
     this.checkVisible(t, 'export', this.named, d.offset);
@@ -824,7 +843,7 @@ class ComponentValidator {
         const elem = (t as { elem: ValType | null }).elem;
         if (c.opts.postReturn !== undefined || c.opts.callback !== undefined) fail('canonopt', `${c.kind} does not take post-return or callback`, offset);
         const ft: FuncType = { kind: 'func', async: false, params: elem ? [{ name: 'v', type: elem }] : [], result: null };
-        const m64 = this.checkOpts(c.opts, c.kind.endsWith('read') ? 'lower' : 'lift-param', ft, offset);
+        const m64 = this.checkOpts(c.opts, c.kind.endsWith('read') ? 'lower' : 'lift-param', ft, offset, true);
         if (elem && (needsMemory(elem) || true) && c.opts.memory === undefined && elem !== null) fail('canonopt: memory required', `${c.kind} of a non-empty element type requires a memory`, offset);
         pushCore(c.kind.startsWith('stream') ? ['i32', 'i32', 'i32'] : ['i32', 'i32'], ['i32'], { valType: t, memory64: m64 });
         return;
@@ -889,7 +908,7 @@ class ComponentValidator {
   }
 
   /** canonopt validation; returns whether the memory is 64-bit. */
-  checkOpts(o: CanonOpts, use: 'lift' | 'lower' | 'task.return' | 'lift-param', ft: FuncType, offset: number): boolean {
+  checkOpts(o: CanonOpts, use: 'lift' | 'lower' | 'task.return' | 'lift-param', ft: FuncType, offset: number, copyBuiltin = false): boolean {
     const s = this.scope;
     if (o.duplicate) fail('canonopt', `option ${o.duplicate} given more than once`, offset);
     let m64 = false;
@@ -911,12 +930,12 @@ class ComponentValidator {
     if (o.postReturn !== undefined && use !== 'lift') fail('canonopt post-return', 'post-return is only allowed on canon lift', offset);
     if (o.async) {
       if (this.features.component_model_async === false) fail('feature', 'the async option requires the async feature', offset);
-      if (use !== 'lift' && use !== 'lower') fail('canonopt async', `async is not allowed on ${use}`, offset);
+      if (use !== 'lift' && use !== 'lower' && !copyBuiltin) fail('canonopt async', `async is not allowed on ${use}`, offset);
       if (!ft.async && use === 'lift') fail('canonopt async', 'async lift requires an async function type', offset);
-      if (!ft.async && use === 'lower') fail('canonopt async', 'async lower requires an async function type', offset);
+      if (!ft.async && use === 'lower' && !copyBuiltin) fail('canonopt async', 'async lower requires an async function type', offset);
       if (o.postReturn !== undefined) fail('canonopt async', 'async cannot be combined with post-return', offset);
       if (use === 'lift' && o.callback === undefined && this.features.component_model_async_stackful === false) fail('canonopt async', 'async lift requires a callback', offset);
-      if (use === 'lower' && o.memory === undefined) fail('canonopt async', 'async lower requires a memory', offset);
+      if (use === 'lower' && !copyBuiltin && o.memory === undefined) fail('canonopt async', 'async lower requires a memory', offset);
     }
     if (o.callback !== undefined) {
       if (!o.async) fail('canonopt callback', 'callback requires async', offset);
@@ -1039,7 +1058,12 @@ function collectRefs(t: ExternType, out: Set<object>, self: boolean): void {
   };
   switch (t.kind) {
     case 'func': for (const p of t.type.params) val(p.type, true); if (t.type.result) val(t.type.result, true); return;
-    case 'type': if (isValType(t.type)) val(t.type, self); else if (!(t.type instanceof ResourceType) && t.type.kind === 'func') collectRefs({ kind: 'func', type: t.type }, out, true); return;
+    case 'type':
+      if (isValType(t.type)) val(t.type, self);
+      else if (t.type instanceof ResourceType) return;
+      else if (t.type.kind === 'func') collectRefs({ kind: 'func', type: t.type }, out, true);
+      else if (t.type.kind === 'instance') collectRefs({ kind: 'instance', type: t.type }, out, false);
+      return;
     case 'instance': for (const x of t.type.exports.values()) collectRefs(x, out, false); return;
     default: return;
   }
@@ -1098,6 +1122,10 @@ export function instantiateType(ct: ComponentType, args: Map<string, ExternType>
     if (err) fail('instantiate: argument type mismatch', `argument ${JSON.stringify(name)}: ${err}`, offset);
   }
   const subst: Subst = new Map(m.bind);
+  for (const [name, it] of ct.imports) {
+    const a = args.get(name)!;
+    if (it.kind === 'type' && a.kind === 'type' && isValType(it.type) && isValType(a.type) && it.type !== a.type) subst.set(it.type, a.type);
+  }
   for (const r of ct.exportedResources) subst.set(r, new ResourceType(r.name));
   const exports = new Map<string, ExternType>();
   for (const [name, et] of ct.exports) exports.set(name, substExtern(et, subst));

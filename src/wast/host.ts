@@ -63,7 +63,7 @@ export type HostResourceCtor = new (name: string, options?: { drop?: (rep: any) 
  * Builds the harness imports; resource types are fresh per call. Without a
  * `HostResource` constructor the resource types are given as the JS classes.
  */
-export function createHostImports(HostResource?: HostResourceCtor): HostImports {
+export function createHostImports(HostResource?: HostResourceCtor, compileCoreModule?: (bytes: Uint8Array) => WebAssembly.Module): HostImports {
   const state: HostState = { drops: 0, lastDrop: 0 };
 
   class Resource1 {
@@ -102,7 +102,7 @@ export function createHostImports(HostResource?: HostResourceCtor): HostImports 
     [Symbol.dispose](): void {}
   }
 
-  simpleModule ??= new WebAssembly.Module(SIMPLE_MODULE);
+  simpleModule ??= compileCoreModule ? compileCoreModule(SIMPLE_MODULE) : new WebAssembly.Module(SIMPLE_MODULE);
 
   const dropResource1 = (r: unknown) => {
     state.drops++;

@@ -17,6 +17,8 @@ export interface RuntimeApi {
   };
   /** Embedder-defined resource types (used for the harness's `host` resources). */
   HostResource?: HostResourceCtor;
+  /** Compiles a core module and records its type, so module imports can be type-checked. */
+  compileCoreModule?: (bytes: Uint8Array) => WebAssembly.Module;
 }
 export interface CompiledComponent {
   instantiate(imports?: Record<string, unknown>): InstanceLike | Promise<InstanceLike>;
@@ -167,7 +169,7 @@ class WastRun {
   constructor(runtime: RuntimeApi, features: Record<string, boolean>) {
     this.runtime = runtime;
     this.features = features;
-    this.host = createHostImports(runtime.HostResource);
+    this.host = createHostImports(runtime.HostResource, runtime.compileCoreModule);
   }
 
   imports(): Record<string, unknown> {

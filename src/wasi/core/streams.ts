@@ -2,7 +2,7 @@
 // them as input-stream / output-stream resources; p3 will wrap the same
 // objects as stream<u8>.
 
-import { readSync, writeSync, closeSync } from 'node:fs';
+import { fstatSync, readSync, writeSync } from 'node:fs';
 import { sleepSyncMs } from './block.ts';
 import { WasiError, toWasiError } from './errors.ts';
 
@@ -41,12 +41,13 @@ function retryEagain<T>(f: () => T): T {
 export class FdSource implements ByteSource {
   fd: number;
   position: bigint | null;
-  private readonly owned: boolean;
+  private readonly onClose: (() => void) | null;
   private closed = false;
-  constructor(fd: number, position: bigint | null, owned: boolean) {
+  /** `onClose` runs once when the stream is closed (e.g. releases the descriptor's fd). */
+  constructor(fd: number, position: bigint | null, onClose: (() => void) | null = null) {
     this.fd = fd;
     this.position = position;
-    this.owned = owned;
+    this.onClose = onClose;
   }
   readSync(max: number): Uint8Array | null {
     if (this.closed) return null;
@@ -68,7 +69,7 @@ export class FdSource implements ByteSource {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.owned) closeSync(this.fd);
+    this.onClose?.();
   }
 }
 
@@ -91,24 +92,27 @@ export class BufferSource implements ByteSource {
 /** Writes to a host file descriptor, at a position (files), appending, or sequentially. */
 export class FdSink implements ByteSink {
   fd: number;
-  /** bigint: positional writes; null: the fd's own offset (pipes, ttys, O_APPEND files). */
-  position: bigint | null;
-  private readonly owned: boolean;
+  /** bigint: positional writes; null: the fd's own offset (pipes, ttys); 'append': at the current end. */
+  position: bigint | null | 'append';
+  private readonly onClose: (() => void) | null;
   private closed = false;
-  constructor(fd: number, position: bigint | null, owned: boolean) {
+  constructor(fd: number, position: bigint | null | 'append', onClose: (() => void) | null = null) {
     this.fd = fd;
     this.position = position;
-    this.owned = owned;
+    this.onClose = onClose;
   }
   writeSync(bytes: Uint8Array): void {
     if (this.closed) throw new WasiError('pipe');
     let off = 0;
     try {
+      let pos = this.position === 'append' ? fstatSync(this.fd, { bigint: true }).size : this.position;
       while (off < bytes.length) {
-        const n = retryEagain(() => writeSync(this.fd, bytes, off, bytes.length - off, this.position));
+        const p = pos;
+        const n = retryEagain(() => writeSync(this.fd, bytes, off, bytes.length - off, p === null ? null : Number(p)));
         off += n;
-        if (this.position !== null) this.position += BigInt(n);
+        if (pos !== null) pos += BigInt(n);
       }
+      if (this.position !== 'append') this.position = pos;
     } catch (e) {
       throw toWasiError(e);
     }
@@ -117,7 +121,7 @@ export class FdSink implements ByteSink {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.owned) closeSync(this.fd);
+    this.onClose?.();
   }
 }
 
