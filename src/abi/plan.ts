@@ -702,12 +702,13 @@ function planMap(t: ValType & { kind: 'map' }, pt: PtrType): ValuePlan {
     throw typeError('a Map', v);
   };
   const core: ListCore = {
+    // Lifted as an array of [key, value] entries, not a Map: the canonical ABI
+    // keeps duplicate keys and their order, and a Map would silently drop them.
     loadRange: (cx, ptr, n) => {
-      const m = new Map<unknown, unknown>();
+      const m: [unknown, unknown][] = new Array(n);
       for (let i = 0; i < n; i++) {
         const p = ptr + i * es;
-        const k = kp.load(cx, p + ko);
-        m.set(k, vp.load(cx, p + vo));
+        m[i] = [kp.load(cx, p + ko), vp.load(cx, p + vo)];
       }
       return m;
     },

@@ -95,7 +95,7 @@ function toRtValue(t: ExternType, js: unknown, name: string): RtValue {
       return inner instanceof ComponentFunc ? inner : new HostFunc(t.type, js as (...a: any[]) => unknown);
     }
     case 'instance': {
-      if (js === undefined && isEmptyInstance(t.type)) return new RtInstance(new Map(), null);
+      if (js === undefined && isEmptyInstance(t.type)) return emptyInstance(t.type);
       if (js === null || typeof js !== 'object') throw new LinkError(`import ${JSON.stringify(name)}: expected an instance (an object of exports), got ${describe(js)}`);
       const rt = (js as any)[INSTANCE];
       if (rt instanceof RtInstance) {
@@ -114,7 +114,7 @@ function toRtValue(t: ExternType, js: unknown, name: string): RtValue {
           continue;
         }
         if (v === undefined && et.kind === 'type') continue;
-        if (v === undefined && et.kind === 'instance' && isEmptyInstance(et.type)) { exports.set(en, new RtInstance(new Map(), null)); continue; }
+        if (v === undefined && et.kind === 'instance' && isEmptyInstance(et.type)) { exports.set(en, emptyInstance(et.type)); continue; }
         if (v === undefined) throw new LinkError(`import ${JSON.stringify(name)}: missing export ${JSON.stringify(en)}`);
         exports.set(en, toRtValue(et, v, `${name}#${en}`));
       }
@@ -138,6 +138,15 @@ function toRtValue(t: ExternType, js: unknown, name: string): RtValue {
     case 'value':
       throw new LinkError('value imports (🪙) are not supported');
   }
+}
+
+function emptyInstance(t: InstanceType): RtInstance {
+  const m = new Map<string, RtValue>();
+  for (const [n, e] of t.exports) {
+    if (e.kind === 'type') m.set(n, e.type);
+    else if (e.kind === 'instance') m.set(n, emptyInstance(e.type));
+  }
+  return new RtInstance(m, null);
 }
 
 /** Type-check another instance's exports against the instance type an import expects. */
@@ -175,8 +184,13 @@ function checkRtInstance(t: InstanceType, rt: RtInstance, name: string): void {
   }
 }
 
+/** An instance type whose exports are only (non-resource) types or such instances needs no value from the host. */
 function isEmptyInstance(t: InstanceType): boolean {
-  for (const e of t.exports.values()) if (e.kind !== 'instance' || !isEmptyInstance(e.type)) return false;
+  for (const e of t.exports.values()) {
+    if (e.kind === 'type' && !(e.type instanceof ResourceType)) continue;
+    if (e.kind === 'instance' && isEmptyInstance(e.type)) continue;
+    return false;
+  }
   return true;
 }
 

@@ -53,7 +53,7 @@ export class LiftedFunc extends ComponentFunc {
     this.core = core;
     this.opts = opts;
     this.cx = createContext(opts, inst.handleOps);
-    this.adapter = planFunc(type);
+    this.adapter = planFunc(type, opts.memory64);
   }
 
   call(args: unknown[], caller: ComponentInstanceState | null): unknown {
@@ -87,7 +87,7 @@ export class LiftedFunc extends ComponentFunc {
 
 /** canon lower (synchronous): returns the core function that calls `callee` from `inst`. */
 export function lowerSync(callee: ComponentFunc, type: FuncType, inst: ComponentInstanceState, opts: CanonOptions): Function {
-  const adapter = planFunc(type);
+  const adapter = planFunc(type, opts.memory64);
   const cx = createContext(opts, inst.handleOps);
   return function lowered(...coreArgs: unknown[]) {
     trapIf(!inst.mayLeave, 'cannot leave component instance');

@@ -70,6 +70,28 @@ export interface ComponentDef {
 }
 
 const MAX_FLAT_PARAMS = 16;
+const MAX_TYPE_DEPTH = 100;
+
+const depths = new WeakMap<ValType, number>();
+/** Nesting depth of a value type (memoized: types are built bottom-up). */
+function typeDepth(t: ValType): number {
+  const d0 = depths.get(t);
+  if (d0 !== undefined) return d0;
+  let d = 1;
+  const sub = (x: ValType | null) => { if (x) d = Math.max(d, 1 + typeDepth(x)); };
+  switch (t.kind) {
+    case 'record': t.fields.forEach((f) => sub(f.type)); break;
+    case 'variant': t.cases.forEach((c) => sub(c.type)); break;
+    case 'list': sub(t.elem); break;
+    case 'tuple': t.types.forEach(sub); break;
+    case 'option': sub(t.type); break;
+    case 'result': sub(t.ok); sub(t.err); break;
+    case 'stream': case 'future': sub(t.elem); break;
+    case 'map': sub(t.key); sub(t.value); break;
+  }
+  depths.set(t, d);
+  return d;
+}
 
 export function validateComponent(ast: ComponentAst, features: Features = {}, parent: Scope | null = null): ComponentDef {
   const v = new ComponentValidator(ast, features, parent);
@@ -505,6 +527,7 @@ class ComponentValidator {
       }
     }
     if (elemSize(t, 'i64') >= 2 ** 28) fail('value type size', 'the type is too large (elem_size must be less than 2^28)', offset);
+    if (typeDepth(t) > MAX_TYPE_DEPTH) fail('type nesting', `type nesting is too deep (more than ${MAX_TYPE_DEPTH} levels)`, offset);
     return t;
   }
 

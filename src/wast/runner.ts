@@ -6,7 +6,7 @@ import { type Action, type Command, type ModuleForm, parseWast } from './command
 import { AssembleError, assemble } from './assemble.ts';
 import { createHostImports, type HostImports, type HostResourceCtor } from './host.ts';
 import { camelCase, matchResults, toJs } from './values.ts';
-import { skipReason } from './skips.ts';
+import { commandSkipReason, skipReason } from './skips.ts';
 
 // ---------------------------------------------------------------- runtime API
 
@@ -509,6 +509,11 @@ export async function runWastFile(file: string, opts: RunOptions = {}): Promise<
   for (const cmd of parsed.commands) {
     opts.onCommand?.(cmd);
     const base = { line: cmd.line, column: cmd.column, kind: cmd.kind };
+    const skipCmd = opts.noSkips ? null : commandSkipReason(rel, cmd.line);
+    if (skipCmd !== null) {
+      commands.push({ ...base, status: 'skip', note: skipCmd });
+      continue;
+    }
     try {
       const out = await run.run(cmd);
       commands.push({ ...base, status: 'pass', ...(out.note ? { note: out.note } : {}) });
@@ -522,5 +527,6 @@ export async function runWastFile(file: string, opts: RunOptions = {}): Promise<
     const more = failures.length > 1 ? ` (+${failures.length - 1} more failing commands)` : '';
     return result('fail', summarize(failures[0]!) + more, features, commands);
   }
-  return result('pass', '', features, commands);
+  const skipped = commands.filter((c) => c.status === 'skip');
+  return result('pass', skipped.length ? `skipped commands: ${skipped.map((c) => `line ${c.line}: ${c.note}`).join('; ')}` : '', features, commands);
 }

@@ -1,0 +1,32 @@
+// Running a command component: call wasi:cli/run's `run` and turn the outcome
+// into an exit status.
+
+import type { Instance } from '../host/component.ts';
+import { ExitSignal } from './core/cli.ts';
+
+/** The `wasi:cli/run` instance export (0.3 preferred over 0.2), or undefined. */
+export function findRunExport(instance: Instance): { version: string; run: (...a: unknown[]) => unknown } | undefined {
+  let best: { version: string; run: (...a: unknown[]) => unknown } | undefined;
+  for (const [name, value] of Object.entries(instance.exports)) {
+    const m = /^wasi:cli\/run@(0\.[23])(?:\.\d+.*)?$/.exec(name);
+    if (!m || typeof value?.run !== 'function') continue;
+    if (!best || m[1] > best.version) best = { version: m[1], run: value.run };
+  }
+  return best;
+}
+
+/**
+ * Calls `run` and returns the exit status: 0 for ok, 1 for err, or the code
+ * passed to wasi:cli/exit. Traps propagate (as Trap) to the caller.
+ */
+export async function runCommand(instance: Instance): Promise<number> {
+  const r = findRunExport(instance);
+  if (!r) throw new Error('the component does not export wasi:cli/run');
+  try {
+    const result = (await r.run()) as { tag: 'ok' | 'err' } | undefined;
+    return result && result.tag === 'err' ? 1 : 0;
+  } catch (e) {
+    if (e instanceof ExitSignal) return e.code;
+    throw e;
+  }
+}
