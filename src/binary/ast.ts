@@ -103,6 +103,9 @@ export interface CanonOpts {
   postReturn?: number;
   async?: boolean;
   callback?: number;
+  /** 🛸 GC ABI options (wasmtime's component-model-gc proposal) */
+  coreType?: number;
+  gc?: boolean;
   /** set when an option appears twice or conflicts; validation reports it */
   duplicate?: string;
 }

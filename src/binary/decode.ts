@@ -528,7 +528,9 @@ function readCanonOpts(r: Reader): CanonOpts {
       case 0x05: if (opts.postReturn !== undefined) dup('post-return'); opts.postReturn = r.u32(); break;
       case 0x06: if (opts.async) dup('async'); opts.async = true; break;
       case 0x07: if (opts.callback !== undefined) dup('callback'); opts.callback = r.u32(); break;
-      default: throw new DecodeError(o, `a canonical option 0x00..0x07, found 0x${b.toString(16)}`);
+      case 0x08: if (opts.coreType !== undefined) dup('core-type'); opts.coreType = r.u32(); break;
+      case 0x09: if (opts.gc) dup('gc'); opts.gc = true; break;
+      default: throw new DecodeError(o, `a canonical option 0x00..0x09, found 0x${b.toString(16)}`);
     }
   }
   return opts;

@@ -107,7 +107,7 @@ function toRtValue(t: ExternType, js: unknown, name: string): RtValue {
       for (const [en, et] of t.type.exports) {
         const key = matchName(en, obj);
         const v = key === undefined ? undefined : obj[key];
-        if (v === undefined && et.kind === 'type' && et.type instanceof ResourceType) {
+        if (v === undefined && et.kind === 'type' && et.type instanceof ResourceType && et.type === et.type.root) {
           // a resource the host implements functions for but gives no type object: define it implicitly
           const implemented = Object.keys(obj).some((k) => k === `[constructor]${en}` || k.startsWith(`[method]${en}.`) || k.startsWith(`[static]${en}.`));
           if (!implemented) throw new LinkError(`import ${JSON.stringify(name)}: resource type ${JSON.stringify(en)} was not found`);
@@ -121,10 +121,10 @@ function toRtValue(t: ExternType, js: unknown, name: string): RtValue {
       return new RtInstance(exports, null);
     }
     case 'type':
+      if (!(t.type instanceof ResourceType)) return t.type; // non-resource type imports carry no value
       if (js instanceof RuntimeResource) return js;
       if (js === undefined) return new HostResource(name);
-      if (typeof js === 'object' || typeof js === 'function') return t.type; // non-resource type imports carry no value
-      throw new LinkError(`import ${JSON.stringify(name)}: expected a resource type`);
+      throw new LinkError(`import ${JSON.stringify(name)}: expected resource found ${typeof js === 'function' ? 'func' : typeof js}`);
     case 'component':
       if (js instanceof Component) return new RtComponent(js.def, null);
       throw new LinkError(`import ${JSON.stringify(name)}: expected a Component`);

@@ -950,6 +950,16 @@ class ComponentValidator {
       if (!coreFuncTypeEqual(f, { kind: 'func', params: [a, a, a, a], results: [a] })) fail('canonopt realloc', `realloc must have type [${a} ${a} ${a} ${a}] -> [${a}]`, offset);
       if (o.memory === undefined) fail('canonopt realloc', 'realloc requires a memory option', offset);
     }
+    if (o.gc || o.coreType !== undefined) {
+      if (!this.features.component_model_gc) fail('feature', 'the gc canonical option requires the component-model GC feature', offset);
+      // The GC ABI passes values as GC references; Weir implements it only where it coincides with the linear-memory ABI.
+      if (o.gc && (ft.params.length > 0 || ft.result !== null)) fail('canonopt gc', 'the gc ABI is only supported for functions without parameters or results', offset);
+      if (o.coreType !== undefined) {
+        const ct = s.coreTypes[o.coreType];
+        if (!ct || ct.kind !== 'func') fail('canonopt core-type', `core type ${o.coreType} is not a function type`, offset);
+        if (ct.params.length > 0 || ct.results.length > 0) fail('canonopt core-type', 'core-type must match the lowered signature', offset);
+      }
+    }
     if (o.postReturn !== undefined && use !== 'lift') fail('canonopt post-return', 'post-return is only allowed on canon lift', offset);
     if (o.async) {
       if (this.features.component_model_async === false) fail('feature', 'the async option requires the async feature', offset);

@@ -5,6 +5,7 @@ import { cliImports } from './cli.ts';
 import { clocksImports, randomImports } from './clocks.ts';
 import { filesystemImports } from './filesystem.ts';
 import { createIoResources, ioImports } from './io.ts';
+import { socketsImports } from './sockets.ts';
 
 /**
  * The version the keys carry. Imports match by semver, so these serve a
@@ -20,5 +21,6 @@ export function p2Imports(host: WasiHost): Record<string, Record<string, unknown
     ...clocksImports(host.clocks, io, P2_VERSION),
     ...randomImports(host.random, P2_VERSION),
     ...filesystemImports(host.fs, io, P2_VERSION),
+    ...socketsImports(io, P2_VERSION),
   };
 }
