@@ -216,7 +216,9 @@ for (const memory64 of [false, true]) {
       R(flags('read', 'write-all', 'exec'), { read: true, writeAll: false, exec: true });
       const f40 = Array.from({ length: 32 }, (_, i) => `f${i}`);
       R(flags(...f40), Object.fromEntries(f40.map((n, i) => [n, i % 3 === 0])));
-      R({ kind: 'map', key: P('string'), value: P('u32') }, new Map([['a', 1], ['b', 2]]));
+      R({ kind: 'map', key: P('string'), value: P('u32') }, new Map([['a', 1], ['b', 2]]), [['a', 1], ['b', 2]]);
+      // duplicate keys survive: maps lift as entry arrays
+      R({ kind: 'map', key: P('string'), value: P('u32') }, [['k', 1], ['k', 2]]);
       R({ kind: 'own', resource: res }, { own: 7, r: 'res' });
       R({ kind: 'borrow', resource: res }, { borrow: 9, r: 'res' });
       R({ kind: 'stream', elem: P('u8') }, { stream: 3 });

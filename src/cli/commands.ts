@@ -2,6 +2,7 @@
 
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { HELP, UsageError, parseArgs } from './args.ts';
 import type { InspectOptions, RunOptions, ServeOptions } from './args.ts';
 import { printWit } from '../types/wit.ts';
@@ -90,12 +91,66 @@ async function inspect(opts: InspectOptions): Promise<number> {
   }
 }
 
-// TODO(lead): wire `run` to the WASI hosts (preopens from opts.dirs, environment from
-// opts.env / opts.inheritEnv, argv = [basename(opts.file), ...opts.args]).
+/** Exit status for a trap: 128 + SIGABRT, as wasmtime and a C program that abort()s. */
+export const EXIT_TRAP = 134;
+
+/** The guest environment from --inherit-env and --env (later settings win). */
+export function guestEnv(opts: Pick<RunOptions, 'env' | 'inheritEnv'>, hostEnv: NodeJS.ProcessEnv = process.env): [string, string][] {
+  const env = new Map<string, string>();
+  if (opts.inheritEnv) for (const [k, v] of Object.entries(hostEnv)) if (v !== undefined) env.set(k, v);
+  for (const { name, value } of opts.env) {
+    if (value !== undefined) env.set(name, value);
+    else if (hostEnv[name] !== undefined) env.set(name, hostEnv[name]!);
+  }
+  return [...env];
+}
+
 async function run(opts: RunOptions): Promise<number> {
-  void opts;
-  process.stderr.write('weir run: not implemented yet\n');
-  return 1;
+  const { Component, Trap } = await import('../index.ts');
+  const { createWasi, runCommand, findRunExport } = await import('../wasi/index.ts');
+  let component;
+  try {
+    const bytes = await readFile(opts.file);
+    component = Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  } catch (e) {
+    return report(opts.file, e, opts.verbose);
+  }
+  let wasi;
+  try {
+    wasi = createWasi({
+      args: [basename(opts.file), ...opts.args],
+      env: guestEnv(opts),
+      preopens: opts.dirs.map((d) => ({ host: d.host, guest: d.guest, readonly: d.readonly })),
+      stdin: 'inherit',
+      stdout: 'inherit',
+      stderr: 'inherit',
+    });
+  } catch (e) {
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+  try {
+    const instance = component.instantiate(wasi.imports);
+    if (!findRunExport(instance)) {
+      const names = Object.keys(instance.exports).join(', ') || 'nothing';
+      process.stderr.write(`weir: ${opts.file}: not a command: it does not export wasi:cli/run (it exports ${names})\n`);
+      return 1;
+    }
+    return await runCommand(instance);
+  } catch (e) {
+    const { ExitSignal } = await import('../wasi/index.ts');
+    if (e instanceof ExitSignal) return e.code; // exit during instantiation (start function)
+    if (e instanceof Trap) {
+      process.stderr.write(`weir: trap: ${e.reason}\n`);
+      const frames = e.wasmStack;
+      if (frames.length > 0) process.stderr.write(`wasm stack:\n${frames.map((f) => `  ${f.trim()}`).join('\n')}\n`);
+      if (opts.verbose && e.stack) process.stderr.write(`${e.stack}\n`);
+      return EXIT_TRAP;
+    }
+    return report(opts.file, e, opts.verbose);
+  } finally {
+    wasi.close();
+  }
 }
 
 // TODO(lead): wire `serve` to wasi:http (listen on opts.host:opts.port).

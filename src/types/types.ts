@@ -47,11 +47,12 @@ export class ResourceType {
    * it a new type index (an "externally-visible name") that is still the same
    * resource: identity comparisons use `root`.
    */
-  root: ResourceType;
+  declare root: ResourceType;
   constructor(name: string, defined: { rep: 'i32' | 'i64'; dtor: number | null } | null = null) {
     this.name = name;
     this.defined = defined;
-    this.root = this;
+    // non-enumerable: keeps types printable (JSON, inspect) despite the self-reference
+    Object.defineProperty(this, 'root', { value: this, writable: true, enumerable: false });
   }
   static alias(r: ResourceType, name = r.name): ResourceType {
     const a = new ResourceType(name || r.name, r.defined);

@@ -61,6 +61,11 @@ function classifyFunc(name: string): FuncRole {
   return { role: m[2] as 'method' | 'static', resource: rest.slice(0, dot), name: rest.slice(dot + 1), async: isAsync };
 }
 
+/** Resource types are compared through their root: exporting or importing a resource makes an alias of it. */
+function keyOf<T>(t: T): T {
+  return isResource(t) ? ((t as unknown as ResourceType).root as unknown as T) ?? t : t;
+}
+
 function isResource(t: unknown): t is ResourceType {
   return typeof t === 'object' && t !== null && (t as { kind?: unknown }).kind === 'resource';
 }
@@ -93,7 +98,7 @@ class Scope {
   }
 
   bind(obj: object, name: string): void {
-    if (!this.names.has(obj)) this.names.set(obj, name);
+    if (!this.names.has(keyOf(obj))) this.names.set(keyOf(obj), name);
     this.taken.add(name);
     if (!isResource(obj) && NOMINAL.has((obj as ValType).kind)) {
       const key = structuralKey(obj as ValType);
@@ -116,12 +121,12 @@ class Scope {
 
   /** The name a type goes by in this scope, if any. */
   nameOf(t: object): string | undefined {
-    const local = this.names.get(t);
+    const local = this.names.get(keyOf(t));
     if (local !== undefined) return local;
-    const origin = this.printer.origins.get(t);
+    const origin = this.printer.origins.get(keyOf(t));
     if (origin && origin.iface !== null && origin.iface !== this.iface) {
       const local = this.use(origin.iface, origin.name);
-      this.names.set(t, local);
+      this.names.set(keyOf(t), local);
       return local;
     }
     if (!isResource(t) && NOMINAL.has((t as ValType).kind)) {
@@ -227,7 +232,7 @@ class WitPrinter {
 
   register(obj: unknown, origin: Origin): void {
     if (typeof obj !== 'object' || obj === null) return;
-    if (!this.origins.has(obj)) this.origins.set(obj, origin);
+    if (!this.origins.has(keyOf(obj))) this.origins.set(keyOf(obj), origin);
   }
 
   prepass(ct: ComponentType): void {
@@ -251,15 +256,15 @@ class WitPrinter {
       if (ext.kind !== 'type') continue;
       const t = ext.type;
       if (typeof t !== 'object' || t === null) continue;
-      const existing = scope.names.get(t);
+      const existing = scope.names.get(keyOf(t));
       if (existing !== undefined) { defs.push({ name, type: t, alias: existing }); scope.taken.add(name); continue; }
-      const origin = this.origins.get(t);
+      const origin = this.origins.get(keyOf(t));
       if (origin && origin.iface !== null && origin.iface !== scope.iface) {
         const m = scope.uses.get(origin.iface) ?? new Map<string, string>();
         scope.uses.set(origin.iface, m);
         m.set(origin.name, name);
         scope.taken.add(name);
-        scope.names.set(t, name);
+        scope.names.set(keyOf(t), name);
         continue;
       }
       scope.bind(t, name);
@@ -357,7 +362,7 @@ class WitPrinter {
       let tail = '';
       if (res && res.kind === 'result') {
         tail = ` -> ${scope.ref(res)}`;
-      } else if (res && !(res.kind === 'own' && res.resource === r)) {
+      } else if (res && !(res.kind === 'own' && res.resource.root === r.root)) {
         tail = ` /* -> ${scope.ref(res)} */`;
       }
       return `constructor${scope.params(f)}${tail};`;

@@ -42,6 +42,7 @@ export function socketsImports(io: IoResources, version: string): Record<string,
     [`wasi:sockets/ip-name-lookup@${version}`]: unreachableMethods({
       network,
       pollable: io.pollable,
+      'resolve-address-stream': new HostResource('resolve-address-stream'),
       'resolve-addresses': () => denied,
     }),
     [`wasi:sockets/tcp-create-socket@${version}`]: { network, 'tcp-socket': tcpSocket, 'create-tcp-socket': () => denied },
@@ -49,6 +50,10 @@ export function socketsImports(io: IoResources, version: string): Record<string,
       network, 'tcp-socket': tcpSocket, pollable: io.pollable, 'input-stream': io.inputStream, 'output-stream': io.outputStream,
     }),
     [`wasi:sockets/udp-create-socket@${version}`]: { network, 'udp-socket': udpSocket, 'create-udp-socket': () => denied },
-    [`wasi:sockets/udp@${version}`]: unreachableMethods({ network, 'udp-socket': udpSocket, pollable: io.pollable }),
+    [`wasi:sockets/udp@${version}`]: unreachableMethods({
+      network, 'udp-socket': udpSocket, pollable: io.pollable,
+      'incoming-datagram-stream': new HostResource('incoming-datagram-stream'),
+      'outgoing-datagram-stream': new HostResource('outgoing-datagram-stream'),
+    }),
   };
 }
