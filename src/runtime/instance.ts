@@ -5,6 +5,7 @@
 import { Trap, trap, trapIf } from '../errors.ts';
 import type { HandleOps } from '../abi/context.ts';
 import type { FutureType, ResourceType, StreamType } from '../types/types.ts';
+import type { Thread } from '../async/task.ts';
 import {
   CallScope, HandleTable, ResourceHandle, ResourceHandleEntry, RuntimeResource, runDestructor,
 } from './resources.ts';
@@ -23,6 +24,18 @@ export class ComponentInstanceState {
   lowerScope: CallScope | null = null;
   /** hooks the async layer installs (streams, futures, error contexts) */
   asyncOps: Partial<HandleOps> | null = null;
+  // ---- async state (CanonicalABI.md "Component Instances"; src/async) ----
+  backpressure = 0;
+  numWaitingToEnter = 0;
+  exclusiveThread: Thread | null = null;
+  /** the instance's thread table (thread.index) */
+  threads = new HandleTable();
+  /** core code of this instance may block, so it is entered through JSPI (src/async/task.ts) */
+  jspi = false;
+  exclusiveWaiters: Thread[] = [];
+  backpressureWaiters: Thread[] = [];
+  /** the trap that poisoned this instance, when it happened outside a synchronous caller */
+  trapError: unknown = undefined;
   readonly handleOps: HandleOps;
 
   constructor(parent: ComponentInstanceState | null) {

@@ -57,10 +57,10 @@ function utf8(s) {
   return new Uint8Array(out);
 }
 function latin1(bytes) { let s = ''; for (const b of bytes) s += String.fromCharCode(b); return s; }
-const out = stdout.getStdout();
-const err = stderr.getStderr();
-function print(s) { out.blockingWriteAndFlush(utf8(s + '\n')); }
-function code(e) { return typeof e === 'string' ? e : (e && e.tag) ? e.tag : String(e); }
+// Handles must be taken inside run(): module top level runs at build time (Wizer snapshot).
+let out = null;
+function print(s) { (out ??= stdout.getStdout()).blockingWriteAndFlush(utf8(s + '\n')); }
+function code(e) { return typeof e === 'string' ? e : (e && e.tag) ? e.tag : String(e && e.message !== undefined ? e.message : e); }
 function root() {
   const dirs = preopens.getDirectories();
   if (dirs.length === 0) throw 'no-preopen';
@@ -94,7 +94,7 @@ export const run = {
       case 'hello': print('hello, world'); return;
       case 'args': print(JSON.stringify(args)); return;
       case 'env': print(JSON.stringify(env.getEnvironment())); return;
-      case 'stderr': err.blockingWriteAndFlush(utf8(args[2] + '\n')); return;
+      case 'stderr': stderr.getStderr().blockingWriteAndFlush(utf8(args[2] + '\n')); return;
       case 'exit': exit.exitWithCode(Number(args[2])); print('not reached'); return;
       case 'exit-result': exit.exit(args[2] === 'ok' ? { tag: 'ok' } : { tag: 'err' }); return;
       case 'fail': throw 'failed';
@@ -218,6 +218,26 @@ export const CMD_IMPORTS = [
   'filesystem/preopens', 'filesystem/types', 'clocks/monotonic-clock', 'clocks/wall-clock',
   'random/random', 'random/insecure-seed', 'io/streams', 'io/poll',
 ];
+
+/** Runs a command component through the API; captures stdout and stderr. */
+export async function runWithApi(
+  wasm: string, args: string[], config: Omit<import('../../src/wasi/index.ts').WasiConfig, 'args' | 'stdout' | 'stderr'> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { Component } = await import('../../src/index.ts');
+  const { createWasi, runCommand } = await import('../../src/wasi/index.ts');
+  const component = compiled.get(wasm) ?? Component.compile(readFileSync(wasm));
+  compiled.set(wasm, component);
+  const out: Uint8Array[] = [];
+  const err: Uint8Array[] = [];
+  const wasi = createWasi({ ...config, args: ['cmd', ...args], stdout: (b) => out.push(b), stderr: (b) => err.push(b) });
+  try {
+    const code = await runCommand(component.instantiate(wasi.imports));
+    return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+  } finally {
+    wasi.close();
+  }
+}
+const compiled = new Map<string, import('../../src/index.ts').Component>();
 
 /** Builds (or reuses) the argument-driven command component. */
 export function buildCmd(): Promise<string> {

@@ -1,0 +1,586 @@
+// Tasks, threads and the event-driven scheduler (Concurrency.md; CanonicalABI.md
+// "Concurrency", "Threads", "Tasks", "Embedding API"; definitions.py Thread,
+// Task, Store).
+//
+// How threads map onto JavaScript:
+//  * A thread that is not running has a continuation `cont(cancelled)`.
+//  * The implicit thread of a `callback`-lifted task keeps no stack between
+//    callbacks: its continuation simply calls the callback again. No JSPI.
+//  * Everything that must keep a core wasm stack across a block (stackful
+//    lifts, `thread.new-indirect` threads, blocking built-ins called from any
+//    code of an instance that uses them) runs on a JSPI stack: core code of such
+//    an instance (`inst.jspi`) is entered through `WebAssembly.promising`, and
+//    its blocking built-ins are `WebAssembly.Suspending` imports that return a
+//    Promise when they block. Resuming such a thread resolves that Promise; the
+//    stack continues in a later microtask ("async-running").
+//  * The scheduler is driven by events: a thread is queued when something it
+//    waits for happens (an event on its waitable set, an exclusive lock or
+//    backpressure being released, a yield) and resumed in a microtask. At most
+//    one thread is async-running at a time (`store.busy`), which preserves the
+//    spec's one-thread-at-a-time semantics.
+
+import { Trap, trapIf } from '../errors.ts';
+import type { CanonOptions } from '../abi/context.ts';
+import type { FuncType } from '../types/types.ts';
+import type { ComponentInstanceState } from '../runtime/instance.ts';
+import { CallScope } from '../runtime/resources.ts';
+
+/** Callbacks the caller supplies for one call (definitions.py OnStart/OnResolve). */
+export type OnStart = () => unknown[];
+/** `cancelled` is true for `on_resolve(None)`. */
+export type OnResolve = (result: unknown, cancelled: boolean) => void;
+export type OnCancel = (caller: ComponentInstanceState | null) => void;
+
+/** Returned by blocking operations in continuation style when the thread blocked. */
+export const BLOCKED = Symbol('blocked');
+export type Blocked = typeof BLOCKED;
+
+/** Returned by `runEntry` when the core call suspended its JSPI stack. */
+export const SUSPENDED = Symbol('suspended');
+
+type Cont = (cancelled: boolean) => void;
+
+// ------------------------------------------------------------------ host roots
+
+/**
+ * A call made by the host (a JS call of an export). Traps in any task it
+ * (transitively) started reject it; a deadlock rejects every pending root.
+ */
+export class HostCall {
+  settled = false;
+  reject: (e: unknown) => void;
+  constructor(reject: (e: unknown) => void) { this.reject = reject; }
+  fail(e: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    store.pendingRoots.delete(this);
+    this.reject(e);
+  }
+  done(): void {
+    if (this.settled) return;
+    this.settled = true;
+    store.pendingRoots.delete(this);
+  }
+}
+
+// ------------------------------------------------------------------ store
+
+class Store {
+  /** threads to look at: each is resumed if still waiting and ready */
+  queue: Thread[] = [];
+  qhead = 0;
+  /** threads that yielded: resumed from a macrotask so that the host gets to run too */
+  yielders: Thread[] = [];
+  scheduled = false;
+  yieldScheduled = false;
+  /** the JSPI thread that was resumed and has not yet blocked or finished */
+  busy: Thread | null = null;
+  /** > 0 while a non-async-typed call blocked and only its own instance's threads may run */
+  syncHold = 0;
+  idleWaiters: (() => void)[] = [];
+  pendingRoots = new Set<HostCall>();
+  /** host operations that may still produce events (host async calls, host stream pulls, ...) */
+  hostOps = 0;
+  /** bumped whenever anything happens; the deadlock check needs a quiet period */
+  activity = 0;
+  deadlockCheck = false;
+
+  readonly tickFn = () => this.tick();
+  readonly yieldFn = () => this.runYielders();
+  readonly deadlockFn = () => this.checkDeadlock();
+
+  schedule(): void {
+    this.activity++;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(this.tickFn);
+    }
+  }
+
+  wake(t: Thread): void {
+    if (t.queued) return;
+    t.queued = true;
+    this.queue.push(t);
+    this.schedule();
+  }
+
+  yieldLater(t: Thread): void {
+    this.activity++;
+    this.yielders.push(t);
+    if (!this.yieldScheduled) {
+      this.yieldScheduled = true;
+      setImmediate(this.yieldFn);
+    }
+  }
+
+  private runYielders(): void {
+    this.yieldScheduled = false;
+    const ys = this.yielders;
+    this.yielders = [];
+    for (const t of ys) this.wake(t);
+  }
+
+  tick(): void {
+    this.scheduled = false;
+    while (this.busy === null && this.syncHold === 0 && this.qhead < this.queue.length) {
+      const t = this.queue[this.qhead++]!;
+      t.queued = false;
+      if (this.qhead > 1024 && this.qhead * 2 > this.queue.length) {
+        this.queue = this.queue.slice(this.qhead);
+        this.qhead = 0;
+      }
+      if (!t.waiting()) continue;
+      const inst = t.task.inst;
+      if (inst.poisoned) continue;
+      if (!t.readyFunc!()) { t.park(); continue; }
+      resumeTop(t);
+    }
+    if (this.qhead === this.queue.length) { this.queue.length = 0; this.qhead = 0; }
+    this.maybeCheckDeadlock();
+  }
+
+  /** Called when the async-running thread `t` blocked or finished. */
+  stopped(t: Thread): void {
+    t.asyncRunning = false;
+    if (current === t) current = null;
+    if (this.busy === t) {
+      this.busy = null;
+      const w = this.idleWaiters.pop();
+      if (w) w();
+      else this.schedule();
+    }
+  }
+
+  maybeCheckDeadlock(): void {
+    if (this.deadlockCheck || this.pendingRoots.size === 0) return;
+    this.deadlockCheck = true;
+    const seen = this.activity;
+    setImmediate(() => {
+      this.deadlockCheck = false;
+      if (seen !== this.activity) { this.maybeCheckDeadlock(); return; }
+      this.checkDeadlock();
+    });
+  }
+
+  private checkDeadlock(): void {
+    if (this.busy || this.syncHold > 0 || this.hostOps > 0 || this.scheduled || this.yieldScheduled) return;
+    if (this.qhead < this.queue.length || this.yielders.length) return;
+    if (this.pendingRoots.size === 0) return;
+    const e = new Trap('deadlock detected: event loop cannot make further progress');
+    for (const r of [...this.pendingRoots]) r.fail(e);
+  }
+}
+
+export const store = new Store();
+
+/** The thread whose core code is running (definitions.py current_thread()). */
+export let current: Thread | null = null;
+export function setCurrent(t: Thread | null): void { current = t; }
+export function currentThread(): Thread {
+  const t = current;
+  if (t === null) throw new Trap('this built-in can only be called from within a task');
+  return t;
+}
+
+/** Resume a thread from the top-level event loop (definitions.py Store.tick). */
+function resumeTop(t: Thread): void {
+  const inst = t.task.inst;
+  if (t.jspiSuspended) { t.resume(false); return; }
+  inst.enterFrom(null);
+  const prev = current;
+  try {
+    t.resume(false);
+  } catch (e) {
+    threadTrapped(t, e);
+  } finally {
+    current = prev;
+    inst.leaveTo(null);
+  }
+}
+
+/** A trap outside of any synchronous caller: poison the instance and fail the host call(s) it belongs to. */
+export function threadTrapped(t: Thread, e: unknown): void {
+  const err = toTrapError(e);
+  const inst = t.task.inst;
+  inst.poison();
+  inst.trapError ??= err;
+  const root = t.task.root;
+  if (root) root.fail(err);
+  if (t.asyncRunning) store.stopped(t);
+  // Anything waiting on a sync-call loop in this instance notices the poisoning.
+  for (const w of store.idleWaiters.splice(0)) w();
+}
+
+export function toTrapError(e: unknown): unknown {
+  if (e instanceof Trap) return e;
+  if (e instanceof WebAssembly.RuntimeError) return new Trap(e.message, { cause: e });
+  const SE = (WebAssembly as any).SuspendError;
+  if (SE && e instanceof SE) return new Trap('cannot block a synchronous task before returning', { cause: e });
+  if (e instanceof RangeError && /call stack/i.test(e.message)) return new Trap('call stack exhausted', { cause: e });
+  if (e instanceof WebAssembly.Exception) return new Trap('thrown Wasm exception', { cause: e });
+  return e;
+}
+
+// ------------------------------------------------------------------ threads
+
+export class Thread {
+  task: Task;
+  /** index in the instance's thread table; 0 when unregistered */
+  index = 0;
+  storage0 = 0;
+  storage1 = 0;
+  /** continuation; non-null iff the thread is not running */
+  cont: Cont | null = null;
+  /** non-null iff waiting */
+  readyFunc: (() => boolean) | null = null;
+  cancellable = false;
+  queued = false;
+  /** blocked inside a Suspending import; resuming resolves its Promise */
+  jspiSuspended = false;
+  /** resumed from a JSPI suspension and still running */
+  asyncRunning = false;
+  /** result capture for JSPI entries that finish synchronously */
+  syncDone = false;
+  syncValue: unknown = undefined;
+  /** continuation for a JSPI entry that finishes after the thread was suspended */
+  entryDone: ((v: unknown) => void) | null = null;
+  /** park reason for instance-level waits */
+  waitsForEntry = false;
+  waitsForExclusive = false;
+  /** a cancellation was delivered to this (JSPI) thread: resume it with cancelled = true */
+  cancelOnResume = false;
+
+  constructor(task: Task) { this.task = task; }
+
+  running(): boolean { return this.cont === null; }
+  suspended(): boolean { return this.cont !== null && this.readyFunc === null; }
+  waiting(): boolean { return this.cont !== null && this.readyFunc !== null; }
+  ready(): boolean { return this.waiting() && this.readyFunc!(); }
+
+  /** Not ready when looked at: register with the instance-level condition it needs (sources of other events wake it themselves). */
+  park(): void {
+    const inst = this.task.inst;
+    if (this.waitsForEntry && inst.backpressure > 0) inst.backpressureWaiters.push(this);
+    else if ((this.waitsForEntry || this.waitsForExclusive) && inst.exclusiveThread !== null) inst.exclusiveWaiters.push(this);
+  }
+
+  startWaiting(ready: () => boolean, k: Cont, cancellable: boolean): void {
+    this.cont = k;
+    this.readyFunc = ready;
+    this.cancellable = cancellable;
+    if (ready()) store.wake(this);
+    else this.park();
+  }
+
+  /** Thread.resume_later */
+  resumeLater(): void {
+    this.readyFunc = alwaysReady;
+    store.wake(this);
+  }
+
+  /** Thread.resume: run the continuation (synchronously, or asynchronously for a JSPI stack). */
+  resume(cancelled: boolean): void {
+    const k = this.cont!;
+    this.cont = null;
+    this.readyFunc = null;
+    this.waitsForEntry = false;
+    this.waitsForExclusive = false;
+    if (this.cancelOnResume) { this.cancelOnResume = false; cancelled = true; }
+    k(cancelled);
+  }
+
+  /**
+   * Thread.wait_until in continuation style: returns the `cancelled` flag when
+   * no blocking was needed, else BLOCKED (and `k` runs when resumed).
+   */
+  waitUntil(ready: () => boolean, cancellable: boolean, k: Cont, mayReturnAtOnce = true): boolean | Blocked {
+    if (this.task.deliverPendingCancel(cancellable)) return true;
+    if (mayReturnAtOnce && ready()) return false;
+    this.startWaiting(ready, k, cancellable);
+    return BLOCKED;
+  }
+
+  /**
+   * Block the core wasm stack of this thread (which must be running on a JSPI
+   * stack, inside a Suspending import): returns `after(cancelled)` at once, or
+   * a Promise of it computed when the thread is resumed.
+   */
+  suspendStack<T>(ready: () => boolean, cancellable: boolean, after: (cancelled: boolean) => T, mayReturnAtOnce = true, yielding = false): T | Promise<T> {
+    if (this.task.deliverPendingCancel(cancellable)) return after(true);
+    if (mayReturnAtOnce && ready()) return after(false);
+    return this.suspendStackNow(ready, cancellable, after, yielding);
+  }
+
+  suspendStackNow<T>(ready: (() => boolean) | null, cancellable: boolean, after: (cancelled: boolean) => T, yielding = false): Promise<T> {
+    const t = this;
+    const p = new Promise<T>((resolve, reject) => {
+      const k: Cont = (cancelled) => {
+        t.jspiSuspended = false;
+        t.asyncRunning = true;
+        store.busy = t;
+        try { resolve(after(cancelled)); } catch (e) { reject(e); }
+      };
+      t.jspiSuspended = true;
+      if (ready === null) { t.cont = k; t.readyFunc = null; t.cancellable = cancellable; }
+      else if (yielding) { t.cont = k; t.readyFunc = ready; t.cancellable = cancellable; store.yieldLater(t); }
+      else t.startWaiting(ready, k, cancellable);
+    }).then(setCurrentTo(t));
+    if (t.asyncRunning) store.stopped(t);
+    return p;
+  }
+}
+
+const alwaysReady = () => true;
+
+function setCurrentTo<T>(t: Thread): (v: T) => T {
+  return (v) => { current = t; return v; };
+}
+
+// ------------------------------------------------------------------ tasks
+
+export const TaskState = { INITIAL: 1, STARTED: 2, PENDING_CANCEL: 3, CANCEL_DELIVERED: 4, RESOLVED: 5 } as const;
+
+export class Task {
+  ft: FuncType;
+  /** canon options of the lift (null for host-implemented functions) */
+  opts: CanonOptions | null;
+  async: boolean;
+  callback: boolean;
+  inst: ComponentInstanceState;
+  onStart: OnStart;
+  onResolve: OnResolve;
+  state: number = TaskState.INITIAL;
+  /** borrows received by this call (num_borrows) */
+  scope = new CallScope();
+  implicitThread: Thread | null = null;
+  threads: Thread[] = [];
+  root: HostCall | null;
+
+  constructor(ft: FuncType, opts: CanonOptions | null, async: boolean, callback: boolean, inst: ComponentInstanceState,
+    onStart: OnStart, onResolve: OnResolve, root: HostCall | null) {
+    this.ft = ft;
+    this.opts = opts;
+    this.async = async;
+    this.callback = callback;
+    this.inst = inst;
+    this.onStart = onStart;
+    this.onResolve = onResolve;
+    this.root = root;
+  }
+
+  needsExclusive(): boolean { return !this.async || this.callback; }
+
+  hasBackpressure(): boolean {
+    const inst = this.inst;
+    return inst.backpressure > 0 || (this.needsExclusive() && inst.exclusiveThread !== null);
+  }
+
+  /**
+   * Task.enter_implicit_thread in continuation style: returns true when the task
+   * may start now, false when it was cancelled while waiting, BLOCKED when `k`
+   * will be called once it may start (with false when it got cancelled).
+   */
+  enterImplicitThread(t: Thread, k: (entered: boolean) => void): boolean | Blocked {
+    this.implicitThread = t;
+    const inst = this.inst;
+    if (this.ft.async) {
+      if (this.hasBackpressure() || inst.numWaitingToEnter > 0) {
+        inst.numWaitingToEnter++;
+        t.waitsForEntry = true;
+        const after = (cancelled: boolean): boolean => {
+          inst.numWaitingToEnter--;
+          if (cancelled) { this.cancel(); return false; }
+          this.acquire(t);
+          return true;
+        };
+        const r = t.waitUntil(() => !this.hasBackpressure(), true, (c) => k(after(c)), false);
+        if (r === BLOCKED) return BLOCKED;
+        return after(r);
+      }
+      this.acquire(t);
+      return true;
+    }
+    this.registerThread(t);
+    return true;
+  }
+
+  private acquire(t: Thread): void {
+    if (this.needsExclusive()) {
+      trapIf(this.inst.exclusiveThread !== null, 'internal: exclusive thread already set');
+      this.inst.exclusiveThread = t;
+    }
+    this.registerThread(t);
+  }
+
+  registerThread(t: Thread): void {
+    this.threads.push(t);
+    t.index = this.inst.threads.add(t);
+  }
+
+  exitImplicitThread(): void {
+    const t = this.implicitThread!;
+    this.unregisterThread(t);
+    if (this.ft.async && this.needsExclusive()) releaseExclusive(this.inst);
+  }
+
+  unregisterThread(t: Thread): void {
+    const i = this.threads.indexOf(t);
+    if (i >= 0) this.threads.splice(i, 1);
+    if (t.index !== 0) { this.inst.threads.remove(t.index); t.index = 0; }
+    if (this.threads.length === 0) {
+      trapIf(this.state !== TaskState.RESOLVED, 'async-lifted export failed to produce a result');
+    }
+  }
+
+  /** Task.request_cancellation */
+  requestCancellation(caller: ComponentInstanceState | null): void {
+    if (this.state === TaskState.INITIAL) {
+      this.state = TaskState.CANCEL_DELIVERED;
+      const t = this.implicitThread!;
+      if (t.waiting()) t.resume(true);
+      return;
+    }
+    if (this.state !== TaskState.STARTED) return;
+    const inst = this.inst;
+    let pick: Thread | null = null;
+    for (const t of this.threads) {
+      if (!t.cancellable || t.running()) continue;
+      if (t === this.implicitThread && this.needsExclusive() && inst.exclusiveThread !== null && inst.exclusiveThread !== t) continue;
+      pick = t;
+      break;
+    }
+    if (pick !== null && inst.mayEnterFrom(caller)) {
+      this.state = TaskState.CANCEL_DELIVERED;
+      if (pick.jspiSuspended) {
+        // A JSPI stack resumes asynchronously: let the scheduler resume it (cancelled).
+        pick.cancelOnResume = true;
+        pick.readyFunc = alwaysReady;
+        store.wake(pick);
+        return;
+      }
+      inst.enterFrom(caller);
+      const prev = current;
+      try { pick.resume(true); } finally { current = prev; inst.leaveTo(caller); }
+    } else {
+      this.state = TaskState.PENDING_CANCEL;
+    }
+  }
+
+  deliverPendingCancel(cancellable: boolean): boolean {
+    if (cancellable && this.state === TaskState.PENDING_CANCEL) {
+      this.state = TaskState.CANCEL_DELIVERED;
+      return true;
+    }
+    return false;
+  }
+
+  start(): unknown[] {
+    this.state = TaskState.STARTED;
+    return this.onStart();
+  }
+
+  /** Task.return_ */
+  return_(result: unknown): void {
+    trapIf(this.state === TaskState.RESOLVED, 'cannot return from a task that already returned or was cancelled');
+    trapIf(this.scope.numBorrows > 0, 'borrow handles still remain at the end of the call');
+    this.state = TaskState.RESOLVED;
+    this.onResolve(result, false);
+  }
+
+  /** Task.cancel */
+  cancel(): void {
+    trapIf(this.state !== TaskState.CANCEL_DELIVERED, 'task.cancel called without a delivered cancellation');
+    trapIf(this.scope.numBorrows > 0, 'borrow handles still remain at the end of the call');
+    this.state = TaskState.RESOLVED;
+    this.onResolve(undefined, true);
+  }
+}
+
+export function releaseExclusive(inst: ComponentInstanceState): void {
+  inst.exclusiveThread = null;
+  const ws = inst.exclusiveWaiters;
+  if (ws.length) {
+    inst.exclusiveWaiters = [];
+    for (const t of ws) store.wake(t);
+  }
+}
+
+export function wakeBackpressureWaiters(inst: ComponentInstanceState): void {
+  const ws = inst.backpressureWaiters;
+  if (ws.length) {
+    inst.backpressureWaiters = [];
+    for (const t of ws) store.wake(t);
+  }
+}
+
+// ------------------------------------------------------------------ entering core code
+
+/** A core function together with how to call it (plainly, or through a JSPI trampoline). */
+export interface CoreEntry {
+  fn: Function;
+  /** set when the instance runs on JSPI stacks */
+  promising: ((...args: unknown[]) => Promise<unknown>) | null;
+}
+
+/**
+ * Call core code on thread `t`. Returns the core result, or SUSPENDED when
+ * the JSPI stack blocked; `t.entryDone` must then be set by the caller and is
+ * called with the result once the stack finishes.
+ */
+export function runEntry(t: Thread, e: CoreEntry, args: unknown[]): unknown {
+  const prev = current;
+  current = t;
+  if (e.promising === null) {
+    try { return e.fn(...args); } finally { current = prev; }
+  }
+  t.syncDone = false;
+  let p: Promise<unknown>;
+  try {
+    p = e.promising(...args);
+  } finally {
+    current = prev;
+  }
+  if (t.syncDone) {
+    t.syncDone = false;
+    const v = t.syncValue;
+    t.syncValue = undefined;
+    return v;
+  }
+  if (t.jspiSuspended) {
+    p.then(undefined, (err) => threadTrapped(t, err));
+    return SUSPENDED;
+  }
+  // Trapped before suspending: the reason arrives asynchronously.
+  const trap = new Trap('wasm trap');
+  p.then(undefined, (err) => {
+    const te = toTrapError(err);
+    if (te instanceof Error) { trap.message = te.message; trap.cause = te; }
+  });
+  throw lastSyncTrap ?? trap;
+}
+
+/** The most recent Trap thrown by a built-in (to report it when a JSPI entry fails synchronously). */
+let lastSyncTrap: unknown = null;
+export function noteTrap(e: unknown): void { lastSyncTrap = e; queueMicrotask(clearLastTrap); }
+function clearLastTrap(): void { lastSyncTrap = null; }
+
+/** The `done` import of JSPI trampolines. */
+export function entryFinished(v: unknown): void {
+  const t = current;
+  if (t === null) return;
+  if (!t.asyncRunning) {
+    t.syncDone = true;
+    t.syncValue = v;
+    return;
+  }
+  const k = t.entryDone;
+  t.entryDone = null;
+  t.asyncRunning = false;
+  try {
+    if (k) k(v);
+  } catch (e) {
+    threadTrapped(t, e);
+  }
+  if (store.busy === t) { t.asyncRunning = true; store.stopped(t); }
+  else if (current === t) current = null;
+}
