@@ -292,9 +292,16 @@ class ComponentValidator {
     }
     const exports = new Map<string, ExternType>();
     const keys = new Set<string>();
+    const resNames = new Map<string, ResourceType>();
     for (const x of e.exports) {
       this.checkName(x.name, keys, 'instance export', e.offset);
-      const t = this.itemType(x.item.sort, x.item.idx, e.offset);
+      let t = this.itemType(x.item.sort, x.item.idx, e.offset);
+      // like an export declarator, a type export of a bag of exports introduces a new name for the type
+      if (t.kind === 'type' && t.type instanceof ResourceType) {
+        t = { kind: 'type', type: ResourceType.alias(t.type, x.name.name) };
+        resNames.set(x.name.name, t.type as ResourceType);
+      }
+      if (t.kind === 'func') this.checkAnnotated(x.name.name, t, resNames, e.offset, true);
       exports.set(x.name.name, t);
     }
     s.instances.push({ kind: 'instance', exports });
@@ -693,7 +700,8 @@ class ComponentValidator {
     }
   }
 
-  checkAnnotated(name: string, t: ExternType, resNames: Map<string, ResourceType>, offset: number): void {
+  /** `strict`: the function must use the very type index the scope named (bags of exports), not another alias of it. */
+  checkAnnotated(name: string, t: ExternType, resNames: Map<string, ResourceType>, offset: number, strict = false): void {
     const p = parseExternName(name);
     if (!p) return;
     if (p.kind !== 'constructor' && p.kind !== 'method' && p.kind !== 'static') {
@@ -703,6 +711,12 @@ class ComponentValidator {
     const rt = resNames.get(p.resource!);
     if (!rt) fail('annotated name', `${JSON.stringify(name)} refers to ${JSON.stringify(p.resource)}, which is not a preceding resource in the same scope`, offset);
     const ft = t.type;
+    if (strict) {
+      const used = new Set<object>();
+      collectRefs(t, used, false);
+      for (const r of used) if (r instanceof ResourceType && r.root === rt.root && r !== rt)
+        fail('annotated name', `resource used in function ${JSON.stringify(name)} does not have a name in this context`, offset);
+    }
     if (p.kind === 'constructor') {
       const r = ft.result;
       const ok = r !== null && ((r.kind === 'own' && r.resource.root === rt.root)

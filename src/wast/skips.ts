@@ -22,6 +22,9 @@ const WASMTIME_ONLY = 'wasmtime implementation restriction, not a Component Mode
 export const COMMAND_SKIPS: Readonly<Record<string, Readonly<Record<number, string>>>> = {
   'wasmtime-misc_testsuite-component-model/simple.wast': { 24: WASMTIME_ONLY, 30: WASMTIME_ONLY },
   'wasmtime-misc_testsuite-component-model/import.wast': { 1: WASMTIME_ONLY },
+  'wasmtime-misc_testsuite-component-model/adapter.wast': {
+    97: 'wasmtime traps when a component\'s core code calls the component\'s own lifted export during instantiation; under the spec\'s entering_set rules (CanonicalABI.md "Component Instances") a call from an instance into itself enters nothing and does not trap',
+  },
 };
 
 export function commandSkipReason(rel: string, line: number): string | null {

@@ -1,0 +1,590 @@
+// Streams and futures (CanonicalABI.md "Buffer State", "Stream State",
+// "Future State") and their JavaScript faces: a guest stream<T> seen by the
+// host is a web ReadableStream (stream<u8> → ReadableStream<Uint8Array>), a
+// future<T> is a Promise<T>; the host may hand the guest a ReadableStream or
+// any AsyncIterable for a stream, and any thenable for a future.
+
+import { trapIf } from '../errors.ts';
+import { checkRange, ensureViews, type LiftLowerContext } from '../abi/context.ts';
+import { planValue, type ValuePlan } from '../abi/plan.ts';
+import type { ValType } from '../types/types.ts';
+import type { ComponentInstanceState } from '../runtime/instance.ts';
+import { store } from './task.ts';
+import { Waitable } from './waitable.ts';
+
+export const CopyResult = { COMPLETED: 0, DROPPED: 1, CANCELLED: 2 } as const;
+
+export const MAX_BUFFER_LENGTH = 2 ** 28 - 1;
+
+type Elem = ValType | null;
+
+// ------------------------------------------------------------------ buffers
+
+export interface Buffer {
+  readonly t: Elem;
+  progress: number;
+  remain(): number;
+  isZeroLength(): boolean;
+}
+export interface ReadableBuffer extends Buffer {
+  read(n: number): ArrayLike<unknown>;
+}
+export interface WritableBuffer extends Buffer {
+  write(vs: ArrayLike<unknown>): void;
+}
+
+/** none_or_number_type */
+export function noneOrNumberType(t: Elem): boolean {
+  if (t === null) return true;
+  switch (t.kind) {
+    case 'u8': case 'u16': case 'u32': case 'u64': case 's8': case 's16': case 's32': case 's64':
+    case 'f32': case 'f64':
+      return true;
+  }
+  return false;
+}
+
+/** BufferGuestImpl: `length` elements of `t` at `ptr` in a guest memory. */
+export class GuestBuffer implements ReadableBuffer, WritableBuffer {
+  readonly t: Elem;
+  cx: LiftLowerContext;
+  ptr: number;
+  progress = 0;
+  length: number;
+  plan: ValuePlan | null;
+  constructor(t: Elem, cx: LiftLowerContext, ptr: number, length: number) {
+    trapIf(length > MAX_BUFFER_LENGTH, 'stream read/write count too large');
+    this.plan = t ? planValue(t, cx.opts.memory64) : null;
+    if (t && length > 0) {
+      ensureViews(cx);
+      const p = this.plan!;
+      trapIf(ptr % p.align !== 0, `misaligned pointer: ${ptr} is not aligned to ${p.align}`);
+      trapIf(ptr + length * p.size > cx.u8.length, `out of bounds memory access: ${ptr}+${length * p.size} exceeds memory size ${cx.u8.length}`);
+    }
+    this.t = t;
+    this.cx = cx;
+    this.ptr = ptr;
+    this.length = length;
+  }
+  remain(): number { return this.length - this.progress; }
+  isZeroLength(): boolean { return this.length === 0; }
+
+  read(n: number): ArrayLike<unknown> {
+    let vs: ArrayLike<unknown>;
+    const p = this.plan;
+    if (p) {
+      const cx = this.cx;
+      ensureViews(cx);
+      checkRange(cx, this.ptr, p.align, n * p.size);
+      if (this.t!.kind === 'u8') vs = cx.u8.slice(this.ptr, this.ptr + n);
+      else {
+        const a = new Array(n);
+        for (let i = 0; i < n; i++) a[i] = p.load(cx, this.ptr + i * p.size);
+        vs = a;
+      }
+      this.ptr += n * p.size;
+    } else vs = { length: n };
+    this.progress += n;
+    return vs;
+  }
+
+  write(vs: ArrayLike<unknown>): void {
+    const p = this.plan;
+    const n = vs.length;
+    if (p) {
+      const cx = this.cx;
+      ensureViews(cx);
+      checkRange(cx, this.ptr, p.align, n * p.size);
+      if (this.t!.kind === 'u8' && vs instanceof Uint8Array) cx.u8.set(vs, this.ptr);
+      else {
+        for (let i = 0; i < n; i++) {
+          p.store(cx, vs[i], this.ptr + i * p.size);
+          ensureViews(cx);
+        }
+      }
+      this.ptr += n * p.size;
+    }
+    this.progress += n;
+  }
+}
+
+/** Copy `n` elements from `src` to `dst` (memory to memory for plain numbers). */
+function copyElems(dst: WritableBuffer, src: ReadableBuffer, n: number): void {
+  if (dst instanceof GuestBuffer && src instanceof GuestBuffer && src.plan && noneOrNumberType(src.t)) {
+    const bytes = n * src.plan.size;
+    ensureViews(src.cx);
+    ensureViews(dst.cx);
+    checkRange(src.cx, src.ptr, src.plan.align, bytes);
+    checkRange(dst.cx, dst.ptr, dst.plan!.align, bytes);
+    dst.cx.u8.set(src.cx.u8.subarray(src.ptr, src.ptr + bytes), dst.ptr);
+    src.ptr += bytes; src.progress += n;
+    dst.ptr += bytes; dst.progress += n;
+    return;
+  }
+  dst.write(src.read(n));
+}
+
+/** A buffer of values the host collects while reading from a guest. */
+export class HostWritableBuffer implements WritableBuffer {
+  readonly t: Elem;
+  progress = 0;
+  capacity: number;
+  chunks: ArrayLike<unknown>[] = [];
+  constructor(t: Elem, capacity: number) { this.t = t; this.capacity = capacity; }
+  remain(): number { return this.capacity - this.progress; }
+  isZeroLength(): boolean { return this.capacity === 0; }
+  write(vs: ArrayLike<unknown>): void {
+    this.chunks.push(vs);
+    this.progress += vs.length;
+  }
+}
+
+// ------------------------------------------------------------------ shared state
+
+export type OnCopy = (reclaimBuffer: () => void) => void;
+export type OnCopyDone = (result: number) => void;
+
+/** The state shared by the two ends of a stream (or the host's side of one). */
+export interface SharedStream {
+  readonly t: Elem;
+  read(inst: ComponentInstanceState | null, dst: WritableBuffer, onCopy: OnCopy, onCopyDone: OnCopyDone): void;
+  write(inst: ComponentInstanceState | null, src: ReadableBuffer, onCopy: OnCopy, onCopyDone: OnCopyDone): void;
+  cancel(): void;
+  drop(): void;
+}
+
+export interface SharedFuture {
+  readonly t: Elem;
+  read(inst: ComponentInstanceState | null, dst: WritableBuffer, onCopyDone: OnCopyDone): void;
+  write(inst: ComponentInstanceState | null, src: ReadableBuffer, onCopyDone: OnCopyDone): void;
+  cancel(): void;
+  drop(): void;
+}
+
+const SAME_INSTANCE = 'cannot read from and write to intra-component future/stream with non-numeric payload';
+
+export class SharedStreamImpl implements SharedStream {
+  readonly t: Elem;
+  dropped = false;
+  pendingInst: ComponentInstanceState | null = null;
+  pendingBuffer: Buffer | null = null;
+  pendingOnCopy: OnCopy | null = null;
+  pendingOnCopyDone: OnCopyDone | null = null;
+  /** the host holds the other end (for deadlock detection) */
+  constructor(t: Elem) { this.t = t; }
+
+  resetPending(): void { this.setPending(null, null, null, null); }
+  readonly resetFn = () => this.resetPending();
+
+  setPending(inst: ComponentInstanceState | null, buffer: Buffer | null, onCopy: OnCopy | null, onCopyDone: OnCopyDone | null): void {
+    this.pendingInst = inst;
+    this.pendingBuffer = buffer;
+    this.pendingOnCopy = onCopy;
+    this.pendingOnCopyDone = onCopyDone;
+  }
+
+  resetAndNotifyPending(result: number): void {
+    const f = this.pendingOnCopyDone!;
+    this.resetPending();
+    f(result);
+  }
+
+  cancel(): void { if (this.pendingBuffer) this.resetAndNotifyPending(CopyResult.CANCELLED); }
+
+  drop(): void {
+    if (!this.dropped) {
+      this.dropped = true;
+      if (this.pendingBuffer) this.resetAndNotifyPending(CopyResult.DROPPED);
+    }
+  }
+
+  read(inst: ComponentInstanceState | null, dst: WritableBuffer, onCopy: OnCopy, onCopyDone: OnCopyDone): void {
+    if (this.dropped) { onCopyDone(CopyResult.DROPPED); return; }
+    if (!this.pendingBuffer) { this.setPending(inst, dst, onCopy, onCopyDone); return; }
+    trapIf(inst !== null && inst === this.pendingInst && !noneOrNumberType(this.t), SAME_INSTANCE);
+    const src = this.pendingBuffer as ReadableBuffer;
+    if (src.remain() > 0) {
+      if (dst.remain() > 0) {
+        copyElems(dst, src, Math.min(dst.remain(), src.remain()));
+        this.pendingOnCopy!(this.resetFn);
+      }
+      onCopyDone(CopyResult.COMPLETED);
+    } else {
+      this.resetAndNotifyPending(CopyResult.COMPLETED);
+      this.setPending(inst, dst, onCopy, onCopyDone);
+    }
+  }
+
+  write(inst: ComponentInstanceState | null, src: ReadableBuffer, onCopy: OnCopy, onCopyDone: OnCopyDone): void {
+    if (this.dropped) { onCopyDone(CopyResult.DROPPED); return; }
+    if (!this.pendingBuffer) { this.setPending(inst, src, onCopy, onCopyDone); return; }
+    trapIf(inst !== null && inst === this.pendingInst && !noneOrNumberType(this.t), SAME_INSTANCE);
+    const dst = this.pendingBuffer as WritableBuffer;
+    if (dst.remain() > 0) {
+      if (src.remain() > 0) {
+        copyElems(dst, src, Math.min(dst.remain(), src.remain()));
+        this.pendingOnCopy!(this.resetFn);
+      }
+      onCopyDone(CopyResult.COMPLETED);
+    } else if (src.isZeroLength() && dst.isZeroLength()) {
+      onCopyDone(CopyResult.COMPLETED);
+    } else {
+      this.resetAndNotifyPending(CopyResult.COMPLETED);
+      this.setPending(inst, src, onCopy, onCopyDone);
+    }
+  }
+}
+
+export class SharedFutureImpl implements SharedFuture {
+  readonly t: Elem;
+  dropped = false;
+  pendingInst: ComponentInstanceState | null = null;
+  pendingBuffer: Buffer | null = null;
+  pendingOnCopyDone: OnCopyDone | null = null;
+  constructor(t: Elem) { this.t = t; }
+
+  setPending(inst: ComponentInstanceState | null, buffer: Buffer | null, onCopyDone: OnCopyDone | null): void {
+    this.pendingInst = inst;
+    this.pendingBuffer = buffer;
+    this.pendingOnCopyDone = onCopyDone;
+  }
+
+  resetAndNotifyPending(result: number): void {
+    const f = this.pendingOnCopyDone!;
+    this.setPending(null, null, null);
+    f(result);
+  }
+
+  cancel(): void { if (this.pendingBuffer) this.resetAndNotifyPending(CopyResult.CANCELLED); }
+
+  drop(): void {
+    if (!this.dropped) {
+      this.dropped = true;
+      if (this.pendingBuffer) this.resetAndNotifyPending(CopyResult.DROPPED);
+    }
+  }
+
+  read(inst: ComponentInstanceState | null, dst: WritableBuffer, onCopyDone: OnCopyDone): void {
+    if (!this.pendingBuffer) { this.setPending(inst, dst, onCopyDone); return; }
+    trapIf(inst !== null && inst === this.pendingInst && !noneOrNumberType(this.t), SAME_INSTANCE);
+    copyElems(dst, this.pendingBuffer as ReadableBuffer, 1);
+    this.resetAndNotifyPending(CopyResult.COMPLETED);
+    onCopyDone(CopyResult.COMPLETED);
+  }
+
+  write(inst: ComponentInstanceState | null, src: ReadableBuffer, onCopyDone: OnCopyDone): void {
+    if (this.dropped) { onCopyDone(CopyResult.DROPPED); return; }
+    if (!this.pendingBuffer) { this.setPending(inst, src, onCopyDone); return; }
+    trapIf(inst !== null && inst === this.pendingInst && !noneOrNumberType(this.t), SAME_INSTANCE);
+    copyElems(this.pendingBuffer as WritableBuffer, src, 1);
+    this.resetAndNotifyPending(CopyResult.COMPLETED);
+    onCopyDone(CopyResult.COMPLETED);
+  }
+}
+
+// ------------------------------------------------------------------ ends (handle table entries)
+
+export const CopyState = { IDLE: 1, COPYING: 2, CANCELLING_COPY: 3, DONE: 4 } as const;
+
+export class CopyEnd extends Waitable {
+  state: number = CopyState.IDLE;
+  shared: SharedStream | SharedFuture;
+  constructor(shared: SharedStream | SharedFuture) {
+    super();
+    this.shared = shared;
+  }
+  copying(): boolean { return this.state === CopyState.COPYING || this.state === CopyState.CANCELLING_COPY; }
+  override drop(): void {
+    trapIf(this.copying(), 'cannot drop busy stream or future');
+    this.shared.drop();
+    super.drop();
+  }
+}
+
+export class ReadableStreamEnd extends CopyEnd {}
+export class WritableStreamEnd extends CopyEnd {}
+export class ReadableFutureEnd extends CopyEnd {}
+export class WritableFutureEnd extends CopyEnd {
+  override drop(): void {
+    trapIf(this.state !== CopyState.DONE, 'cannot drop future write end without first writing a value');
+    super.drop();
+  }
+}
+
+/** Structural type equality for the `e.shared.t != t` checks (resources by identity of their root). */
+export function sameType(a: Elem, b: Elem): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || a.kind !== b.kind) return false;
+  switch (a.kind) {
+    case 'record': { const bb = b as typeof a; return a.fields.length === bb.fields.length && a.fields.every((f, i) => f.name === bb.fields[i]!.name && sameType(f.type, bb.fields[i]!.type)); }
+    case 'variant': { const bb = b as typeof a; return a.cases.length === bb.cases.length && a.cases.every((c, i) => c.name === bb.cases[i]!.name && sameType(c.type, bb.cases[i]!.type)); }
+    case 'list': { const bb = b as typeof a; return a.length === bb.length && sameType(a.elem, bb.elem); }
+    case 'tuple': { const bb = b as typeof a; return a.types.length === bb.types.length && a.types.every((x, i) => sameType(x, bb.types[i]!)); }
+    case 'flags': case 'enum': { const bb = b as typeof a; return a.names.join() === bb.names.join(); }
+    case 'option': return sameType(a.type, (b as typeof a).type);
+    case 'result': { const bb = b as typeof a; return sameType(a.ok, bb.ok) && sameType(a.err, bb.err); }
+    case 'own': case 'borrow': return true;
+    case 'stream': case 'future': return sameType(a.elem, (b as typeof a).elem);
+    case 'map': { const bb = b as typeof a; return sameType(a.key, bb.key) && sameType(a.value, bb.value); }
+  }
+  return true;
+}
+
+// ------------------------------------------------------------------ host side
+
+/** ReadableStreams created for guest streams, so passing one back to a guest reuses the guest stream. */
+const jsStreamShared = new WeakMap<object, { shared: SharedStream; used: boolean }>();
+
+/** Capacity (elements) of one host read of a guest stream. */
+function hostReadCapacity(t: Elem): number {
+  return t !== null && t.kind === 'u8' ? 1 << 20 : 1024;
+}
+
+/** A guest stream (its readable end, now owned by the host) as a web ReadableStream. */
+export function guestStreamToJs(shared: SharedStream, toJs: (v: unknown) => unknown): ReadableStream<unknown> {
+  const t = shared.t;
+  const isBytes = t !== null && t.kind === 'u8';
+  let open = true;
+  store.hostOps++;
+  const close = () => { if (open) { open = false; store.hostOps--; store.schedule(); } };
+  let entry: { shared: SharedStream; used: boolean } | null = null;
+  const rs = new ReadableStream<unknown>({
+    pull(controller) {
+      if (entry) entry.used = true;
+      return new Promise<void>((resolve) => {
+        const buf = new HostWritableBuffer(t, hostReadCapacity(t));
+        const flush = () => {
+          for (const c of buf.chunks) {
+            if (isBytes) controller.enqueue(c);
+            else for (let i = 0; i < c.length; i++) controller.enqueue(t === null ? undefined : toJs((c as unknown[])[i]));
+          }
+          buf.chunks.length = 0;
+        };
+        shared.read(null, buf, (reclaim) => {
+          reclaim();
+          flush();
+          resolve();
+        }, (result) => {
+          flush();
+          if (result === CopyResult.DROPPED) {
+            controller.close();
+            shared.drop();
+            close();
+          }
+          resolve();
+        });
+        store.schedule();
+      });
+    },
+    cancel() {
+      shared.cancel?.();
+      shared.drop();
+      close();
+    },
+  }, { highWaterMark: 0 });
+  entry = { shared, used: false };
+  jsStreamShared.set(rs, entry);
+  return rs;
+}
+
+interface Pull { done: boolean; value?: unknown }
+
+/** The host's writable side of a stream given to a guest: a ReadableStream or an AsyncIterable, pulled on demand. */
+export class HostStreamSource implements SharedStream {
+  readonly t: Elem;
+  next: () => Promise<Pull>;
+  stop: () => void;
+  leftover: ArrayLike<unknown> | null = null;
+  loff = 0;
+  ended = false;
+  dropped = false;
+  pulling = false;
+  pendingDst: WritableBuffer | null = null;
+  pendingOnCopyDone: OnCopyDone | null = null;
+
+  constructor(t: Elem, src: unknown) {
+    this.t = t;
+    if (typeof ReadableStream !== 'undefined' && src instanceof ReadableStream) {
+      const reader = src.getReader();
+      this.next = () => reader.read() as Promise<Pull>;
+      this.stop = () => { reader.cancel().catch(() => {}); };
+    } else if (src !== null && typeof src === 'object' && typeof (src as any)[Symbol.asyncIterator] === 'function') {
+      const it = (src as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+      this.next = () => it.next() as Promise<Pull>;
+      this.stop = () => { void Promise.resolve(it.return?.()).catch(() => {}); };
+    } else if (src !== null && typeof src === 'object' && typeof (src as any)[Symbol.iterator] === 'function') {
+      const it = (src as Iterable<unknown>)[Symbol.iterator]();
+      this.next = () => Promise.resolve(it.next() as Pull);
+      this.stop = () => { it.return?.(); };
+    } else {
+      throw new TypeError(`expected a ReadableStream or an AsyncIterable for a stream, got ${src === null ? 'null' : typeof src}`);
+    }
+  }
+
+  private chunkOf(v: unknown): ArrayLike<unknown> {
+    const t = this.t;
+    if (t !== null && t.kind === 'u8') {
+      if (v instanceof Uint8Array) return v;
+      if (v instanceof ArrayBuffer) return new Uint8Array(v);
+      if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+      if (typeof v === 'number') return [v];
+      if (Array.isArray(v)) return v;
+      throw new TypeError('expected Uint8Array chunks for a stream<u8>');
+    }
+    return [v];
+  }
+
+  /** Copy what is available into `dst`; true when the read completed. */
+  private fill(dst: WritableBuffer): boolean {
+    const lo = this.leftover;
+    if (lo === null) return false;
+    const avail = lo.length - this.loff;
+    const n = Math.min(avail, dst.remain());
+    if (n > 0) {
+      const part = lo instanceof Uint8Array ? lo.subarray(this.loff, this.loff + n)
+        : Array.prototype.slice.call(lo, this.loff, this.loff + n);
+      dst.write(part);
+      this.loff += n;
+    }
+    if (this.loff >= lo.length) { this.leftover = null; this.loff = 0; }
+    return n > 0 || dst.isZeroLength();
+  }
+
+  private pull(): void {
+    if (this.pulling || this.ended) return;
+    this.pulling = true;
+    store.hostOps++;
+    this.next().then((r) => {
+      this.pulling = false;
+      store.hostOps--;
+      if (r.done) this.ended = true;
+      else {
+        const c = this.chunkOf(r.value);
+        if (c.length > 0) { this.leftover = c; this.loff = 0; }
+      }
+      this.deliver();
+      store.schedule();
+    }, () => {
+      this.pulling = false;
+      store.hostOps--;
+      this.ended = true;
+      this.deliver();
+      store.schedule();
+    });
+  }
+
+  private deliver(): void {
+    const dst = this.pendingDst;
+    if (dst === null) return;
+    if (this.fill(dst)) { this.finish(CopyResult.COMPLETED); return; }
+    if (this.ended && this.leftover === null) { this.finish(CopyResult.DROPPED); return; }
+    this.pull();
+  }
+
+  private finish(result: number): void {
+    const f = this.pendingOnCopyDone!;
+    this.pendingDst = null;
+    this.pendingOnCopyDone = null;
+    f(result);
+  }
+
+  read(_inst: ComponentInstanceState | null, dst: WritableBuffer, _onCopy: OnCopy, onCopyDone: OnCopyDone): void {
+    if (this.fill(dst)) { onCopyDone(CopyResult.COMPLETED); return; }
+    if (this.ended && this.leftover === null) { onCopyDone(CopyResult.DROPPED); return; }
+    this.pendingDst = dst;
+    this.pendingOnCopyDone = onCopyDone;
+    this.pull();
+  }
+
+  write(): void { throw new Error('internal: the host owns the writable end'); }
+
+  cancel(): void { if (this.pendingDst) this.finish(CopyResult.CANCELLED); }
+
+  drop(): void {
+    if (this.dropped) return;
+    this.dropped = true;
+    this.stop();
+  }
+}
+
+/** A host value given to a guest as a stream: our own ReadableStream of a guest stream passes the guest stream on. */
+export function hostToSharedStream(t: Elem, v: unknown): SharedStream {
+  if (v instanceof SharedStreamImpl || v instanceof HostStreamSource) return v;
+  if (v !== null && typeof v === 'object') {
+    const e = jsStreamShared.get(v);
+    if (e && !e.used && !(v as ReadableStream).locked) {
+      e.used = true;
+      return e.shared;
+    }
+  }
+  return new HostStreamSource(t, v);
+}
+
+/** A guest future (its readable end, now owned by the host) as a Promise. */
+export function guestFutureToJs(shared: SharedFuture, toJs: (v: unknown) => unknown): Promise<unknown> {
+  return new Promise((resolve) => {
+    const buf = new HostWritableBuffer(shared.t, 1);
+    store.hostOps++;
+    shared.read(null, buf, (result) => {
+      store.hostOps--;
+      if (result === CopyResult.COMPLETED) {
+        const c = buf.chunks[0];
+        resolve(shared.t === null ? undefined : toJs(c ? c[0] : undefined));
+      }
+    });
+    store.schedule();
+  });
+}
+
+/** The host's writable side of a future given to a guest: resolves from a thenable. */
+export class HostFutureSource implements SharedFuture {
+  readonly t: Elem;
+  state: 'pending' | 'resolved' | 'rejected' = 'pending';
+  value: unknown = undefined;
+  pendingDst: WritableBuffer | null = null;
+  pendingOnCopyDone: OnCopyDone | null = null;
+  constructor(t: Elem, thenable: unknown) {
+    this.t = t;
+    store.hostOps++;
+    Promise.resolve(thenable).then((v) => {
+      store.hostOps--;
+      this.state = 'resolved';
+      this.value = v;
+      this.deliver();
+      store.schedule();
+    }, () => {
+      store.hostOps--;
+      this.state = 'rejected';
+      store.schedule();
+    });
+  }
+  private deliver(): void {
+    const dst = this.pendingDst;
+    if (dst === null) return;
+    const f = this.pendingOnCopyDone!;
+    this.pendingDst = null;
+    this.pendingOnCopyDone = null;
+    dst.write([this.value]);
+    f(CopyResult.COMPLETED);
+  }
+  read(_inst: ComponentInstanceState | null, dst: WritableBuffer, onCopyDone: OnCopyDone): void {
+    if (this.state === 'resolved') { dst.write([this.value]); onCopyDone(CopyResult.COMPLETED); return; }
+    this.pendingDst = dst;
+    this.pendingOnCopyDone = onCopyDone;
+  }
+  write(): void { throw new Error('internal: the host owns the writable end'); }
+  cancel(): void {
+    if (this.pendingDst) {
+      const f = this.pendingOnCopyDone!;
+      this.pendingDst = null;
+      this.pendingOnCopyDone = null;
+      f(CopyResult.CANCELLED);
+    }
+  }
+  drop(): void {}
+}
+
+export function hostToSharedFuture(t: Elem, v: unknown): SharedFuture {
+  if (v instanceof SharedFutureImpl || v instanceof HostFutureSource) return v;
+  return new HostFutureSource(t, v);
+}
