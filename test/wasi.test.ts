@@ -138,3 +138,19 @@ test('createWasiP2Imports offers every wasi:*@0.2 interface a qjs command import
 test('a preopen that does not exist is a clear host error', () => {
   assert.throws(() => createWasi({ preopens: [{ host: '/nonexistent/weir', guest: '/' }] }), /cannot preopen "\/nonexistent\/weir": no such directory/);
 });
+
+test('closing the host releases every fd, even ones the guest never dropped', async () => {
+  const { readdirSync } = await import('node:fs');
+  const { Filesystem } = await import('../src/wasi/core/fs.ts');
+  const dir = box();
+  const before = readdirSync('/proc/self/fd').length;
+  const fs = new Filesystem([{ host: join(dir, 'box'), guest: '/' }]);
+  const [root] = fs.getDirectories()[0];
+  const f = fs.openAt(root, false, 'a.txt', {}, { read: true });
+  const stream = fs.readStream(f, 0n);
+  f.close(); // the stream keeps the fd alive...
+  assert.equal(new TextDecoder().decode(stream.readSync(100)!), 'file a');
+  fs.close(); // ...until the host goes away
+  assert.equal(readdirSync('/proc/self/fd').length, before);
+  assert.throws(() => stream.readSync(100), /bad-descriptor/);
+});

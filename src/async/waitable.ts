@@ -127,13 +127,13 @@ export class WaitableSet {
   }
 
   /** The same for a thread on a JSPI stack (waitable-set.wait). */
-  waitForEventStack(t: Thread, cancellable: boolean): EventTuple | Promise<EventTuple> {
+  waitForEventStack<T>(t: Thread, cancellable: boolean, map: (e: EventTuple) => T): T | Promise<T> {
     this.numWaiting++;
     this.waiters.push(t);
     return t.suspendStack(() => this.hasPendingEvent(), cancellable, (cancelled) => {
       this.removeWaiter(t);
       this.numWaiting--;
-      return cancelled ? EVENT_CANCELLED : this.getPendingEvent();
+      return map(cancelled ? EVENT_CANCELLED : this.getPendingEvent());
     });
   }
 

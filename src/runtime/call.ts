@@ -1,52 +1,119 @@
 // Calls across the component boundary: `canon lift` turns a core function
 // into a component function, `canon lower` turns a component function into a
 // core function (CanonicalABI.md "canon lift", "canon lower").
+//
+// Every component function supports two calling conventions:
+//  * `call(args, caller)`: JS values in, the JS result out (a Promise for
+//    `async` function types, and for synchronous functions whose instance had
+//    to block on a JSPI stack);
+//  * `invoke(caller, onStart, onResolve, root)`: definitions.py's FuncInst, used
+//    by async lowers and the async runtime (src/async).
 
 import { createContext, type CanonOptions, type LiftLowerContext } from '../abi/context.ts';
 import { planFunc } from '../abi/func.ts';
 import { Trap, trapIf } from '../errors.ts';
 import type { FuncType } from '../types/types.ts';
-import { CallScope } from './resources.ts';
 import type { ComponentInstanceState } from './instance.ts';
+import { CallScope } from './resources.ts';
+import {
+  current, entryFinished, HostCall, runEntry, setCurrent, store, SUSPENDED, Task, TaskState, Thread, toTrapError,
+  type CoreEntry, type OnCancel, type OnResolve, type OnStart,
+} from '../async/task.ts';
+import { promisingEntry } from '../async/trampoline.ts';
+import { hostArgsToJs, resultToJs } from '../async/jsvalues.ts';
 
 /**
  * A component-level function value. `call` takes and returns JS values (see
- * the value mapping in the README); `caller` is the component instance making
- * the call, or null for the host.
+ * the value mapping in docs/CONTRACTS.md); `caller` is the component instance
+ * making the call, or null for the host.
  */
 export abstract class ComponentFunc {
   type: FuncType;
   constructor(type: FuncType) { this.type = type; }
   abstract call(args: unknown[], caller: ComponentInstanceState | null): unknown;
+  /** definitions.py FuncInst: start the call; returns how to request its cancellation. */
+  abstract invoke(caller: ComponentInstanceState | null, onStart: OnStart, onResolve: OnResolve, root: HostCall | null): OnCancel;
+  /** the instance whose core code runs when this function is called (null for host functions) */
+  get implInstance(): ComponentInstanceState | null { return null; }
 }
+
+const noCancel: OnCancel = () => {};
 
 /** A function implemented by the host in JavaScript. */
 export class HostFunc extends ComponentFunc {
   fn: (...args: any[]) => unknown;
+  private needsConversion: boolean;
   constructor(type: FuncType, fn: (...args: any[]) => unknown) {
     super(type);
     this.fn = fn;
+    this.needsConversion = hostArgsToJs(type) !== null;
   }
   call(args: unknown[]): unknown {
-    return this.fn(...args);
+    const conv = this.needsConversion ? hostArgsToJs(this.type)! : null;
+    return this.fn(...(conv ? conv(args) : args));
+  }
+  invoke(caller: ComponentInstanceState | null, onStart: OnStart, onResolve: OnResolve, root: HostCall | null): OnCancel {
+    const raw = onStart();
+    const args = this.needsConversion ? hostArgsToJs(this.type)!(raw) : raw;
+    if (!this.type.async) {
+      onResolve(this.fn(...args), false);
+      return noCancel;
+    }
+    // An async host function gets `this.signal`, aborted when the guest cancels the subtask.
+    let ctrl: AbortController | null = null;
+    const self = { get signal() { return (ctrl ??= new AbortController()).signal; } };
+    const r = this.fn.apply(self, args);
+    if (r === null || (typeof r !== 'object' && typeof r !== 'function') || typeof (r as PromiseLike<unknown>).then !== 'function') {
+      onResolve(r, false);
+      return noCancel;
+    }
+    let done = false;
+    store.hostOps++;
+    Promise.resolve(r).then((v) => {
+      if (done) return;
+      done = true;
+      store.hostOps--;
+      try {
+        onResolve(v, false);
+      } catch (e) {
+        const t = toTrapError(e);
+        caller?.poison();
+        root?.fail(t);
+      }
+      store.schedule();
+    }, (e) => {
+      if (done) return;
+      done = true;
+      store.hostOps--;
+      const t = e instanceof Trap ? e : new Trap(`host function failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      caller?.poison();
+      root?.fail(t);
+      store.schedule();
+    });
+    return () => {
+      if (done) return;
+      done = true;
+      store.hostOps--;
+      ctrl?.abort();
+      onResolve(undefined, true);
+    };
   }
 }
 
 /** Convert anything a core call can throw into a Trap (keeping host errors' identity as the cause). */
 export function toTrap(e: unknown): unknown {
-  if (e instanceof Trap) return e;
-  if (e instanceof WebAssembly.RuntimeError) return new Trap(e.message, { cause: e });
-  if (e instanceof RangeError && /call stack/i.test(e.message)) return new Trap('call stack exhausted', { cause: e });
-  return e;
+  return toTrapError(e);
 }
 
-/** canon lift (synchronous): a core function becomes a component function of `inst`. */
+/** canon lift (synchronous function types). */
 export class LiftedFunc extends ComponentFunc {
   inst: ComponentInstanceState;
   core: Function;
   opts: CanonOptions;
   cx: LiftLowerContext;
   private adapter: ReturnType<typeof planFunc>;
+  private entry: CoreEntry | null = null;
+  private toJs: ((v: unknown) => unknown) | null;
   constructor(type: FuncType, inst: ComponentInstanceState, core: Function, opts: CanonOptions) {
     super(type);
     this.inst = inst;
@@ -54,38 +121,142 @@ export class LiftedFunc extends ComponentFunc {
     this.opts = opts;
     this.cx = createContext(opts, inst.handleOps);
     this.adapter = planFunc(type, opts.memory64);
+    this.toJs = resultToJs(type);
+  }
+
+  override get implInstance(): ComponentInstanceState { return this.inst; }
+
+  private coreEntry(): CoreEntry {
+    let e = this.entry;
+    if (e === null) {
+      const sig = this.adapter.liftCoreType;
+      e = this.entry = {
+        fn: this.core,
+        promising: this.inst.jspi ? promisingEntry(this.core, sig.params, sig.results, entryFinished) : null,
+      };
+    }
+    return e;
   }
 
   call(args: unknown[], caller: ComponentInstanceState | null): unknown {
+    const r = this.callRaw(args, caller);
+    const conv = caller === null ? this.toJs : null;
+    if (conv === null) return r;
+    return r instanceof Promise ? r.then(conv) : conv(r);
+  }
+
+  private callRaw(args: unknown[], caller: ComponentInstanceState | null): unknown {
     const inst = this.inst;
     if (!inst.mayEnterFrom(caller)) throw new Trap(inst.poisoned ? 'cannot enter component instance: it trapped earlier' : 'cannot enter component instance');
     inst.enterFrom(caller);
+    const task = new Task(this.type, this.opts, false, false, inst, noStart, noResolve, current?.task.root ?? null);
+    task.state = TaskState.STARTED;
+    const t = new Thread(task);
+    task.implicitThread = t;
+    task.registerThread(t);
     const outerScope = inst.scope;
-    const scope = new CallScope();
-    inst.scope = scope;
+    let blocked = false;
     try {
-      const flat = this.adapter.lowerArgs(this.cx, args);
-      const raw = this.core(...flat);
-      const result = this.adapter.liftResult(this.cx, raw);
-      const pr = this.opts.postReturn;
-      if (pr) {
-        inst.mayLeave = false;
-        try { raw === undefined ? pr() : pr(raw); } finally { inst.mayLeave = true; }
+      inst.scope = task.scope;
+      let flat: unknown[];
+      try { flat = this.adapter.lowerArgs(this.cx, args); } finally { inst.scope = outerScope; }
+      const raw = runEntry(t, this.coreEntry(), flat);
+      if (raw === SUSPENDED) {
+        blocked = true;
+        return this.syncCallBlocked(t, caller);
       }
-      trapIf(scope.numBorrows > 0, 'borrow handles still remain at the end of the call');
-      return result;
+      return this.finish(t, raw);
     } catch (e) {
-      const t = toTrap(e);
-      if (t instanceof Trap || !(e instanceof TypeError)) inst.poison();
-      throw t;
+      const te = toTrap(e);
+      if (te instanceof Trap || !(e instanceof TypeError)) inst.poison();
+      throw te;
     } finally {
-      inst.scope = outerScope;
-      inst.leaveTo(caller);
+      // A blocked call stays entered until syncCallBlocked finishes.
+      if (!blocked) inst.leaveTo(caller);
     }
+  }
+
+  /** The end of a synchronous call: lift the result, post-return, borrow check. */
+  private finish(t: Thread, raw: unknown): unknown {
+    const inst = this.inst;
+    const task = t.task;
+    const result = this.adapter.liftResult(this.cx, raw);
+    const pr = this.opts.postReturn;
+    if (pr) {
+      inst.mayLeave = false;
+      const prev = current;
+      setCurrent(t);
+      try { raw === undefined ? pr() : pr(raw); } finally { inst.mayLeave = true; setCurrent(prev); }
+    }
+    trapIf(task.scope.numBorrows > 0, 'borrow handles still remain at the end of the call');
+    task.state = TaskState.RESOLVED;
+    task.unregisterThread(t);
+    return result;
+  }
+
+  /**
+   * The non-async-typed callee blocked (canon_lift's loop for !ft.async): run
+   * other ready threads of this instance until it returns; trap when none is
+   * ready. The caller waits on the returned Promise.
+   */
+  private async syncCallBlocked(t: Thread, caller: ComponentInstanceState | null): Promise<unknown> {
+    const inst = this.inst;
+    let finished = false;
+    let raw: unknown;
+    t.entryDone = (v) => { finished = true; raw = v; };
+    store.syncHold++;
+    try {
+      while (!finished) {
+        if (inst.poisoned) throw inst.trapError ?? new Trap('cannot enter component instance: it trapped earlier');
+        let pick: Thread | null = null;
+        for (const x of inst.threads.array) {
+          if (x instanceof Thread && x !== inst.exclusiveThread && x.ready()) { pick = x; break; }
+        }
+        trapIf(pick === null, 'cannot block a synchronous task before returning: deadlock detected: event loop cannot make further progress');
+        if (pick!.jspiSuspended) {
+          pick!.resume(false);
+          while (store.busy !== null && !inst.poisoned) await new Promise<void>((r) => store.idleWaiters.push(r));
+        } else {
+          const prev = current;
+          try { pick!.resume(false); } finally { setCurrent(prev); }
+        }
+      }
+      if (inst.poisoned) throw inst.trapError ?? new Trap('cannot enter component instance: it trapped earlier');
+      return this.finish(t, raw);
+    } catch (e) {
+      inst.poison();
+      throw toTrap(e);
+    } finally {
+      inst.leaveTo(caller);
+      store.syncHold--;
+      store.schedule();
+    }
+  }
+
+  invoke(caller: ComponentInstanceState | null, onStart: OnStart, onResolve: OnResolve, _root: HostCall | null): OnCancel {
+    const r = this.callRaw(onStart(), caller);
+    if (r instanceof Promise) r.then((v) => onResolve(v, false));
+    else onResolve(r, false);
+    return noCancel;
   }
 }
 
-/** canon lower (synchronous): returns the core function that calls `callee` from `inst`. */
+function noStart(): unknown[] { return []; }
+function noResolve(): void {}
+
+/** Mark `inst` (and its ancestors) entered while a JSPI-resumed thread calls out; returns what to undo. */
+export function markEntered(inst: ComponentInstanceState): ComponentInstanceState[] | null {
+  if (!inst.mayEnter) return null;
+  const out: ComponentInstanceState[] = [];
+  for (let i: ComponentInstanceState | null = inst; i; i = i.parent) if (i.mayEnter) { i.mayEnter = false; out.push(i); }
+  return out;
+}
+
+export function unmarkEntered(m: ComponentInstanceState[] | null): void {
+  if (m) for (const i of m) i.mayEnter = true;
+}
+
+/** canon lower (synchronous, of a function that cannot block): returns the core function that calls `callee` from `inst`. */
 export function lowerSync(callee: ComponentFunc, type: FuncType, inst: ComponentInstanceState, opts: CanonOptions): Function {
   const adapter = planFunc(type, opts.memory64);
   const cx = createContext(opts, inst.handleOps);
@@ -94,6 +265,7 @@ export function lowerSync(callee: ComponentFunc, type: FuncType, inst: Component
     const outer = inst.lowerScope;
     const scope = new CallScope();
     inst.lowerScope = scope;
+    const marked = markEntered(inst);
     try {
       const args = adapter.liftArgs(cx, coreArgs);
       const result = callee.call(args, inst);
@@ -103,6 +275,7 @@ export function lowerSync(callee: ComponentFunc, type: FuncType, inst: Component
     } finally {
       inst.lowerScope = outer;
       if (scope.lenders) for (const h of scope.lenders) h.numLends--;
+      unmarkEntered(marked);
     }
   };
 }

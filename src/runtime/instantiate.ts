@@ -126,9 +126,15 @@ export function instantiateDef(def: ComponentDef, args: Map<string, RtValue>, ou
       case 'alias': {
         const a = d.alias;
         if (a.kind === 'export') {
-          const v = s.instances[a.instance].exports.get(a.name);
-          if (v === undefined) throw new LinkError(`instance has no export ${JSON.stringify(a.name)}`);
+          let v = s.instances[a.instance].exports.get(a.name);
           const st = def.info.get(i) as ExternType | undefined;
+          if (v === undefined && st?.kind === 'type') {
+            // a host instance need not supply type exports: value types carry no run-time value, and resources
+            // were bound when the instance was imported
+            if (st.type instanceof ResourceType) bindResources(st, undefined, state);
+            v = st.type instanceof ResourceType ? state.resource(st.type) : st.type;
+          }
+          if (v === undefined) throw new LinkError(`instance has no export ${JSON.stringify(a.name)}`);
           if (st) bindResources(st, v, state);
           pushValue(s, a.sort, v);
         } else if (a.kind === 'core-export') {

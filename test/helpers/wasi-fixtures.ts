@@ -243,3 +243,41 @@ const compiled = new Map<string, import('../../src/index.ts').Component>();
 export function buildCmd(): Promise<string> {
   return buildQjsComponent('wasi-cmd', commandWit('cmd', CMD_IMPORTS), 'cmd', CMD_JS);
 }
+
+/**
+ * Builds (or reuses) a WASI 0.2 command with @bytecodealliance/componentize-js
+ * (StarlingMonkey). Its CLI runs wizer through preview2-shim, which needs the
+ * host root preopened: a `node --import` preload does `_addPreopen('/', '/')`.
+ * wasi:http is disabled so that the command needs only the hosts Weir has.
+ */
+export async function buildComponentizeJs(name: string, world: string, imports: string[], js: string): Promise<string> {
+  const { createHash } = await import('node:crypto');
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { mkdir, rename, rm, writeFile } = await import('node:fs/promises');
+  const { existsSync } = await import('node:fs');
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'node_modules', '@bytecodealliance', 'componentize-js', 'package.json'), 'utf8'));
+  const wit = commandWit(world, imports);
+  const hash = createHash('sha256').update(JSON.stringify({ tool: 'componentize-js', v: pkg.version, name, world, wit, js })).digest('hex').slice(0, 24);
+  const dir = join(repoRoot, '.cache', 'fixtures', hash);
+  const out = join(dir, `${name}.wasm`);
+  if (existsSync(out)) return out;
+  const stage = `${dir}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  await mkdir(join(stage, 'wit'), { recursive: true });
+  try {
+    await writeFile(join(stage, 'wit', `${world}.wit`), wit);
+    await writeFile(join(stage, 'app.js'), js);
+    // The preload lives under the repo so that it resolves the repo's preview2-shim.
+    const preload = join(repoRoot, '.cache', 'componentize-js-preload.mjs');
+    await writeFile(preload, "import { _addPreopen } from '@bytecodealliance/preview2-shim/filesystem';\n_addPreopen('/', '/');\n");
+    const cli = join(repoRoot, 'node_modules', '@bytecodealliance', 'componentize-js', 'src', 'cli.js');
+    await promisify(execFile)(process.execPath, [
+      '--import', preload, cli, join(stage, 'app.js'), '--wit', join(stage, 'wit'), '-n', world,
+      '-d', 'http', 'fetch-event', '-o', join(stage, `${name}.wasm`),
+    ], { cwd: stage, timeout: 300_000, maxBuffer: 16 << 20 });
+    try { await rename(stage, dir); } catch (e) { if (!existsSync(out)) throw e; }
+  } finally {
+    await rm(stage, { recursive: true, force: true });
+  }
+  return out;
+}

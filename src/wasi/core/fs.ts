@@ -87,6 +87,8 @@ function at(fd: number, name: string): string {
 export class Sandbox {
   readonly rootFd: number;
   readonly readonly: boolean;
+  /** every fd opened under this preopen and not yet closed */
+  readonly openFds = new Set<OpenFd>();
   constructor(rootFd: number, readonly: boolean) {
     this.rootFd = rootFd;
     this.readonly = readonly;
@@ -101,17 +103,28 @@ export class Sandbox {
 class OpenFd {
   readonly fd: number;
   private refs = 0;
-  constructor(fd: number) { this.fd = fd; }
+  private registry: Set<OpenFd> | null;
+  closed = false;
+  constructor(fd: number, registry: Set<OpenFd> | null) {
+    this.fd = fd;
+    this.registry = registry;
+    registry?.add(this);
+  }
   ref(): () => void {
     this.refs++;
     let done = false;
     return () => {
       if (done) return;
       done = true;
-      if (--this.refs === 0) {
-        try { closeSync(this.fd); } catch { /* already gone */ }
-      }
+      if (--this.refs === 0) this.forceClose();
     };
+  }
+  /** Close now, whoever still refers to it (the host is shutting the filesystem down). */
+  forceClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.registry?.delete(this);
+    try { closeSync(this.fd); } catch { /* already gone */ }
   }
 }
 
@@ -124,14 +137,16 @@ export class Descriptor {
   private readonly unref: () => void;
   private dropped = false;
   constructor(file: OpenFd | number, type: DescriptorType, flags: DescriptorFlags, sandbox: Sandbox) {
-    this.file = typeof file === 'number' ? new OpenFd(file) : file;
+    this.file = typeof file === 'number' ? new OpenFd(file, sandbox.openFds) : file;
     this.unref = this.file.ref();
     this.type = type;
     this.flags = flags;
     this.sandbox = sandbox;
   }
   get fd(): number { return this.file.fd; }
-  get closed(): boolean { return this.dropped; }
+  get closed(): boolean { return this.dropped || this.file.closed; }
+  /** For streams: whether the fd is still this descriptor's file. */
+  readonly alive = (): boolean => !this.file.closed;
   get isDirectory(): boolean { return this.type === 'directory'; }
   canRead(): boolean { return !!this.flags.read; }
   canWrite(): boolean { return !!this.flags.write && !this.sandbox.readonly; }
@@ -147,7 +162,7 @@ export class Descriptor {
     this.unref();
   }
   check(): void {
-    if (this.dropped) throw new WasiError('bad-descriptor');
+    if (this.dropped || this.file.closed) throw new WasiError('bad-descriptor');
   }
 }
 
@@ -242,7 +257,10 @@ export class Filesystem {
   /** Close every host fd this filesystem opened for its preopens. */
   close(): void {
     for (const [d] of this.preopens) d.close();
-    for (const s of this.sandboxes) { try { closeSync(s.rootFd); } catch { /* ignore */ } }
+    for (const s of this.sandboxes) {
+      for (const f of [...s.openFds]) f.forceClose();
+      try { closeSync(s.rootFd); } catch { /* ignore */ }
+    }
     this.preopens.length = 0;
     this.sandboxes.length = 0;
   }
@@ -306,7 +324,17 @@ export class Filesystem {
           const code = (e as NodeJS.ErrnoException).code;
           if (code !== 'ENOTDIR' && code !== 'ELOOP') throw toWasiError(e);
           const target = readlinkOrNull(top, c);
-          if (target === null) throw toWasiError(e);
+          if (target === null) {
+            // Not a symlink (any more): if it is a directory now, it was swapped back
+            // meanwhile; try this component again (bounded like symlink expansions).
+            const now = kindAt(top, c);
+            if (now === 'directory') {
+              if (++expansions > MAX_SYMLINK_EXPANSIONS) throw new WasiError('loop');
+              todo.push(c);
+              continue;
+            }
+            throw now === 'missing' ? new WasiError('no-entry') : toWasiError(e);
+          }
           expand(target);
           continue;
         }
@@ -463,14 +491,14 @@ export class Filesystem {
     d.check();
     if (d.isDirectory) throw new WasiError('is-directory');
     if (!d.canRead()) throw new WasiError('bad-descriptor');
-    return new FdSource(d.fd, offset, d.retain());
+    return new FdSource(d.fd, offset, d.retain(), d.alive);
   }
 
   writeStream(d: Descriptor, offset: bigint): ByteSink {
     d.check();
     if (d.isDirectory) throw new WasiError('is-directory');
     if (!d.canWrite()) throw new WasiError('bad-descriptor');
-    return new FdSink(d.fd, offset, d.retain());
+    return new FdSink(d.fd, offset, d.retain(), d.alive);
   }
 
   appendStream(d: Descriptor): ByteSink {
@@ -479,7 +507,7 @@ export class Filesystem {
     if (!d.canWrite()) throw new WasiError('bad-descriptor');
     const release = d.retain();
     // Positional writes at the current end: stat before each write.
-    return new FdSink(d.fd, 'append', release);
+    return new FdSink(d.fd, 'append', release, d.alive);
   }
 
   readDirectory(d: Descriptor): DirectoryEntry[] {
@@ -585,6 +613,14 @@ function readlinkOrNull(dirFd: number, name: string): string | null {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EINVAL' || code === 'ENOENT') return null;
     throw toWasiError(e);
+  }
+}
+
+function kindAt(dirFd: number, name: string): 'directory' | 'missing' | 'other' {
+  try {
+    return lstatSync(at(dirFd, name)).isDirectory() ? 'directory' : 'other';
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'other';
   }
 }
 

@@ -42,15 +42,21 @@ export class FdSource implements ByteSource {
   fd: number;
   position: bigint | null;
   private readonly onClose: (() => void) | null;
+  private readonly alive: (() => boolean) | null;
   private closed = false;
-  /** `onClose` runs once when the stream is closed (e.g. releases the descriptor's fd). */
-  constructor(fd: number, position: bigint | null, onClose: (() => void) | null = null) {
+  /**
+   * `onClose` runs once when the stream is closed (e.g. releases the descriptor's fd);
+   * `alive` says whether `fd` is still the file it was (false once the host closed it).
+   */
+  constructor(fd: number, position: bigint | null, onClose: (() => void) | null = null, alive: (() => boolean) | null = null) {
     this.fd = fd;
     this.position = position;
     this.onClose = onClose;
+    this.alive = alive;
   }
   readSync(max: number): Uint8Array | null {
     if (this.closed) return null;
+    if (this.alive && !this.alive()) throw new WasiError('bad-descriptor');
     const n = Math.min(Math.max(max, 0), MAX_READ);
     if (n === 0) return new Uint8Array(0);
     const buf = new Uint8Array(n);
@@ -95,14 +101,17 @@ export class FdSink implements ByteSink {
   /** bigint: positional writes; null: the fd's own offset (pipes, ttys); 'append': at the current end. */
   position: bigint | null | 'append';
   private readonly onClose: (() => void) | null;
+  private readonly alive: (() => boolean) | null;
   private closed = false;
-  constructor(fd: number, position: bigint | null | 'append', onClose: (() => void) | null = null) {
+  constructor(fd: number, position: bigint | null | 'append', onClose: (() => void) | null = null, alive: (() => boolean) | null = null) {
     this.fd = fd;
     this.position = position;
     this.onClose = onClose;
+    this.alive = alive;
   }
   writeSync(bytes: Uint8Array): void {
     if (this.closed) throw new WasiError('pipe');
+    if (this.alive && !this.alive()) throw new WasiError('bad-descriptor');
     let off = 0;
     try {
       let pos = this.position === 'append' ? fstatSync(this.fd, { bigint: true }).size : this.position;

@@ -1,0 +1,345 @@
+// `canon lift` of async function types (callback, stackful, or synchronous
+// lift) and `canon lower` with the async ABI or of functions that may block
+// (CanonicalABI.md "canon lift", "canon lower"; definitions.py canon_lift,
+// canon_lower).
+
+import { createContext, type CanonOptions, type LiftLowerContext } from '../abi/context.ts';
+import { planAsyncLift, planAsyncLower, planFunc, type AsyncLiftAdapter, type FuncAdapter } from '../abi/func.ts';
+import { Trap, trapIf } from '../errors.ts';
+import type { FuncType } from '../types/types.ts';
+import type { ComponentInstanceState } from '../runtime/instance.ts';
+import { CallScope } from '../runtime/resources.ts';
+import { ComponentFunc, markEntered, toTrap, unmarkEntered } from '../runtime/call.ts';
+import {
+  BLOCKED, current, currentThread, entryFinished, HostCall, releaseExclusive, runEntry, store, SUSPENDED, Task,
+  Thread, type Blocked, type CoreEntry, type OnCancel, type OnResolve, type OnStart,
+} from './task.ts';
+import { promisingEntry } from './trampoline.ts';
+import { EVENT_CANCELLED, EVENT_NONE, EventCode, Subtask, SubtaskState, WaitableSet, type EventTuple } from './waitable.ts';
+import { resultToJs } from './jsvalues.ts';
+
+export const CallbackCode = { EXIT: 0, YIELD: 1, WAIT: 2, MAX: 2 } as const;
+
+type LiftMode = 'sync' | 'stackful' | 'callback';
+
+/** canon lift of an `async` function type. */
+export class AsyncLiftedFunc extends ComponentFunc {
+  inst: ComponentInstanceState;
+  opts: CanonOptions;
+  cx: LiftLowerContext;
+  mode: LiftMode;
+  private core: Function;
+  private callbackFn: Function | null;
+  private entry: CoreEntry | null = null;
+  private cbEntry: CoreEntry | null = null;
+  private syncAdapter: FuncAdapter | null;
+  private asyncAdapter: AsyncLiftAdapter | null;
+  private toJs: ((v: unknown) => unknown) | null;
+
+  constructor(type: FuncType, inst: ComponentInstanceState, core: Function, opts: CanonOptions, asyncOpt: boolean, callback: Function | null) {
+    super(type);
+    this.inst = inst;
+    this.opts = opts;
+    this.cx = createContext(opts, inst.handleOps);
+    this.core = core;
+    this.callbackFn = callback;
+    this.mode = !asyncOpt ? 'sync' : callback ? 'callback' : 'stackful';
+    this.syncAdapter = this.mode === 'sync' ? planFunc(type, opts.memory64) : null;
+    this.asyncAdapter = this.mode === 'sync' ? null : planAsyncLift(type, opts.memory64, this.mode === 'callback');
+    this.toJs = resultToJs(type);
+  }
+
+  override get implInstance(): ComponentInstanceState { return this.inst; }
+
+  private calleeEntry(): CoreEntry {
+    let e = this.entry;
+    if (e === null) {
+      const sig = this.syncAdapter ? this.syncAdapter.liftCoreType : this.asyncAdapter!.coreType;
+      e = this.entry = {
+        fn: this.core,
+        promising: this.inst.jspi ? promisingEntry(this.core, sig.params, sig.results, entryFinished) : null,
+      };
+    }
+    return e;
+  }
+
+  callbackEntry(): CoreEntry {
+    let e = this.cbEntry;
+    if (e === null) {
+      e = this.cbEntry = {
+        fn: this.callbackFn!,
+        promising: this.inst.jspi ? promisingEntry(this.callbackFn!, ['i32', 'i32', 'i32'], ['i32'], entryFinished) : null,
+      };
+    }
+    return e;
+  }
+
+  /** The host calls: a Promise of the (JS) result. */
+  call(args: unknown[], caller: ComponentInstanceState | null, signal?: AbortSignal): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const root = caller === null ? new HostCall(reject) : null;
+      if (root) store.pendingRoots.add(root);
+      let onCancel: OnCancel | null = null;
+      const onResolve: OnResolve = (result, cancelled) => {
+        root?.done();
+        if (signal && abort) signal.removeEventListener('abort', abort);
+        if (cancelled) reject(signal?.reason ?? new Error('the call was cancelled'));
+        else resolve(caller === null && this.toJs ? this.toJs(result) : result);
+      };
+      const abort = signal ? () => { if (onCancel) onCancel(null); } : null;
+      try {
+        onCancel = this.invoke(caller, () => args, onResolve, root ?? current?.task.root ?? null);
+      } catch (e) {
+        root?.done();
+        reject(toTrap(e));
+        return;
+      }
+      if (signal && abort && root && !root.settled) {
+        if (signal.aborted) abort();
+        else signal.addEventListener('abort', abort, { once: true });
+      }
+      store.maybeCheckDeadlock();
+    });
+  }
+
+  invoke(caller: ComponentInstanceState | null, onStart: OnStart, onResolve: OnResolve, root: HostCall | null): OnCancel {
+    const inst = this.inst;
+    if (!inst.mayEnterFrom(caller)) throw new Trap(inst.poisoned ? 'cannot enter component instance: it trapped earlier' : 'cannot enter component instance');
+    const task = new Task(this.type, this.opts, this.mode !== 'sync', this.mode === 'callback', inst, onStart, onResolve, root);
+    const t = new Thread(task);
+    inst.enterFrom(caller);
+    try {
+      const r = task.enterImplicitThread(t, (entered) => { if (entered) this.start(t); });
+      if (r === true) this.start(t);
+    } catch (e) {
+      const te = toTrap(e);
+      inst.poison();
+      throw te;
+    } finally {
+      inst.leaveTo(caller);
+    }
+    return (c) => task.requestCancellation(c);
+  }
+
+  /** The body of canon_lift's thread_func after entering. */
+  private start(t: Thread): void {
+    const task = t.task;
+    const inst = this.inst;
+    const args = task.start();
+    const outer = inst.scope;
+    inst.scope = task.scope;
+    let flat: unknown[];
+    try {
+      flat = this.syncAdapter ? this.syncAdapter.lowerArgs(this.cx, args) : this.asyncAdapter!.lowerArgs(this.cx, args);
+    } finally { inst.scope = outer; }
+    const r = runEntry(t, this.calleeEntry(), flat);
+    if (r === SUSPENDED) {
+      t.entryDone = (v) => this.afterCallee(t, v);
+      return;
+    }
+    this.afterCallee(t, r);
+  }
+
+  private afterCallee(t: Thread, r: unknown): void {
+    const task = t.task;
+    switch (this.mode) {
+      case 'sync': {
+        const result = this.syncAdapter!.liftResult(this.cx, r);
+        task.return_(result);
+        const pr = this.opts.postReturn;
+        if (pr) {
+          this.inst.mayLeave = false;
+          try { r === undefined ? pr() : pr(r); } finally { this.inst.mayLeave = true; }
+        }
+        task.exitImplicitThread();
+        return;
+      }
+      case 'stackful':
+        task.exitImplicitThread();
+        return;
+      case 'callback':
+        this.callbackLoop(t, r as number);
+    }
+  }
+
+  /** canon_lift's event loop for `callback`-lifted functions. */
+  callbackLoop(t: Thread, packed: number): void {
+    const task = t.task;
+    const inst = this.inst;
+    for (;;) {
+      const code = packed & 0xf;
+      trapIf(code > CallbackCode.MAX, 'unsupported callback code');
+      if (code === CallbackCode.EXIT) {
+        task.exitImplicitThread();
+        return;
+      }
+      releaseExclusive(inst);
+      t.waitsForExclusive = true;
+      let ev: EventTuple | Blocked;
+      if (code === CallbackCode.YIELD) {
+        if (task.deliverPendingCancel(true)) ev = EVENT_CANCELLED;
+        else {
+          t.cont = (cancelled) => this.resumeCallback(t, cancelled ? EVENT_CANCELLED : EVENT_NONE);
+          t.readyFunc = () => inst.exclusiveThread === null;
+          t.cancellable = true;
+          store.yieldLater(t);
+          ev = BLOCKED;
+        }
+      } else {
+        const wset = inst.handles.get(packed >>> 4);
+        trapIf(!(wset instanceof WaitableSet), 'callback returned an invalid waitable set index');
+        ev = (wset as WaitableSet).waitForEventAnd(t, () => inst.exclusiveThread === null, true, (e) => this.resumeCallback(t, e));
+      }
+      if (ev === BLOCKED) return;
+      t.waitsForExclusive = false;
+      inst.exclusiveThread = t;
+      const r = runEntry(t, this.callbackEntry(), [ev[0], ev[1], ev[2]]);
+      if (r === SUSPENDED) {
+        t.entryDone = (v) => this.callbackLoop(t, v as number);
+        return;
+      }
+      packed = r as number;
+    }
+  }
+
+  private resumeCallback(t: Thread, ev: EventTuple): void {
+    t.waitsForExclusive = false;
+    this.inst.exclusiveThread = t;
+    const r = runEntry(t, this.callbackEntry(), [ev[0], ev[1], ev[2]]);
+    if (r === SUSPENDED) {
+      t.entryDone = (v) => this.callbackLoop(t, v as number);
+      return;
+    }
+    this.callbackLoop(t, r as number);
+  }
+}
+
+// ------------------------------------------------------------------ canon lower
+
+/** Lowering context bits shared by the async and blocking lowers. */
+function subtaskProtocol(
+  inst: ComponentInstanceState, cx: LiftLowerContext, subtask: Subtask,
+  liftArgs: () => unknown[], lowerResult: (v: unknown) => void,
+): { onStart: OnStart; onResolve: OnResolve; progress: { f: (() => void) | null } } {
+  const progress: { f: (() => void) | null } = { f: null };
+  const onStart: OnStart = () => {
+    progress.f?.();
+    subtask.state = SubtaskState.STARTED;
+    const outer = inst.lowerScope;
+    inst.lowerScope = subtask.lenders;
+    try { return liftArgs(); } finally { inst.lowerScope = outer; }
+  };
+  const onResolve: OnResolve = (result, cancelled) => {
+    progress.f?.();
+    if (cancelled) {
+      subtask.resolve(subtask.state === SubtaskState.STARTING ? SubtaskState.CANCELLED_BEFORE_STARTED : SubtaskState.CANCELLED_BEFORE_RETURNED);
+    } else {
+      lowerResult(result);
+      subtask.resolve(SubtaskState.RETURNED);
+    }
+  };
+  void cx;
+  return { onStart, onResolve, progress };
+}
+
+/** canon lower ... async */
+export function lowerAsync(callee: ComponentFunc, ft: FuncType, inst: ComponentInstanceState, opts: CanonOptions): Function {
+  const adapter = planAsyncLower(ft, opts.memory64);
+  const cx = createContext(opts, inst.handleOps);
+  return function loweredAsync(...coreArgs: unknown[]): number {
+    const t = currentThread();
+    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    const subtask = new Subtask(new CallScope());
+    const { onStart, onResolve, progress } = subtaskProtocol(inst, cx,
+      subtask, () => adapter.liftArgs(cx, coreArgs), (v) => adapter.lowerResult(cx, v, coreArgs));
+    const marked = markEntered(inst);
+    try {
+      subtask.onCancel = callee.invoke(inst, onStart, onResolve, t.task.root);
+    } catch (e) {
+      throw toTrap(e);
+    } finally {
+      unmarkEntered(marked);
+    }
+    if (subtask.resolved()) {
+      subtask.deliverResolve();
+      return SubtaskState.RETURNED;
+    }
+    const i = inst.handles.add(subtask);
+    progress.f = () => {
+      subtask.setPendingEvent(() => {
+        if (subtask.resolved()) subtask.deliverResolve();
+        return [EventCode.SUBTASK, i, subtask.state];
+      });
+    };
+    return subtask.state | (i << 4);
+  };
+}
+
+/**
+ * canon lower (synchronous) of a function that may block: an async-typed
+ * callee, or a callee whose instance runs on JSPI stacks. The returned core
+ * function is a Suspending import: it returns a Promise when it blocks.
+ */
+export function lowerBlocking(callee: ComponentFunc, ft: FuncType, inst: ComponentInstanceState, opts: CanonOptions): Function {
+  const adapter = planFunc(ft, opts.memory64);
+  const cx = createContext(opts, inst.handleOps);
+  if (!ft.async) {
+    return function loweredMayBlock(...coreArgs: unknown[]): unknown {
+      const t = currentThread();
+      trapIf(!inst.mayLeave, 'cannot leave component instance');
+      const outer = inst.lowerScope;
+      const scope = new CallScope();
+      inst.lowerScope = scope;
+      const marked = markEntered(inst);
+      const release = () => { if (scope.lenders) for (const h of scope.lenders) h.numLends--; };
+      let r: unknown;
+      try {
+        const args = adapter.liftArgs(cx, coreArgs);
+        r = callee.call(args, inst);
+      } catch (e) {
+        release();
+        throw toTrap(e);
+      } finally {
+        inst.lowerScope = outer;
+        unmarkEntered(marked);
+      }
+      if (!(r instanceof Promise)) {
+        release();
+        return adapter.lowerResult(cx, r, coreArgs);
+      }
+      let settled = false, value: unknown, error: unknown = null;
+      r.then((v) => { value = v; settled = true; store.wake(t); }, (e) => { error = toTrap(e); settled = true; store.wake(t); });
+      return t.suspendStackNow(() => settled, false, () => {
+        release();
+        if (error !== null) throw error;
+        return adapter.lowerResult(cx, value, coreArgs);
+      });
+    };
+  }
+  return function loweredSyncOfAsync(...coreArgs: unknown[]): unknown {
+    const t = currentThread();
+    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    const subtask = new Subtask(new CallScope());
+    let flatResult: unknown = undefined;
+    const { onStart, onResolve } = subtaskProtocol(inst, cx, subtask,
+      () => adapter.liftArgs(cx, coreArgs), (v) => { flatResult = adapter.lowerResult(cx, v, coreArgs); });
+    const marked = markEntered(inst);
+    try {
+      subtask.onCancel = callee.invoke(inst, onStart, onResolve, t.task.root);
+    } catch (e) {
+      throw toTrap(e);
+    } finally {
+      unmarkEntered(marked);
+    }
+    const finish = () => {
+      subtask.deliverResolve();
+      return flatResult;
+    };
+    if (subtask.resolved()) return finish();
+    subtask.resolveWaiter = t;
+    return t.suspendStackNow(() => subtask.resolved(), false, () => {
+      subtask.resolveWaiter = null;
+      return finish();
+    });
+  };
+}
