@@ -61,6 +61,30 @@ export function timeNs(
   return median(xs);
 }
 
+/**
+ * Times two functions with interleaved samples (a, b, a, b, ...) so that load
+ * from elsewhere on the machine hits both alike. Returns median ns per run of each.
+ */
+export function timePair(
+  a: () => unknown,
+  b: () => unknown,
+  opts: { warmup?: number; samples: number; batch?: number; before?: () => void },
+): [number, number] {
+  const batch = opts.batch ?? 1;
+  for (let i = 0; i < (opts.warmup ?? 0); i++) { a(); b(); }
+  const xa: number[] = [], xb: number[] = [];
+  const sample = (fn: () => unknown, xs: number[]): void => {
+    opts.before?.();
+    const t0 = now();
+    for (let i = 0; i < batch; i++) fn();
+    xs.push(Number(now() - t0) / batch);
+  };
+  for (let s = 0; s < opts.samples; s++) {
+    if (s & 1) { sample(b, xb); sample(a, xa); } else { sample(a, xa); sample(b, xb); }
+  }
+  return [median(xa), median(xb)];
+}
+
 let gcFn: (() => void) | null | undefined;
 /** A full GC, when it can be had (`--expose-gc` is switched on at run time); a no-op otherwise. */
 export function gc(): void {

@@ -44,7 +44,15 @@ async function main(): Promise<void> {
   for (const file of SUITES) {
     const p = join(here, file);
     if (!existsSync(p)) continue;
-    const mod = (await import(p)) as { benches?: Bench[] };
+    let mod: { benches?: Bench[] };
+    try {
+      mod = (await import(p)) as { benches?: Bench[] };
+    } catch (e) {
+      failed = true;
+      process.stderr.write(`  bench/${file} failed to load: ${e instanceof Error ? e.stack : String(e)}\n`);
+      results.push({ name: `bench/${file} (FAILED TO LOAD)`, value: NaN, unit: '' });
+      continue;
+    }
     for (const b of mod.benches ?? []) {
       if (filter.length && !filter.some((f) => b.name.includes(f))) continue;
       process.stderr.write(`running ${b.name} ...\n`);

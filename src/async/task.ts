@@ -178,7 +178,7 @@ export let current: Thread | null = null;
 export function setCurrent(t: Thread | null): void { current = t; }
 export function currentThread(): Thread {
   const t = current;
-  if (t === null) throw new Trap('this built-in can only be called from within a task');
+  if (t === null) { if (process.env.WEIR_DEBUG) console.trace('no current'); throw new Trap('this built-in can only be called from within a task'); }
   return t;
 }
 
@@ -217,7 +217,7 @@ export function toTrapError(e: unknown): unknown {
   const SE = (WebAssembly as any).SuspendError;
   if (SE && e instanceof SE) return new Trap('cannot block a synchronous task before returning', { cause: e });
   if (e instanceof RangeError && /call stack/i.test(e.message)) return new Trap('call stack exhausted', { cause: e });
-  if (e instanceof WebAssembly.Exception) return new Trap('thrown Wasm exception', { cause: e });
+  if ((WebAssembly as any).Exception && e instanceof (WebAssembly as any).Exception) return new Trap('thrown Wasm exception', { cause: e });
   return e;
 }
 

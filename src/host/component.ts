@@ -12,6 +12,7 @@ import { validateComponent, type ComponentDef, type Features } from '../types/va
 import { ComponentFunc, HostFunc } from '../runtime/call.ts';
 import { RtComponent, RtInstance, instantiateDef, type RtValue } from '../runtime/instantiate.ts';
 import { HostResource, RuntimeResource } from '../runtime/resources.ts';
+import { AsyncLiftedFunc, ErrorContext } from '../async/index.ts';
 
 const FUNC = Symbol('weir.func');
 const INSTANCE = Symbol('weir.instance');
@@ -76,11 +77,31 @@ function toJs(v: RtValue): unknown {
   return undefined;
 }
 
+/** Options an async export accepts as an extra last argument: `exports.f(a, b, { signal })`. */
+export interface CallOptions {
+  /** aborting it requests cancellation of the task (the Promise rejects with the signal's reason if the task is cancelled) */
+  signal?: AbortSignal;
+}
+
 const wrappers = new WeakMap<ComponentFunc, Function>();
 function wrapFunc(f: ComponentFunc): Function {
   let w = wrappers.get(f);
   if (!w) {
-    w = (...args: unknown[]) => f.call(args, null);
+    const n = f.type.params.length;
+    if (f instanceof AsyncLiftedFunc) {
+      w = (...args: unknown[]) => {
+        let signal: AbortSignal | undefined;
+        if (args.length === n + 1) {
+          const o = args.pop() as CallOptions | undefined;
+          signal = o?.signal;
+        }
+        return f.call(args, null, signal);
+      };
+    } else if (f.type.async) {
+      w = (...args: unknown[]) => {
+        try { return Promise.resolve(f.call(args, null)); } catch (e) { return Promise.reject(e); }
+      };
+    } else w = (...args: unknown[]) => f.call(args, null);
     Object.defineProperty(w, FUNC, { value: f });
     wrappers.set(f, w);
   }
@@ -214,4 +235,4 @@ function describe(v: unknown): string {
   return v === undefined ? 'nothing (the import is missing)' : v === null ? 'null' : typeof v;
 }
 
-export { HostResource, ValidationError };
+export { ErrorContext, HostResource, ValidationError };

@@ -4,6 +4,7 @@
 import type { Imports } from '../host/component.ts';
 import { WasiHost, type WasiConfig } from './host.ts';
 import { p2Imports } from './p2/index.ts';
+import { p3Imports } from './p3/index.ts';
 
 export { WasiHost, type WasiConfig } from './host.ts';
 export { ExitSignal, type StdinConfig, type OutputConfig, type CliConfig } from './core/cli.ts';
@@ -14,6 +15,8 @@ export { runCommand, findRunExport } from './run.ts';
 export interface Wasi {
   /** WASI 0.2 imports (keys `wasi:*@0.2.12`, matching any 0.2.x import). */
   readonly p2: Imports;
+  /** WASI 0.3 imports (keys `wasi:*@0.3.0`, matching any 0.3.x import). */
+  readonly p3: Imports;
   /** All imports this host offers: pass to Component.instantiate. */
   readonly imports: Imports;
   readonly host: WasiHost;
@@ -25,7 +28,13 @@ export interface Wasi {
 export function createWasi(config: WasiConfig = {}): Wasi {
   const host = new WasiHost(config);
   const p2 = p2Imports(host);
-  return { p2, imports: { ...p2 }, host, close: () => host.close() };
+  const p3 = p3Imports(host);
+  return { p2, p3, imports: { ...p2, ...p3 }, host, close: () => host.close() };
+}
+
+/** WASI 0.3 imports alone. */
+export function createWasiP3Imports(config: WasiConfig = {}): Imports {
+  return createWasi(config).p3;
 }
 
 /** WASI 0.2 imports alone. */

@@ -8,7 +8,7 @@ import { ExitSignal } from './core/cli.ts';
 export function findRunExport(instance: Instance): { version: string; run: (...a: unknown[]) => unknown } | undefined {
   let best: { version: string; run: (...a: unknown[]) => unknown } | undefined;
   for (const [name, value] of Object.entries(instance.exports)) {
-    const m = /^wasi:cli\/run@(0\.[23])(?:\.\d+.*)?$/.exec(name);
+    const m = /^wasi:cli\/run@(0\.[23])\.\d+$/.exec(name);
     if (!m || typeof value?.run !== 'function') continue;
     if (!best || m[1] > best.version) best = { version: m[1], run: value.run };
   }
@@ -26,7 +26,17 @@ export async function runCommand(instance: Instance): Promise<number> {
     const result = (await r.run()) as { tag: 'ok' | 'err' } | undefined;
     return result && result.tag === 'err' ? 1 : 0;
   } catch (e) {
-    if (e instanceof ExitSignal) return e.code;
+    const exit = exitSignalOf(e);
+    if (exit) return exit.code;
     throw e;
   }
+}
+
+/** The ExitSignal behind `e`: itself, or the cause of a trap it was wrapped in on its way out of the guest. */
+export function exitSignalOf(e: unknown): ExitSignal | undefined {
+  for (let i = 0; i < 8 && e !== null && typeof e === 'object'; i++) {
+    if (e instanceof ExitSignal) return e;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
 }

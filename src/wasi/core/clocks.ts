@@ -27,20 +27,53 @@ export class Clocks {
     const now = this.monotonicNow();
     if (when > now) sleepSyncNs(when - now);
   }
-  /** Resolve after the monotonic clock reaches `when` (ns): for async bindings. */
-  waitUntil(when: bigint): Promise<void> {
-    const left = when - this.monotonicNow();
-    if (left <= 0n) return Promise.resolve();
-    return new Promise((resolve) => {
-      const ms = Number(left / 1_000_000n);
-      if (ms >= 1) {
-        setTimeout(() => this.waitUntil(when).then(resolve), Math.max(1, ms - 1));
-      } else {
-        setImmediate(() => this.waitUntil(when).then(resolve));
+  /** Resolution of the wall clock in nanoseconds. */
+  wallResolutionNs(): bigint { return 1_000_000n; }
+  /**
+   * Resolve once the monotonic clock reaches `when` (ns), never earlier: for
+   * async bindings. Node timers have millisecond granularity and fire a
+   * little late, so the coarse part sleeps on a timer that stops short of the
+   * deadline by TAIL_NS, and the tail is covered by event-loop turns
+   * (setImmediate), which let I/O and other tasks run meanwhile. An aborted
+   * `signal` rejects with its reason and clears the timer.
+   */
+  waitUntil(when: bigint, signal?: AbortSignal): Promise<void> {
+    if (when - this.monotonicNow() <= 0n) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | null = null;
+      let immediate: ReturnType<typeof setImmediate> | null = null;
+      const onAbort = () => {
+        if (timer) clearTimeout(timer);
+        if (immediate) clearImmediate(immediate);
+        reject(signal!.reason);
+      };
+      const step = () => {
+        timer = null;
+        immediate = null;
+        const left = when - this.monotonicNow();
+        if (left <= 0n) {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+          return;
+        }
+        if (left > TAIL_NS) timer = setTimeout(step, Math.max(1, Math.floor(Number(left - TAIL_NS) / 1e6)));
+        else immediate = setImmediate(step);
+      };
+      if (signal) {
+        if (signal.aborted) { reject(signal.reason); return; }
+        signal.addEventListener('abort', onAbort, { once: true });
       }
+      step();
     });
   }
 }
+
+/**
+ * How much before a deadline the millisecond timer stops (setTimeout(n)
+ * fires 0.1-0.3ms after n ms when the machine is not loaded); the rest is
+ * waited by event-loop turns.
+ */
+const TAIL_NS = 1_300_000n;
 
 export function splitNs(ns: bigint): { seconds: bigint; nanoseconds: number } {
   let s = ns / 1_000_000_000n;

@@ -381,6 +381,10 @@ export class Filesystem {
   openAt(dir: Descriptor, follow: boolean, path: string, open: OpenFlags, flags: DescriptorFlags): Descriptor {
     dir.check();
     if (!dir.isDirectory) throw new WasiError('not-directory');
+    // Access defaults: no read/write requested means read; `create` implies write.
+    flags = { ...flags };
+    if (!flags.read && !flags.write) flags.read = true;
+    if (open.create) flags.write = true;
     const wantsMutation = !!(flags.write || flags.mutateDirectory || open.create || open.truncate);
     if (wantsMutation && !dir.canMutate()) throw new WasiError('not-permitted');
     if (open.directory && (open.create || open.truncate || flags.write)) {

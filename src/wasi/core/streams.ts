@@ -2,7 +2,9 @@
 // them as input-stream / output-stream resources; p3 will wrap the same
 // objects as stream<u8>.
 
-import { fstatSync, readSync, writeSync } from 'node:fs';
+import { fstatSync, read, readSync, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { isatty, ReadStream as TtyReadStream } from 'node:tty';
 import { sleepSyncMs } from './block.ts';
 import { WasiError, toWasiError } from './errors.ts';
 
@@ -15,6 +17,12 @@ export interface ByteSource {
   /** Whether a read would return without blocking (true when unknown). */
   ready(): boolean;
   close(): void;
+  /**
+   * Read up to `max` bytes without blocking the thread: resolves when at least
+   * one byte is available, null at end of stream. Absent: use readSync.
+   * At most one read is outstanding at a time.
+   */
+  read?(max: number): Promise<Uint8Array | null>;
 }
 
 export interface ByteSink {
@@ -22,7 +30,33 @@ export interface ByteSink {
   writeSync(bytes: Uint8Array): void;
   flushSync(): void;
   close(): void;
+  /** Write all of `bytes` without blocking the thread on a full pipe. Absent: use writeSync. */
+  write?(bytes: Uint8Array): Promise<void>;
 }
+
+/** Read from a source, asynchronously when it can. */
+export function readFrom(s: ByteSource, max: number): Promise<Uint8Array | null> {
+  if (s.read) return s.read(max);
+  try {
+    return Promise.resolve(s.readSync(max));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** Write to a sink, asynchronously when it can. */
+export function writeTo(s: ByteSink, bytes: Uint8Array): Promise<void> {
+  if (s.write) return s.write(bytes);
+  try {
+    s.writeSync(bytes);
+    return Promise.resolve();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+const EAGAIN_RETRY_MS = 1;
+const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function retryEagain<T>(f: () => T): T {
   for (;;) {
@@ -72,10 +106,103 @@ export class FdSource implements ByteSource {
     return got === n ? buf : buf.subarray(0, got);
   }
   ready(): boolean { return true; }
+
+  /** For fds that are pipes, sockets or terminals: a paused socket over the fd, read on demand. */
+  private pipe: PipeReader | null | undefined;
+
+  read(max: number): Promise<Uint8Array | null> {
+    if (this.closed) return Promise.resolve(null);
+    if (this.alive && !this.alive()) return Promise.reject(new WasiError('bad-descriptor'));
+    const n = Math.min(Math.max(max, 0), MAX_READ);
+    if (n === 0) return Promise.resolve(new Uint8Array(0));
+    if (this.position === null) {
+      if (this.pipe === undefined) this.pipe = PipeReader.forFd(this.fd);
+      if (this.pipe !== null) return this.pipe.read(n);
+    }
+    const buf = new Uint8Array(n);
+    const pos = this.position;
+    return new Promise((resolve, reject) => {
+      read(this.fd, buf, 0, n, pos, (e, got) => {
+        if (e) {
+          if (e.code === 'EAGAIN') { delay(EAGAIN_RETRY_MS).then(() => this.read(max)).then(resolve, reject); return; }
+          if (e.code === 'EOF') { resolve(null); return; }
+          reject(toWasiError(e));
+          return;
+        }
+        if (got === 0) { resolve(null); return; }
+        if (this.position !== null) this.position += BigInt(got);
+        resolve(got === n ? buf : buf.subarray(0, got));
+      });
+    });
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.pipe?.release();
     this.onClose?.();
+  }
+}
+
+/**
+ * Reads a pipe, socket or terminal fd through a paused net.Socket, so that a
+ * pending read neither blocks a thread-pool thread nor keeps the process
+ * alive once nobody waits for it (the socket is ref'd only while a read is
+ * pending). Reads ahead at most the socket's high-water mark.
+ */
+class PipeReader {
+  private readonly sock: Socket;
+  private ended = false;
+  private error: unknown = null;
+  private leftover: Uint8Array | null = null;
+  private waiter: (() => void) | null = null;
+
+  static forFd(fd: number): PipeReader | null {
+    let st;
+    try { st = fstatSync(fd); } catch { return null; }
+    if (isatty(fd)) return new PipeReader(new TtyReadStream(fd));
+    if (st.isFIFO() || st.isSocket()) return new PipeReader(new Socket({ fd, readable: true, writable: false }));
+    return null;
+  }
+
+  private constructor(sock: Socket) {
+    this.sock = sock;
+    sock.pause();
+    sock.unref();
+    const wake = () => { const w = this.waiter; this.waiter = null; w?.(); };
+    sock.on('readable', wake);
+    sock.on('end', () => { this.ended = true; wake(); });
+    sock.on('error', (e) => { this.error = e; this.ended = true; wake(); });
+    sock.on('close', () => { this.ended = true; wake(); });
+  }
+
+  async read(n: number): Promise<Uint8Array | null> {
+    for (;;) {
+      let chunk = this.leftover;
+      this.leftover = null;
+      if (chunk === null) {
+        const b = this.sock.read() as Buffer | null;
+        if (b !== null) chunk = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+      }
+      if (chunk !== null && chunk.length > 0) {
+        if (chunk.length > n) { this.leftover = chunk.subarray(n); chunk = chunk.subarray(0, n); }
+        return chunk;
+      }
+      if (this.error) throw toWasiError(this.error);
+      if (this.ended) return null;
+      this.sock.ref();
+      try {
+        await new Promise<void>((r) => { this.waiter = r; });
+      } finally {
+        this.sock.unref();
+      }
+    }
+  }
+
+  /** Stop reading (the fd itself stays open: it belongs to whoever configured it). */
+  release(): void {
+    this.sock.pause();
+    this.sock.unref();
   }
 }
 
@@ -92,6 +219,7 @@ export class BufferSource implements ByteSource {
     return out;
   }
   ready(): boolean { return true; }
+  read(max: number): Promise<Uint8Array | null> { return Promise.resolve(this.readSync(max)); }
   close(): void { this.off = this.data.length; }
 }
 
@@ -126,6 +254,29 @@ export class FdSink implements ByteSink {
       throw toWasiError(e);
     }
   }
+  /** Like writeSync, but a full non-blocking pipe (EAGAIN) waits on a timer instead of blocking the thread. */
+  async write(bytes: Uint8Array): Promise<void> {
+    if (this.closed) throw new WasiError('pipe');
+    if (this.alive && !this.alive()) throw new WasiError('bad-descriptor');
+    let off = 0;
+    try {
+      let pos = this.position === 'append' ? fstatSync(this.fd, { bigint: true }).size : this.position;
+      while (off < bytes.length) {
+        let n: number;
+        try {
+          n = writeSync(this.fd, bytes, off, bytes.length - off, pos === null ? null : Number(pos));
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'EAGAIN') { await delay(EAGAIN_RETRY_MS); continue; }
+          throw e;
+        }
+        off += n;
+        if (pos !== null) pos += BigInt(n);
+      }
+      if (this.position !== 'append') this.position = pos;
+    } catch (e) {
+      throw toWasiError(e);
+    }
+  }
   flushSync(): void {}
   close(): void {
     if (this.closed) return;
@@ -149,4 +300,4 @@ export class NullSink implements ByteSink {
   close(): void {}
 }
 
-export const EMPTY_SOURCE: ByteSource = { readSync: () => null, ready: () => true, close() {} };
+export const EMPTY_SOURCE: ByteSource = { readSync: () => null, read: () => Promise.resolve(null), ready: () => true, close() {} };

@@ -1,0 +1,66 @@
+// wasi:cli@0.3 (environment, exit, stdin/stdout/stderr as streams, terminal-*) over the cli core.
+
+import { HostResource } from '../../runtime/resources.ts';
+import type { Cli } from '../core/cli.ts';
+import type { FsErrorCode } from '../core/errors.ts';
+import type { ByteSink } from '../core/streams.ts';
+import { err, ok, pumpToSink, sourceToStream, type Result } from './streams.ts';
+
+/** wasi:cli/types.error-code */
+type CliErrorCode = 'io' | 'illegal-byte-sequence' | 'pipe';
+
+function cliCode(code: FsErrorCode): CliErrorCode {
+  return code === 'pipe' || code === 'illegal-byte-sequence' ? code : 'io';
+}
+
+const STDIN_CHUNK = 64 << 10;
+
+class Terminal {
+  readonly fd: number;
+  constructor(fd: number) { this.fd = fd; }
+}
+
+export function cliImports(cli: Cli, version: string): Record<string, Record<string, unknown>> {
+  const terminalInput = new HostResource('terminal-input');
+  const terminalOutput = new HostResource('terminal-output');
+  // Every read-via-stream shares the one stdin; the core source stays open when a stream over it ends.
+  const stdin = { readSync: (n: number) => cli.stdin.readSync(n), read: cli.stdin.read ? (n: number) => cli.stdin.read!(n) : undefined, ready: () => cli.stdin.ready(), close() {} };
+  const writeVia = (sink: ByteSink) => async (data: ReadableStream<Uint8Array>): Promise<Result<undefined, CliErrorCode>> => {
+    const code = await pumpToSink(data, sink, false);
+    return code === null ? ok(undefined) : err(cliCode(code));
+  };
+  return {
+    [`wasi:cli/environment@${version}`]: {
+      'get-environment': () => cli.env.map(([k, v]) => [k, v]),
+      'get-arguments': () => cli.args.slice(),
+      'get-initial-cwd': () => cli.cwd,
+    },
+    [`wasi:cli/exit@${version}`]: {
+      exit: (status: { tag: 'ok' | 'err' }) => cli.exit(status.tag === 'ok' ? 0 : 1),
+      'exit-with-code': (code: number) => cli.exit(code),
+    },
+    [`wasi:cli/types@${version}`]: {},
+    [`wasi:cli/stdin@${version}`]: {
+      'read-via-stream': () => {
+        const [stream, done] = sourceToStream(stdin, STDIN_CHUNK);
+        return [stream, done.then((code) => (code === null ? ok(undefined) : err(cliCode(code))))];
+      },
+    },
+    [`wasi:cli/stdout@${version}`]: { 'write-via-stream': writeVia(cli.stdout) },
+    [`wasi:cli/stderr@${version}`]: { 'write-via-stream': writeVia(cli.stderr) },
+    [`wasi:cli/terminal-input@${version}`]: { 'terminal-input': terminalInput },
+    [`wasi:cli/terminal-output@${version}`]: { 'terminal-output': terminalOutput },
+    [`wasi:cli/terminal-stdin@${version}`]: {
+      'terminal-input': terminalInput,
+      'get-terminal-stdin': () => (cli.isTerminal(0) ? new Terminal(0) : undefined),
+    },
+    [`wasi:cli/terminal-stdout@${version}`]: {
+      'terminal-output': terminalOutput,
+      'get-terminal-stdout': () => (cli.isTerminal(1) ? new Terminal(1) : undefined),
+    },
+    [`wasi:cli/terminal-stderr@${version}`]: {
+      'terminal-output': terminalOutput,
+      'get-terminal-stderr': () => (cli.isTerminal(2) ? new Terminal(2) : undefined),
+    },
+  };
+}
