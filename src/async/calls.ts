@@ -319,6 +319,9 @@ export function lowerBlocking(callee: ComponentFunc, ft: FuncType, inst: Compone
   return function loweredSyncOfAsync(...coreArgs: unknown[]): unknown {
     const t = currentThread();
     trapIf(!inst.mayLeave, 'cannot leave component instance');
+    // As in wasmtime (whose tests expect it): a task of a non-async function type may not
+    // synchronously call an async-typed function at all, even if it would not block.
+    trapIf(!t.task.ft.async, 'cannot block a synchronous task before returning');
     const subtask = new Subtask(new CallScope());
     let flatResult: unknown = undefined;
     const { onStart, onResolve } = subtaskProtocol(inst, cx, subtask,

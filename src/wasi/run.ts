@@ -26,7 +26,14 @@ export async function runCommand(instance: Instance): Promise<number> {
     const result = (await r.run()) as { tag: 'ok' | 'err' } | undefined;
     return result && result.tag === 'err' ? 1 : 0;
   } catch (e) {
-    const exit = exitSignalOf(e);
+    let exit = exitSignalOf(e);
+    if (!exit && e instanceof Error && e.cause === undefined) {
+      // A guest entered through JSPI that fails before suspending is reported
+      // at once, and the reason (e.g. our ExitSignal) is attached a few
+      // microtasks later: look again after they ran.
+      await new Promise((r) => setImmediate(r));
+      exit = exitSignalOf(e);
+    }
     if (exit) return exit.code;
     throw e;
   }

@@ -9,6 +9,9 @@ type ParseFn = (text: string) => Promise<Uint8Array> | Uint8Array;
 let parseFn: Promise<ParseFn> | null = null;
 
 function loadParse(): Promise<ParseFn> {
+  // Two wasmtime files still write canon options in the legacy `(memory $i "name")`
+  // form; wasm-tools accepts it when this is set (it is read once, at start-up).
+  process.env.WAST_STRICT_COMPONENT_INDICES ??= '0';
   parseFn ??= import('@bytecodealliance/jco').then((m) => (m as unknown as { parse: ParseFn }).parse);
   return parseFn;
 }
