@@ -239,6 +239,8 @@ export class Thread {
   jspiSuspended = false;
   /** resumed from a JSPI suspension and still running */
   asyncRunning = false;
+  /** counts JSPI suspensions (runEntry uses it to tell a suspended entry from a trapped one) */
+  suspensions = 0;
   /** result capture for JSPI entries that finish synchronously */
   syncDone = false;
   syncValue: unknown = undefined;
@@ -321,6 +323,7 @@ export class Thread {
         try { resolve(after(cancelled)); } catch (e) { reject(e); }
       };
       t.jspiSuspended = true;
+      t.suspensions++;
       if (ready === null) { t.cont = k; t.readyFunc = null; t.cancellable = cancellable; }
       else if (yielding) { t.cont = k; t.readyFunc = ready; t.cancellable = cancellable; store.yieldLater(t); }
       else t.startWaiting(ready, k, cancellable);
@@ -534,6 +537,7 @@ export function runEntry(t: Thread, e: CoreEntry, args: unknown[]): unknown {
     try { return e.fn(...args); } finally { current = prev; }
   }
   t.syncDone = false;
+  const suspensions = t.suspensions;
   let p: Promise<unknown>;
   try {
     p = e.promising(...args);
@@ -546,7 +550,7 @@ export function runEntry(t: Thread, e: CoreEntry, args: unknown[]): unknown {
     t.syncValue = undefined;
     return v;
   }
-  if (t.jspiSuspended) {
+  if (t.suspensions !== suspensions) {
     p.then(undefined, (err) => threadTrapped(t, err));
     return SUSPENDED;
   }
@@ -583,4 +587,23 @@ export function entryFinished(v: unknown): void {
   }
   if (store.busy === t) { t.asyncRunning = true; store.stopped(t); }
   else if (current === t) current = null;
+}
+
+/**
+ * `realloc` runs as its own (synchronous) task in the spec (LiftLowerContext.reallocate
+ * calls canon_lift), so context.get/set inside it see fresh, separate slots.
+ */
+export function wrapRealloc<F extends Function>(inst: ComponentInstanceState, realloc: F): F {
+  let t: Thread | null = null;
+  return function reallocInOwnTask(...args: unknown[]) {
+    if (t === null) {
+      const ft: FuncType = { kind: 'func', async: false, params: [], result: null };
+      t = new Thread(new Task(ft, null, false, false, inst, () => [], () => {}, null));
+    }
+    t.storage0 = 0;
+    t.storage1 = 0;
+    const prev = current;
+    current = t;
+    try { return realloc(...args); } finally { current = prev; }
+  } as unknown as F;
 }

@@ -9,6 +9,7 @@ import type {
   ModuleDecl, NameAttrs, Sort, SortIdx, TypeAst, ValTypeRef,
 } from './ast.ts';
 import { Reader } from './reader.ts';
+import { readCoreLimits, readCoreRecType, readCoreRefType, readCoreSubType, readCoreValType } from './core-module.ts';
 
 const MAGIC = [0x00, 0x61, 0x73, 0x6d];
 const COMPONENT_VERSION = [0x0d, 0x00, 0x01, 0x00];
@@ -386,44 +387,17 @@ function readComponentDecl(r: Reader, depth: number): ComponentDecl {
 
 // ---- core types (component core:type) ----
 
-function readCoreValType(r: Reader): CoreValTypeAst {
-  const o = r.offset;
-  const b = r.byte();
-  switch (b) {
-    case 0x7f: return 'i32';
-    case 0x7e: return 'i64';
-    case 0x7d: return 'f32';
-    case 0x7c: return 'f64';
-    case 0x7b: return 'v128';
-    case 0x70: return 'funcref';
-    case 0x6f: return 'externref';
-    case 0x63: case 0x64: r.s33(); return 'ref';
-  }
-  if (b >= 0x69 && b <= 0x74) return 'ref'; // abstract heap type shorthands (GC)
-  throw new DecodeError(o, `a core value type, found 0x${b.toString(16)}`);
-}
-
-function readLimits(r: Reader): { min: number; max: number | null; shared: boolean; is64: boolean } {
-  const o = r.offset;
-  const flags = r.byte();
-  if (flags & ~0x07) throw new DecodeError(o, 'limits flags 0x00..0x07');
-  const is64 = (flags & 4) !== 0;
-  const min = is64 ? Number(r.u64()) : r.u32();
-  const max = flags & 1 ? (is64 ? Number(r.u64()) : r.u32()) : null;
-  return { min, max, shared: (flags & 2) !== 0, is64 };
-}
-
 function readCoreExternType(r: Reader): CoreExternTypeAst {
   const o = r.offset;
   const k = r.byte();
   switch (k) {
     case 0x00: return { kind: 'func', typeIdx: r.u32() };
     case 0x01: {
-      const elem = readCoreValType(r);
-      const l = readLimits(r);
+      const elem = readCoreRefType(r);
+      const l = readCoreLimits(r, 'table');
       return { kind: 'table', elem, min: l.min, max: l.max, is64: l.is64 };
     }
-    case 0x02: return { kind: 'memory', ...readLimits(r) };
+    case 0x02: { const l = readCoreLimits(r, 'memory'); return { kind: 'memory', min: l.min, max: l.max, shared: l.shared, is64: l.is64 }; }
     case 0x03: {
       const type = readCoreValType(r);
       return { kind: 'global', type, mutable: readBool(r, 'global mutability') };
@@ -435,21 +409,6 @@ function readCoreExternType(r: Reader): CoreExternTypeAst {
     }
   }
   throw new DecodeError(o, `a core extern type 0x00..0x04, found 0x${k.toString(16)}`);
-}
-
-function skipGcCompType(r: Reader): void {
-  const o = r.offset;
-  const b = r.byte();
-  if (b === 0x60) { r.vec(() => readCoreValType(r)); r.vec(() => readCoreValType(r)); return; }
-  if (b === 0x5f) { r.vec(() => { readStorageType(r); readBool(r, 'field mutability'); }); return; }
-  if (b === 0x5e) { readStorageType(r); readBool(r, 'field mutability'); return; }
-  throw new DecodeError(o, `a core composite type (func, struct or array), found 0x${b.toString(16)}`);
-}
-
-function readStorageType(r: Reader): void {
-  const b = r.peek();
-  if (b === 0x78 || b === 0x77) { r.byte(); return; }
-  readCoreValType(r);
 }
 
 function readCoreType(r: Reader, depth: number): CoreTypeAst {
@@ -466,25 +425,17 @@ function readCoreType(r: Reader, depth: number): CoreTypeAst {
     const decls = r.vec(() => readModuleDecl(r, depth + 1));
     return { kind: 'module', decls, offset };
   }
-  if (b === 0x4e) { r.byte(); r.vec(() => skipSubType(r)); return { kind: 'gc', offset }; }
+  // WebAssembly 3.0 forms are kept opaque: read to validate their encoding
+  if (b === 0x4e) { readCoreRecType(r, []); return { kind: 'gc', offset }; }
   if (b === 0x00) {
     r.byte();
-    const o2 = r.offset;
-    if (r.byte() !== 0x50) throw new DecodeError(o2, 'non-final sub type (0x00 0x50)');
-    r.vec(() => r.u32());
-    skipGcCompType(r);
+    if (r.peek() !== 0x50) throw new DecodeError(r.offset, 'non-final sub type (0x00 0x50)');
+    readCoreSubType(r);
     return { kind: 'gc', offset };
   }
-  if (b === 0x4f) { skipSubType(r); return { kind: 'gc', offset }; }
-  if (b === 0x5f || b === 0x5e) { skipGcCompType(r); return { kind: 'gc', offset }; }
+  if (b === 0x4f || b === 0x5f || b === 0x5e) { readCoreSubType(r); return { kind: 'gc', offset }; }
   r.byte();
   throw new DecodeError(offset, `a core type (func 0x60 or module 0x50), found 0x${b.toString(16)}`);
-}
-
-function skipSubType(r: Reader): void {
-  const b = r.peek();
-  if (b === 0x50 || b === 0x4f) { r.byte(); r.vec(() => r.u32()); }
-  skipGcCompType(r);
 }
 
 function readModuleDecl(r: Reader, depth: number): ModuleDecl {

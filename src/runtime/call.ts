@@ -207,6 +207,8 @@ export class LiftedFunc extends ComponentFunc {
     store.syncHold++;
     try {
       while (!finished) {
+        // a thread resumed before the callee's stack suspended may still be running
+        if (store.busy !== null) { await new Promise<void>((r) => store.idleWaiters.push(r)); continue; }
         if (inst.poisoned) throw inst.trapError ?? new Trap('cannot enter component instance: it trapped earlier');
         let pick: Thread | null = null;
         for (const x of inst.threads.array) {

@@ -11,6 +11,7 @@ import { ResourceType, type ComponentType, type DefType, type ExternType, type F
 import { ComponentFunc, HostFunc, LiftedFunc, lowerSync, toTrap } from './call.ts';
 import { ComponentInstanceState, resourceDrop, resourceNew, resourceRep } from './instance.ts';
 import { HostResource, RuntimeResource } from './resources.ts';
+import { wrapRealloc } from '../async/task.ts';
 import { registerModuleType } from './modules.ts';
 
 /** A component instance's exports at run time. */
@@ -243,10 +244,10 @@ function item(s: RtScope, sort: Sort, idx: number): RtValue {
   }
 }
 
-function canonOptions(s: RtScope, o: CanonOpts, memory64: boolean | undefined): CanonOptions {
+function canonOptions(s: RtScope, o: CanonOpts, memory64: boolean | undefined, state: ComponentInstanceState): CanonOptions {
   return {
     memory: o.memory !== undefined ? s.coreMemories[o.memory] : null,
-    realloc: o.realloc !== undefined ? (s.coreFuncs[o.realloc] as CanonOptions['realloc']) : null,
+    realloc: o.realloc !== undefined ? wrapRealloc(state, s.coreFuncs[o.realloc] as NonNullable<CanonOptions['realloc']>) : null,
     postReturn: o.postReturn !== undefined ? s.coreFuncs[o.postReturn] : null,
     stringEncoding: o.stringEncoding ?? 'utf8',
     memory64: !!memory64,
@@ -266,7 +267,7 @@ export function setAsyncRuntime(rt: AsyncRuntime): void { asyncRt = rt; }
 export function setAsyncCanonBuilder(b: AsyncCanonBuilder): void { asyncRt = { prepare: asyncRt?.prepare ?? (() => {}), canon: b }; }
 
 function canonDefinition(s: RtScope, c: Canon, info: CanonInfo, state: ComponentInstanceState): void {
-  const opts = (o: CanonOpts) => canonOptions(s, o, info?.memory64);
+  const opts = (o: CanonOpts) => canonOptions(s, o, info?.memory64, state);
   const asyncCanon = asyncRt?.canon ?? null;
   switch (c.kind) {
     case 'lift':

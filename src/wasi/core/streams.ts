@@ -144,6 +144,9 @@ export class FdSource implements ByteSource {
   }
 }
 
+/** How much a pipe reader may buffer ahead of the guest (keeps the pipe flowing while the guest works). */
+const PIPE_READ_AHEAD = 1 << 20;
+
 /**
  * Reads a pipe, socket or terminal fd through a paused net.Socket, so that a
  * pending read neither blocks a thread-pool thread nor keeps the process
@@ -161,7 +164,11 @@ class PipeReader {
     let st;
     try { st = fstatSync(fd); } catch { return null; }
     if (isatty(fd)) return new PipeReader(new TtyReadStream(fd));
-    if (st.isFIFO() || st.isSocket()) return new PipeReader(new Socket({ fd, readable: true, writable: false }));
+    if (st.isFIFO() || st.isSocket()) {
+      // net.Socket passes the options on to stream.Duplex, which takes readableHighWaterMark.
+      const opts = { fd, readable: true, writable: false, readableHighWaterMark: PIPE_READ_AHEAD };
+      return new PipeReader(new Socket(opts as ConstructorParameters<typeof Socket>[0]));
+    }
     return null;
   }
 

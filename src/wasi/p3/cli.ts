@@ -13,7 +13,7 @@ function cliCode(code: FsErrorCode): CliErrorCode {
   return code === 'pipe' || code === 'illegal-byte-sequence' ? code : 'io';
 }
 
-const STDIN_CHUNK = 64 << 10;
+const STDIN_CHUNK = 1 << 20;
 
 class Terminal {
   readonly fd: number;

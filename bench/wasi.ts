@@ -1,0 +1,158 @@
+// WASI benchmarks: `weir run` start-up, stdin → stdout through a WASI 0.3
+// `cat` command, and reading a file through `read-via-stream`, each next to a
+// plain Node baseline measured in the same run. Printed, never asserted.
+//
+// The guest is the componentize-qjs command of test/helpers/wasi-p3-fixtures.ts
+// (QuickJS: a 1.7 MB component, so start-up is mostly compiling QuickJS).
+// WEIR_BENCH_MB sets the stream sizes (default 256 MiB; 1024 for 1 GiB).
+// WEIR_WASI_TESTSUITE=/path/to/wasi-testsuite adds start-up of a small Rust
+// WASI 0.3 command from its prebuilt binaries (never copied into this repo).
+
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync, createReadStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Component } from '../src/index.ts';
+import { createWasi, runCommand } from '../src/wasi/index.ts';
+import { repoRoot } from '../test/helpers/fixtures.ts';
+import { buildP3Cmd } from '../test/helpers/wasi-p3-fixtures.ts';
+import { type Bench, type BenchResult, median, withTarget } from './harness.ts';
+
+const node = process.execPath;
+const mainJs = join(repoRoot, 'dist', 'cli', 'main.js');
+const MB = Number(process.env.WEIR_BENCH_MB ?? 256);
+const BYTES = MB * (1 << 20);
+
+function ensureBuilt(): void {
+  if (!existsSync(join(repoRoot, 'dist', 'wasi', 'p3', 'index.js'))) {
+    spawnSync(node, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', repoRoot], { stdio: 'ignore' });
+  }
+}
+
+async function cmd(): Promise<string> {
+  ensureBuilt();
+  const w = await buildP3Cmd();
+  if (!w) throw new Error('WASI 0.3.0 WIT not found (jco bundles it under lib/wit/builtin/0.3.0)');
+  return w;
+}
+
+/** Wall time (ms) of a whole process, median of `n`, alternating with the baseline. */
+function wallPair(a: () => void, b: () => void, n: number): [number, number] {
+  const xa: number[] = [], xb: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now(); a(); const t1 = performance.now(); b(); const t2 = performance.now();
+    xa.push(t1 - t0); xb.push(t2 - t1);
+  }
+  return [median(xa), median(xb)];
+}
+
+function must(r: ReturnType<typeof spawnSync>, what: string): void {
+  if (r.status !== 0) throw new Error(`${what} failed (${r.status}): ${String(r.stderr).slice(0, 500)}`);
+}
+
+async function startup(): Promise<BenchResult[]> {
+  const w = await cmd();
+  const [weirMs, nodeMs] = wallPair(
+    () => must(spawnSync(node, [mainJs, 'run', w, 'hello'], { encoding: 'utf8' }), 'weir run hello'),
+    () => must(spawnSync(node, ['-e', '0']), 'node -e 0'),
+    7,
+  );
+  const out: BenchResult[] = [withTarget({
+    name: 'weir run: qjs WASI 0.3 hello, whole process',
+    value: weirMs, unit: 'ms', baseline: nodeMs, baselineLabel: 'node -e 0',
+    target: '≤ 3× node -e 0',
+  }, 3 * nodeMs, '<=')];
+  const suite = process.env.WEIR_WASI_TESTSUITE;
+  const rust = suite && join(suite, 'tests', 'rust', 'testsuite', 'wasm32-wasip3', 'cli-exit.wasm');
+  if (rust && existsSync(rust)) {
+    const [ms, base] = wallPair(
+      () => spawnSync(node, [mainJs, 'run', rust]),
+      () => must(spawnSync(node, ['-e', '0']), 'node -e 0'),
+      7,
+    );
+    out.push(withTarget({
+      name: 'weir run: Rust WASI 0.3 command (wasi-testsuite cli-exit), whole process',
+      value: ms, unit: 'ms', baseline: base, baselineLabel: 'node -e 0', target: '≤ 3× node -e 0',
+    }, 3 * base, '<='));
+  }
+  return out;
+}
+
+const mbps = (bytes: number, ms: number) => bytes / (1 << 20) / (ms / 1000);
+
+async function cat(): Promise<BenchResult[]> {
+  const w = await cmd();
+  // head and wc are C programs: the pipeline's cost is the middle process.
+  const run = (middle: string) => {
+    const r = spawnSync('sh', ['-c', `head -c ${BYTES} /dev/zero | ${middle} | wc -c`], { encoding: 'utf8' });
+    must(r, middle);
+    if (Number(r.stdout.trim()) !== BYTES) throw new Error(`${middle}: ${r.stdout.trim()} bytes out of ${BYTES}`);
+  };
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const out: BenchResult[] = [];
+  for (const mode of ['cat', 'cat-direct']) {
+    const [weirMs, nodeMs] = wallPair(
+      () => run(`${q(node)} ${q(mainJs)} run ${q(w)} ${mode}`),
+      () => run(`${q(node)} -e 'process.stdin.pipe(process.stdout)'`),
+      3,
+    );
+    const v = mbps(BYTES, weirMs), b = mbps(BYTES, nodeMs);
+    out.push(withTarget({
+      name: `stdin → stdout, ${MB} MiB, qjs 0.3 ${mode === 'cat' ? 'cat (through guest memory)' : 'cat-direct (stdin stream handed to stdout)'}, whole process`,
+      value: v, unit: 'MiB/s', higherIsBetter: true, baseline: b,
+      baselineLabel: 'node -e "process.stdin.pipe(process.stdout)"', target: '≥ 50% of node',
+    }, 0.5 * b, '>='));
+  }
+  return out;
+}
+
+async function readFile(): Promise<BenchResult[]> {
+  const w = await cmd();
+  const dir = mkdtempSync(join(tmpdir(), 'weir-bench-'));
+  try {
+    const path = join(dir, 'big.bin');
+    const fd = openSync(path, 'w');
+    const chunk = new Uint8Array(1 << 20).fill(7);
+    for (let i = 0; i < MB; i++) writeSync(fd, chunk);
+    closeSync(fd);
+    const component = Component.compile(readFileSync(w));
+    const weirOnce = async () => {
+      const out: Uint8Array[] = [];
+      const wasi = createWasi({ args: ['cmd', 'count', 'big.bin'], preopens: { '/': dir }, stdout: (b) => out.push(b) });
+      try {
+        const inst = component.instantiate(wasi.imports);
+        const t0 = performance.now();
+        const code = await runCommand(inst);
+        const ms = performance.now() - t0;
+        if (code !== 0 || Buffer.concat(out).toString() !== `bytes:${BYTES}\n`) throw new Error(`count failed: ${code} ${Buffer.concat(out)}`);
+        return ms;
+      } finally {
+        wasi.close();
+      }
+    };
+    const nodeOnce = async () => {
+      const t0 = performance.now();
+      let n = 0;
+      for await (const c of createReadStream(path)) n += (c as Buffer).length;
+      if (n !== BYTES) throw new Error('short read');
+      return performance.now() - t0;
+    };
+    await weirOnce(); await nodeOnce();
+    const xa: number[] = [], xb: number[] = [];
+    for (let i = 0; i < 3; i++) { xa.push(await weirOnce()); xb.push(await nodeOnce()); }
+    const v = mbps(BYTES, median(xa)), b = mbps(BYTES, median(xb));
+    return [withTarget({
+      name: `read ${MB} MiB file via descriptor.read-via-stream (qjs guest counts bytes), in process`,
+      value: v, unit: 'MiB/s', higherIsBetter: true, baseline: b,
+      baselineLabel: 'fs.createReadStream, for await', target: '≥ 50% of node',
+    }, 0.5 * b, '>=')];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export const benches: Bench[] = [
+  { name: 'wasi/startup', run: startup },
+  { name: 'wasi/cat', run: cat },
+  { name: 'wasi/read-file', run: readFile },
+];
