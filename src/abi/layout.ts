@@ -87,7 +87,24 @@ export function maxCaseAlignment(cases: DCase[], pt: PtrType): number {
   return a;
 }
 
+// Sizes and alignments are memoized per type object: validation asks for the size
+// of every defined type, and nested types would otherwise be walked again and again.
+const alignCache = { i32: new WeakMap<ValType, number>(), i64: new WeakMap<ValType, number>() };
+const sizeCache = { i32: new WeakMap<ValType, number>(), i64: new WeakMap<ValType, number>() };
+
 export function alignment(t: ValType, pt: PtrType): number {
+  let a = alignCache[pt].get(t);
+  if (a === undefined) alignCache[pt].set(t, (a = computeAlignment(t, pt)));
+  return a;
+}
+
+export function elemSize(t: ValType, pt: PtrType): number {
+  let s = sizeCache[pt].get(t);
+  if (s === undefined) sizeCache[pt].set(t, (s = computeElemSize(t, pt)));
+  return s;
+}
+
+function computeAlignment(t: ValType, pt: PtrType): number {
   const d = despecialize(t);
   switch (d.kind) {
     case 'prim': return primAlign(d.t.kind, pt);
@@ -103,7 +120,7 @@ export function alignment(t: ValType, pt: PtrType): number {
   }
 }
 
-export function elemSize(t: ValType, pt: PtrType): number {
+function computeElemSize(t: ValType, pt: PtrType): number {
   const d = despecialize(t);
   switch (d.kind) {
     case 'prim': return primSize(d.t.kind, pt);
