@@ -1,6 +1,6 @@
 // Locating the spec data and its .wast files.
 
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,7 +13,9 @@ export function defaultSpecRoot(): string {
   if (env) return path.resolve(env);
   // this file is src/wast/suite.ts or dist/wast/suite.js: the repo root is two levels up
   const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-  return path.resolve(repoRoot, '..', 'shared', 'spec-data');
+  // beside the checkout (the development layout), else the workplace's shared folder (a CI clone elsewhere)
+  const candidates = [path.resolve(repoRoot, '..', 'shared', 'spec-data'), '/work/shared/spec-data'];
+  return candidates.find((c) => existsSync(c)) ?? candidates[0];
 }
 
 function walk(dir: string, out: string[]): void {
