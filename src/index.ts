@@ -4,4 +4,4 @@ export { HostResource, ResourceHandle, RuntimeResource } from './runtime/resourc
 export { DecodeError, ValidationError, LinkError, Trap } from './errors.ts';
 export type { ComponentType, InstanceType, FuncType, ValType, ExternType } from './types/types.ts';
 export { compileCoreModule } from './runtime/modules.ts';
-export { createWasi, createWasiP2Imports, runCommand, ExitSignal, WasiError } from './wasi/index.ts';
+export { createWasi, createWasiP2Imports, createWasiP3Imports, runCommand, findRunExport, ExitSignal, WasiError, type WasiConfig } from './wasi/index.ts';
