@@ -11,7 +11,7 @@ import type { ComponentInstanceState } from '../runtime/instance.ts';
 import { CallScope } from '../runtime/resources.ts';
 import { ComponentFunc, markEntered, toTrap, unmarkEntered } from '../runtime/call.ts';
 import {
-  BLOCKED, current, currentThread, entryFinished, HostCall, releaseExclusive, runEntry, store, SUSPENDED, Task,
+  BLOCKED, current, currentThread, entryFinished, HostCall, releaseExclusive, runEntry, setCurrent, store, SUSPENDED, Task,
   Thread, type Blocked, type CoreEntry, type OnCancel, type OnResolve, type OnStart,
 } from './task.ts';
 import { promisingEntry } from './trampoline.ts';
@@ -148,8 +148,11 @@ export class AsyncLiftedFunc extends ComponentFunc {
         task.return_(result);
         const pr = this.opts.postReturn;
         if (pr) {
+          // post-return runs on the task's thread (it sees the task's context slots)
           this.inst.mayLeave = false;
-          try { r === undefined ? pr() : pr(r); } finally { this.inst.mayLeave = true; }
+          const prev = current;
+          setCurrent(t);
+          try { r === undefined ? pr() : pr(r); } finally { this.inst.mayLeave = true; setCurrent(prev); }
         }
         task.exitImplicitThread();
         return;
@@ -308,7 +311,8 @@ export function lowerBlocking(callee: ComponentFunc, ft: FuncType, inst: Compone
         return adapter.lowerResult(cx, r, coreArgs);
       }
       let settled = false, value: unknown, error: unknown = null;
-      r.then((v) => { value = v; settled = true; store.wake(t); }, (e) => { error = toTrap(e); settled = true; store.wake(t); });
+      t.nestedSync = r;
+      r.then((v) => { value = v; settled = true; t.nestedSync = null; store.wake(t); }, (e) => { error = toTrap(e); settled = true; t.nestedSync = null; store.wake(t); });
       return t.suspendStackNow(() => settled, false, () => {
         release();
         if (error !== null) throw error;
@@ -319,9 +323,10 @@ export function lowerBlocking(callee: ComponentFunc, ft: FuncType, inst: Compone
   return function loweredSyncOfAsync(...coreArgs: unknown[]): unknown {
     const t = currentThread();
     trapIf(!inst.mayLeave, 'cannot leave component instance');
-    // As in wasmtime (whose tests expect it): a task of a non-async function type may not
-    // synchronously call an async-typed function at all, even if it would not block.
-    trapIf(!t.task.ft.async, 'cannot block a synchronous task before returning');
+    // A synchronous call of an async-typed function may block. A task of a non-async function
+    // type may only block while another thread of its instance is ready (canon_lift's loop for
+    // !ft.async); like wasmtime, treat the call itself as the block and check that up front.
+    trapIf(!t.task.ft.async && !otherReadyThread(inst, t), 'cannot block a synchronous task before returning');
     const subtask = new Subtask(new CallScope());
     let flatResult: unknown = undefined;
     const { onStart, onResolve } = subtaskProtocol(inst, cx, subtask,
@@ -345,4 +350,11 @@ export function lowerBlocking(callee: ComponentFunc, ft: FuncType, inst: Compone
       return finish();
     });
   };
+}
+
+function otherReadyThread(inst: ComponentInstanceState, t: Thread): boolean {
+  for (const x of inst.threads.array) {
+    if (x instanceof Thread && x !== t && x !== inst.exclusiveThread && !x.waitsForExclusive && !x.waitsForEntry && x.ready()) return true;
+  }
+  return false;
 }

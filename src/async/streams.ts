@@ -4,7 +4,7 @@
 // future<T> is a Promise<T>; the host may hand the guest a ReadableStream or
 // any AsyncIterable for a stream, and any thenable for a future.
 
-import { trapIf } from '../errors.ts';
+import { Trap, trapIf } from '../errors.ts';
 import { checkRange, ensureViews, type LiftLowerContext } from '../abi/context.ts';
 import { planValue, type ValuePlan } from '../abi/plan.ts';
 import type { ValType } from '../types/types.ts';
@@ -76,6 +76,10 @@ export class GuestBuffer implements ReadableBuffer, WritableBuffer {
       const cx = this.cx;
       ensureViews(cx);
       checkRange(cx, this.ptr, p.align, n * p.size);
+      if (hasIndirection(this.t!)) {
+        let budget = COPY_BUDGET;
+        for (let i = 0; i < n; i++) budget = measure(cx, this.t!, this.ptr + i * p.size, budget);
+      }
       if (this.t!.kind === 'u8') vs = cx.u8.slice(this.ptr, this.ptr + n);
       else {
         const a = new Array(n);
@@ -106,6 +110,71 @@ export class GuestBuffer implements ReadableBuffer, WritableBuffer {
     }
     this.progress += n;
   }
+}
+
+/** Bytes a single stream/future copy may lift (guards against list "zip bombs" sharing memory). */
+const COPY_BUDGET = 1 << 28;
+
+const indirection = new WeakMap<ValType, boolean>();
+function hasIndirection(t: ValType): boolean {
+  let r = indirection.get(t);
+  if (r === undefined) {
+    switch (t.kind) {
+      case 'string': case 'list': case 'map': r = true; break;
+      case 'record': r = t.fields.some((f) => hasIndirection(f.type)); break;
+      case 'tuple': r = t.types.some(hasIndirection); break;
+      case 'variant': r = t.cases.some((c) => c.type !== null && hasIndirection(c.type)); break;
+      case 'option': r = hasIndirection(t.type); break;
+      case 'result': r = (t.ok !== null && hasIndirection(t.ok)) || (t.err !== null && hasIndirection(t.err)); break;
+      default: r = false;
+    }
+    indirection.set(t, r);
+  }
+  return r;
+}
+
+/** Charge the bytes a value at `ptr` refers to against `budget`; traps when exhausted. */
+function measure(cx: LiftLowerContext, t: ValType, ptr: number, budget: number): number {
+  const dv = cx.dv;
+  const m64 = cx.opts.memory64;
+  const rd = (p: number) => (m64 ? Number(dv.getBigUint64(p, true)) : dv.getUint32(p, true));
+  const ps = m64 ? 8 : 4;
+  switch (t.kind) {
+    case 'string': {
+      budget -= rd(ptr + ps) & 0x7fffffff;
+      break;
+    }
+    case 'list': case 'map': {
+      const elem: ValType = t.kind === 'list' ? t.elem : { kind: 'tuple', types: [t.key, t.value] };
+      if (t.kind === 'list' && t.length !== null) {
+        const ep = planValue(t.elem, m64);
+        for (let i = 0; i < t.length && budget >= 0; i++) budget = measure(cx, t.elem, ptr + i * ep.size, budget);
+        break;
+      }
+      const base = rd(ptr), len = rd(ptr + ps);
+      const ep = planValue(elem, m64);
+      budget -= len * ep.size;
+      if (budget >= 0 && hasIndirection(elem) && base + len * ep.size <= cx.u8.length) {
+        for (let i = 0; i < len && budget >= 0; i++) budget = measure(cx, elem, base + i * ep.size, budget);
+      }
+      break;
+    }
+    case 'record': case 'tuple': {
+      const ts = t.kind === 'record' ? t.fields.map((f) => f.type) : t.types;
+      let off = 0;
+      for (const ft of ts) {
+        const fp = planValue(ft, m64);
+        off = Math.ceil(off / fp.align) * fp.align;
+        if (hasIndirection(ft)) budget = measure(cx, ft, ptr + off, budget);
+        off += fp.size;
+      }
+      break;
+    }
+    default:
+      break; // variants: bounded by their payload lifts (rare in bulk copies)
+  }
+  if (budget < 0) throw new Trap('value too large to copy through a stream or future (the copy budget was exhausted)');
+  return budget;
 }
 
 /** Copy `n` elements from `src` to `dst` (memory to memory for plain numbers). */

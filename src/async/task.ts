@@ -75,7 +75,7 @@ class Store {
   yieldScheduled = false;
   /** the JSPI thread that was resumed and has not yet blocked or finished */
   busy: Thread | null = null;
-  /** > 0 while a non-async-typed call blocked and only its own instance's threads may run */
+  /** > 0 while a non-async-typed call blocked and only its own instance's threads may run (nesting depth) */
   syncHold = 0;
   idleWaiters: (() => void)[] = [];
   pendingRoots = new Set<HostCall>();
@@ -87,7 +87,6 @@ class Store {
 
   readonly tickFn = () => this.tick();
   readonly yieldFn = () => this.runYielders();
-  readonly deadlockFn = () => this.checkDeadlock();
 
   schedule(): void {
     this.activity++;
@@ -105,7 +104,6 @@ class Store {
   }
 
   yieldLater(t: Thread): void {
-    this.activity++;
     this.yielders.push(t);
     if (!this.yieldScheduled) {
       this.yieldScheduled = true;
@@ -117,11 +115,23 @@ class Store {
     this.yieldScheduled = false;
     const ys = this.yielders;
     this.yielders = [];
-    for (const t of ys) this.wake(t);
+    for (const t of ys) {
+      if (t.queued) continue;
+      t.queued = true;
+      this.queue.push(t);
+    }
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(this.yieldTickFn);
+    }
   }
+
+  /** A tick caused only by yields does not count as progress. */
+  private readonly yieldTickFn = () => { const p = this.progress; this.tick(); this.progress = p; };
 
   tick(): void {
     this.scheduled = false;
+    this.progress++;
     while (this.busy === null && this.syncHold === 0 && this.qhead < this.queue.length) {
       const t = this.queue[this.qhead++]!;
       t.queued = false;
@@ -145,30 +155,57 @@ class Store {
     if (current === t) current = null;
     if (this.busy === t) {
       this.busy = null;
-      const w = this.idleWaiters.pop();
-      if (w) w();
-      else this.schedule();
+      this.notifyIdle();
     }
   }
 
+  /** Wake the blocked synchronous calls (they re-check their state) and the scheduler. */
+  notifyIdle(): void {
+    const ws = this.idleWaiters;
+    if (ws.length) {
+      this.idleWaiters = [];
+      for (const w of ws) w();
+    }
+    this.schedule();
+  }
+
+  /** A Promise resolved at the next notifyIdle. */
+  idle(): Promise<void> {
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  /**
+   * Deadlock detection: a pending host call fails with a Trap when, for a whole
+   * macrotask turn, nothing that could help it happened — no events, no host
+   * operations outstanding, and no runnable thread working for a pending call
+   * (threads of calls that already returned may keep yielding forever).
+   */
   maybeCheckDeadlock(): void {
     if (this.deadlockCheck || this.pendingRoots.size === 0) return;
     this.deadlockCheck = true;
-    const seen = this.activity;
+    const seen = this.progress;
     setImmediate(() => {
       this.deadlockCheck = false;
-      if (seen !== this.activity) { this.maybeCheckDeadlock(); return; }
-      this.checkDeadlock();
+      if (this.pendingRoots.size === 0) return;
+      if (this.progress !== seen || !this.stuck()) { this.maybeCheckDeadlock(); return; }
+      const e = new Trap('deadlock detected: event loop cannot make further progress');
+      for (const r of [...this.pendingRoots]) r.fail(e);
     });
   }
 
-  private checkDeadlock(): void {
-    if (this.busy || this.syncHold > 0 || this.hostOps > 0 || this.scheduled || this.yieldScheduled) return;
-    if (this.qhead < this.queue.length || this.yielders.length) return;
-    if (this.pendingRoots.size === 0) return;
-    const e = new Trap('deadlock detected: event loop cannot make further progress');
-    for (const r of [...this.pendingRoots]) r.fail(e);
+  private stuck(): boolean {
+    if (this.busy || this.syncHold > 0 || this.hostOps > 0) return false;
+    const live = (t: Thread) => t.task.root !== null && !t.task.root.settled;
+    for (let i = this.qhead; i < this.queue.length; i++) {
+      const t = this.queue[i]!;
+      if (t.waiting() && live(t) && t.readyFunc!()) return false;
+    }
+    for (const t of this.yielders) if (live(t)) return false;
+    return true;
   }
+
+  /** something happened that may let a blocked task make progress */
+  progress = 0;
 }
 
 export const store = new Store();
@@ -201,6 +238,7 @@ function resumeTop(t: Thread): void {
 /** A trap outside of any synchronous caller: poison the instance and fail the host call(s) it belongs to. */
 export function threadTrapped(t: Thread, e: unknown): void {
   const err = toTrapError(e);
+  if (process.env.WEIR_DEBUG) console.log('threadTrapped', e);
   const inst = t.task.inst;
   inst.poison();
   inst.trapError ??= err;
@@ -208,12 +246,12 @@ export function threadTrapped(t: Thread, e: unknown): void {
   if (root) root.fail(err);
   if (t.asyncRunning) store.stopped(t);
   // Anything waiting on a sync-call loop in this instance notices the poisoning.
-  for (const w of store.idleWaiters.splice(0)) w();
+  store.notifyIdle();
 }
 
 export function toTrapError(e: unknown): unknown {
   if (e instanceof Trap) return e;
-  if (e instanceof WebAssembly.RuntimeError) return new Trap(e.message, { cause: e });
+  if (e instanceof WebAssembly.RuntimeError) { if (process.env.WEIR_DEBUG) console.log('RT', e.stack); return new Trap(e.message, { cause: e }); }
   const SE = (WebAssembly as any).SuspendError;
   if (SE && e instanceof SE) return new Trap('cannot block a synchronous task before returning', { cause: e });
   if (e instanceof RangeError && /call stack/i.test(e.message)) return new Trap('call stack exhausted', { cause: e });
@@ -241,6 +279,8 @@ export class Thread {
   asyncRunning = false;
   /** counts JSPI suspensions (runEntry uses it to tell a suspended entry from a trapped one) */
   suspensions = 0;
+  /** a synchronous call this thread made that is still running (the callee blocked) */
+  nestedSync: Promise<unknown> | null = null;
   /** result capture for JSPI entries that finish synchronously */
   syncDone = false;
   syncValue: unknown = undefined;
@@ -315,11 +355,25 @@ export class Thread {
 
   suspendStackNow<T>(ready: (() => boolean) | null, cancellable: boolean, after: (cancelled: boolean) => T, yielding = false): Promise<T> {
     const t = this;
+    // A callback-lifted task that already returned its value and now blocks inside core code
+    // gives up the instance's exclusive lock while blocked (the reference sync-streams test
+    // expects other callback tasks to start meanwhile) and takes it back when it resumes.
+    const task = t.task;
+    const inst = task.inst;
+    let relock = false;
+    if (ready !== null && task.callback && task.state === TaskState.RESOLVED && inst.exclusiveThread === t) {
+      relock = true;
+      const r0 = ready;
+      ready = () => inst.exclusiveThread === null && r0();
+      t.waitsForExclusive = true;
+      releaseExclusive(inst);
+    }
     const p = new Promise<T>((resolve, reject) => {
       const k: Cont = (cancelled) => {
         t.jspiSuspended = false;
         t.asyncRunning = true;
         store.busy = t;
+        if (relock) inst.exclusiveThread = t;
         try { resolve(after(cancelled)); } catch (e) { reject(e); }
       };
       t.jspiSuspended = true;
@@ -555,7 +609,7 @@ export function runEntry(t: Thread, e: CoreEntry, args: unknown[]): unknown {
     return SUSPENDED;
   }
   // Trapped before suspending: the reason arrives asynchronously.
-  const trap = new Trap('wasm trap');
+  const trap = new Trap("wasm trap");
   p.then(undefined, (err) => {
     const te = toTrapError(err);
     if (te instanceof Error) { trap.message = te.message; trap.cause = te; }

@@ -207,17 +207,24 @@ export class LiftedFunc extends ComponentFunc {
     store.syncHold++;
     try {
       while (!finished) {
-        // a thread resumed before the callee's stack suspended may still be running
-        if (store.busy !== null) { await new Promise<void>((r) => store.idleWaiters.push(r)); continue; }
+        // A resumed thread may still be running.
+        if (store.busy !== null) { await store.idle(); continue; }
         if (inst.poisoned) throw inst.trapError ?? new Trap('cannot enter component instance: it trapped earlier');
         let pick: Thread | null = null;
+        let nested: Promise<unknown> | null = null;
         for (const x of inst.threads.array) {
-          if (x instanceof Thread && x !== inst.exclusiveThread && x.ready()) { pick = x; break; }
+          if (!(x instanceof Thread)) continue;
+          // threads waiting for the exclusive lock (callback loops, entering tasks) never run inside a synchronous call
+          if (x !== inst.exclusiveThread && !x.waitsForExclusive && !x.waitsForEntry && x.ready()) { pick = x; break; }
+          if (x.nestedSync !== null) nested = x.nestedSync;
+        }
+        if (pick === null && nested !== null) {
+          await nested.then(undefined, () => {});
+          continue;
         }
         trapIf(pick === null, 'cannot block a synchronous task before returning: deadlock detected: event loop cannot make further progress');
         if (pick!.jspiSuspended) {
           pick!.resume(false);
-          while (store.busy !== null && !inst.poisoned) await new Promise<void>((r) => store.idleWaiters.push(r));
         } else {
           const prev = current;
           try { pick!.resume(false); } finally { setCurrent(prev); }
@@ -231,7 +238,7 @@ export class LiftedFunc extends ComponentFunc {
     } finally {
       inst.leaveTo(caller);
       store.syncHold--;
-      store.schedule();
+      store.notifyIdle();
     }
   }
 
