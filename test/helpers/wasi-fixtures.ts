@@ -3,7 +3,8 @@
 // The WIT given to componentize-qjs is one file: the test world plus the
 // wasi:* 0.2.12 packages (from jco's bundled WIT) as nested package blocks.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { buildQjsComponent, repoRoot } from './fixtures.ts';
 
@@ -255,7 +256,7 @@ export async function buildComponentizeJs(name: string, world: string, imports: 
   const { execFile } = await import('node:child_process');
   const { promisify } = await import('node:util');
   const { mkdir, rename, rm, writeFile } = await import('node:fs/promises');
-  const { existsSync } = await import('node:fs');
+
   const pkg = JSON.parse(readFileSync(join(repoRoot, 'node_modules', '@bytecodealliance', 'componentize-js', 'package.json'), 'utf8'));
   const wit = commandWit(world, imports);
   const hash = createHash('sha256').update(JSON.stringify({ tool: 'componentize-js', v: pkg.version, name, world, wit, js })).digest('hex').slice(0, 24);
@@ -267,9 +268,12 @@ export async function buildComponentizeJs(name: string, world: string, imports: 
   try {
     await writeFile(join(stage, 'wit', `${world}.wit`), wit);
     await writeFile(join(stage, 'app.js'), js);
-    // The preload lives under the repo so that it resolves the repo's preview2-shim.
+    // npm may install several copies of preview2-shim (nested under jco, jco-transpile, ...); the one
+    // componentize-js ends up reading --wit through is an install detail, so grant the preopen in each.
     const preload = join(repoRoot, '.cache', 'componentize-js-preload.mjs');
-    await writeFile(preload, "import { _addPreopen } from '@bytecodealliance/preview2-shim/filesystem';\n_addPreopen('/', '/');\n");
+    const shims = previewShimFilesystems();
+    if (shims.length === 0) throw new Error('no @bytecodealliance/preview2-shim found under node_modules');
+    await writeFile(preload, shims.map((f, i) => `import { _addPreopen as p${i} } from ${JSON.stringify(pathToFileURL(f).href)};\np${i}('/', '/');\n`).join(''));
     const cli = join(repoRoot, 'node_modules', '@bytecodealliance', 'componentize-js', 'src', 'cli.js');
     await promisify(execFile)(process.execPath, [
       '--import', preload, cli, join(stage, 'app.js'), '--wit', join(stage, 'wit'), '-n', world,
@@ -278,6 +282,20 @@ export async function buildComponentizeJs(name: string, world: string, imports: 
     try { await rename(stage, dir); } catch (e) { if (!existsSync(out)) throw e; }
   } finally {
     await rm(stage, { recursive: true, force: true });
+  }
+  return out;
+}
+
+/** The filesystem entry of every installed copy of @bytecodealliance/preview2-shim. */
+function previewShimFilesystems(): string[] {
+  const nm = join(repoRoot, 'node_modules');
+  const dirs = [join(nm, '@bytecodealliance', 'preview2-shim')];
+  for (const pkg of readdirSync(join(nm, '@bytecodealliance'))) dirs.push(join(nm, '@bytecodealliance', pkg, 'node_modules', '@bytecodealliance', 'preview2-shim'));
+  const out: string[] = [];
+  for (const d of dirs) {
+    for (const rel of ['dist/nodejs/filesystem.js', 'lib/nodejs/filesystem.js']) {
+      if (existsSync(join(d, rel))) { out.push(join(d, rel)); break; }
+    }
   }
   return out;
 }
