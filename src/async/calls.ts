@@ -11,7 +11,7 @@ import type { ComponentInstanceState } from '../runtime/instance.ts';
 import { CallScope } from '../runtime/resources.ts';
 import { ComponentFunc, markEntered, toTrap, unmarkEntered } from '../runtime/call.ts';
 import {
-  BLOCKED, current, currentThread, entryFinished, HostCall, releaseExclusive, runEntry, setCurrent, store, SUSPENDED, Task,
+  BLOCKED, current, currentThread, entryFinished, HostCall, noteTrap, releaseExclusive, runEntry, setCurrent, store, SUSPENDED, Task,
   Thread, type Blocked, type CoreEntry, type OnCancel, type OnResolve, type OnStart,
 } from './task.ts';
 import { promisingEntry } from './trampoline.ts';
@@ -301,7 +301,9 @@ export function lowerBlocking(callee: ComponentFunc, ft: FuncType, inst: Compone
         r = callee.call(args, inst);
       } catch (e) {
         release();
-        throw toTrap(e);
+        const te = toTrap(e);
+        noteTrap(te);
+        throw te;
       } finally {
         inst.lowerScope = outer;
         unmarkEntered(marked);

@@ -547,7 +547,7 @@ function streamCopy(inst: ComponentInstanceState, isRead: boolean, t: StreamType
 function finishCopy(th: Thread, end: CopyEnd, asyncOpt: boolean): number | Promise<number> {
   const payload = () => end.getPendingEvent()[2] | 0;
   if (!end.hasPendingEvent()) {
-    if (!asyncOpt) return end.waitForPendingEvent(th, payload);
+    if (!asyncOpt) return end.waitForPendingEvent(th, payload, true);
     return BLOCKED_CODE;
   }
   return payload();
@@ -591,7 +591,7 @@ function cancelCopy(inst: ComponentInstanceState, EndT: typeof CopyEnd, t: Strea
   if (!end.hasPendingEvent()) {
     end.shared.cancel();
     if (!end.hasPendingEvent()) {
-      if (!asyncOpt) return end.waitForPendingEvent(th, () => end.getPendingEvent()[2] | 0);
+      if (!asyncOpt) return end.waitForPendingEvent(th, () => end.getPendingEvent()[2] | 0, true);
       return BLOCKED_CODE;
     }
   }

@@ -415,7 +415,7 @@ export function guestStreamToJs(shared: SharedStream, toJs: (v: unknown) => unkn
   const isBytes = t !== null && t.kind === 'u8';
   let open = true;
   store.hostOps++;
-  const close = () => { if (open) { open = false; store.hostOps--; store.schedule(); } };
+  const close = () => { if (open) { open = false; store.hostOps--; store.progress++; store.schedule(); } };
   let entry: { shared: SharedStream; used: boolean } | null = null;
   const rs = new ReadableStream<unknown>({
     pull(controller) {
@@ -525,7 +525,7 @@ export class HostStreamSource implements SharedStream {
     store.hostOps++;
     this.next().then((r) => {
       this.pulling = false;
-      store.hostOps--;
+      store.hostOps--; store.progress++;
       if (r.done) this.ended = true;
       else {
         const c = this.chunkOf(r.value);
@@ -535,7 +535,7 @@ export class HostStreamSource implements SharedStream {
       store.schedule();
     }, () => {
       this.pulling = false;
-      store.hostOps--;
+      store.hostOps--; store.progress++;
       this.ended = true;
       this.deliver();
       store.schedule();
@@ -595,7 +595,7 @@ export function guestFutureToJs(shared: SharedFuture, toJs: (v: unknown) => unkn
     const buf = new HostWritableBuffer(shared.t, 1);
     store.hostOps++;
     shared.read(null, buf, (result) => {
-      store.hostOps--;
+      store.hostOps--; store.progress++;
       if (result === CopyResult.COMPLETED) {
         const c = buf.chunks[0];
         resolve(shared.t === null ? undefined : toJs(c ? c[0] : undefined));
@@ -616,13 +616,13 @@ export class HostFutureSource implements SharedFuture {
     this.t = t;
     store.hostOps++;
     Promise.resolve(thenable).then((v) => {
-      store.hostOps--;
+      store.hostOps--; store.progress++;
       this.state = 'resolved';
       this.value = v;
       this.deliver();
       store.schedule();
     }, () => {
-      store.hostOps--;
+      store.hostOps--; store.progress++;
       this.state = 'rejected';
       store.schedule();
     });

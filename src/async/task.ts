@@ -79,8 +79,10 @@ class Store {
   syncHold = 0;
   idleWaiters: (() => void)[] = [];
   pendingRoots = new Set<HostCall>();
-  /** host operations that may still produce events (host async calls, host stream pulls, ...) */
+  /** host operations that may still produce events (host stream pulls, host futures, ...) */
   hostOps = 0;
+  /** async host functions in flight, with the host call they work for */
+  hostCalls = new Set<{ root: HostCall | null }>();
   /** bumped whenever anything happens; the deadlock check needs a quiet period */
   activity = 0;
   deadlockCheck = false;
@@ -195,6 +197,8 @@ class Store {
 
   private stuck(): boolean {
     if (this.busy || this.syncHold > 0 || this.hostOps > 0) return false;
+    // host calls made for host calls that already settled (e.g. never-returning ones left behind) cannot help
+    for (const op of this.hostCalls) if (op.root === null || !op.root.settled) return false;
     const live = (t: Thread) => t.task.root !== null && !t.task.root.settled;
     for (let i = this.qhead; i < this.queue.length; i++) {
       const t = this.queue[i]!;
@@ -215,7 +219,7 @@ export let current: Thread | null = null;
 export function setCurrent(t: Thread | null): void { current = t; }
 export function currentThread(): Thread {
   const t = current;
-  if (t === null) { if (process.env.WEIR_DEBUG) console.trace('no current'); throw new Trap('this built-in can only be called from within a task'); }
+  if (t === null) throw new Trap('this built-in can only be called from within a task');
   return t;
 }
 
@@ -238,7 +242,6 @@ function resumeTop(t: Thread): void {
 /** A trap outside of any synchronous caller: poison the instance and fail the host call(s) it belongs to. */
 export function threadTrapped(t: Thread, e: unknown): void {
   const err = toTrapError(e);
-  if (process.env.WEIR_DEBUG) console.log('threadTrapped', e);
   const inst = t.task.inst;
   inst.poison();
   inst.trapError ??= err;
@@ -251,7 +254,7 @@ export function threadTrapped(t: Thread, e: unknown): void {
 
 export function toTrapError(e: unknown): unknown {
   if (e instanceof Trap) return e;
-  if (e instanceof WebAssembly.RuntimeError) { if (process.env.WEIR_DEBUG) console.log('RT', e.stack); return new Trap(e.message, { cause: e }); }
+  if (e instanceof WebAssembly.RuntimeError) return new Trap(e.message, { cause: e });
   const SE = (WebAssembly as any).SuspendError;
   if (SE && e instanceof SE) return new Trap('cannot block a synchronous task before returning', { cause: e });
   if (e instanceof RangeError && /call stack/i.test(e.message)) return new Trap('call stack exhausted', { cause: e });
@@ -347,21 +350,22 @@ export class Thread {
    * stack, inside a Suspending import): returns `after(cancelled)` at once, or
    * a Promise of it computed when the thread is resumed.
    */
-  suspendStack<T>(ready: () => boolean, cancellable: boolean, after: (cancelled: boolean) => T, mayReturnAtOnce = true, yielding = false): T | Promise<T> {
+  suspendStack<T>(ready: () => boolean, cancellable: boolean, after: (cancelled: boolean) => T, mayReturnAtOnce = true, yielding = false, unlock = false): T | Promise<T> {
     if (this.task.deliverPendingCancel(cancellable)) return after(true);
     if (mayReturnAtOnce && ready()) return after(false);
-    return this.suspendStackNow(ready, cancellable, after, yielding);
+    return this.suspendStackNow(ready, cancellable, after, yielding, unlock);
   }
 
-  suspendStackNow<T>(ready: (() => boolean) | null, cancellable: boolean, after: (cancelled: boolean) => T, yielding = false): Promise<T> {
+  suspendStackNow<T>(ready: (() => boolean) | null, cancellable: boolean, after: (cancelled: boolean) => T, yielding = false, unlock = false): Promise<T> {
     const t = this;
-    // A callback-lifted task that already returned its value and now blocks inside core code
-    // gives up the instance's exclusive lock while blocked (the reference sync-streams test
-    // expects other callback tasks to start meanwhile) and takes it back when it resumes.
+    // A callback-lifted task that blocks in a synchronous stream/future copy gives up the
+    // instance's exclusive lock while blocked (the reference sync-streams and wasmtime
+    // task-builtins tests expect other callback tasks to start meanwhile; async-calls-sync
+    // expects a blocking synchronous call to keep it) and takes it back when it resumes.
     const task = t.task;
     const inst = task.inst;
     let relock = false;
-    if (ready !== null && task.callback && task.state === TaskState.RESOLVED && inst.exclusiveThread === t) {
+    if (unlock && ready !== null && task.callback && inst.exclusiveThread === t) {
       relock = true;
       const r0 = ready;
       ready = () => inst.exclusiveThread === null && r0();
@@ -612,7 +616,11 @@ export function runEntry(t: Thread, e: CoreEntry, args: unknown[]): unknown {
   const trap = new Trap("wasm trap");
   p.then(undefined, (err) => {
     const te = toTrapError(err);
-    if (te instanceof Error) { trap.message = te.message; trap.cause = te; }
+    if (te instanceof Error) {
+      trap.message = te.message;
+      trap.reason = te instanceof Trap ? te.reason : te.message;
+      trap.cause = te instanceof Trap && te.cause !== undefined ? te.cause : te;
+    }
   });
   throw lastSyncTrap ?? trap;
 }

@@ -44,12 +44,12 @@ export class Waitable {
    * Waitable.wait_for_pending_event for a thread on a JSPI stack: returns
    * `after()` at once or a Promise of it.
    */
-  waitForPendingEvent<T>(t: Thread, after: () => T): T | Promise<T> {
+  waitForPendingEvent<T>(t: Thread, after: () => T, unlock = false): T | Promise<T> {
     this.syncWaiter = t;
     return t.suspendStack(() => this.pendingEvent !== null, false, () => {
       this.syncWaiter = null;
       return after();
-    });
+    }, true, false, unlock);
   }
 
   join(wset: WaitableSet | null): void {

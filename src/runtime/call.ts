@@ -16,7 +16,7 @@ import type { FuncType } from '../types/types.ts';
 import type { ComponentInstanceState } from './instance.ts';
 import { CallScope } from './resources.ts';
 import {
-  current, entryFinished, HostCall, runEntry, setCurrent, store, SUSPENDED, Task, TaskState, Thread, toTrapError,
+  current, entryFinished, HostCall, noteTrap, runEntry, setCurrent, store, SUSPENDED, Task, TaskState, Thread, toTrapError,
   type CoreEntry, type OnCancel, type OnResolve, type OnStart,
 } from '../async/task.ts';
 import { promisingEntry } from '../async/trampoline.ts';
@@ -68,11 +68,13 @@ export class HostFunc extends ComponentFunc {
       return noCancel;
     }
     let done = false;
-    store.hostOps++;
+    const op = { root };
+    store.hostCalls.add(op);
     Promise.resolve(r).then((v) => {
       if (done) return;
       done = true;
-      store.hostOps--;
+      store.hostCalls.delete(op);
+      store.progress++;
       try {
         onResolve(v, false);
       } catch (e) {
@@ -84,7 +86,8 @@ export class HostFunc extends ComponentFunc {
     }, (e) => {
       if (done) return;
       done = true;
-      store.hostOps--;
+      store.hostCalls.delete(op);
+      store.progress++;
       const t = e instanceof Trap ? e : new Trap(`host function failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
       caller?.poison();
       root?.fail(t);
@@ -93,7 +96,7 @@ export class HostFunc extends ComponentFunc {
     return () => {
       if (done) return;
       done = true;
-      store.hostOps--;
+      store.hostCalls.delete(op);
       ctrl?.abort();
       onResolve(undefined, true);
     };
@@ -280,7 +283,9 @@ export function lowerSync(callee: ComponentFunc, type: FuncType, inst: Component
       const result = callee.call(args, inst);
       return adapter.lowerResult(cx, result, coreArgs);
     } catch (e) {
-      throw toTrap(e);
+      const te = toTrap(e);
+      noteTrap(te);
+      throw te;
     } finally {
       inst.lowerScope = outer;
       if (scope.lenders) for (const h of scope.lenders) h.numLends--;
