@@ -49,6 +49,12 @@ export interface LiftLowerContext {
   /** Scratch outputs of store_string_into_range (pointer is the return value). */
   strUnits: number;
   strUtf16: boolean;
+  /**
+   * Lift `list<u8>` as a view of linear memory instead of a copy. Only for
+   * arguments handed straight to another component's lowering, which copies
+   * them into its own memory before this memory can change.
+   */
+  viewLists: boolean;
 }
 
 export class AbiContext implements LiftLowerContext {
@@ -60,6 +66,7 @@ export class AbiContext implements LiftLowerContext {
   nb: Uint8Array = Buffer.from(EMPTY_BUFFER);
   strUnits = 0;
   strUtf16 = false;
+  viewLists = false;
   constructor(opts: CanonOptions, handles: HandleOps) {
     this.opts = opts;
     this.handles = handles;

@@ -532,6 +532,14 @@ interface ListCore {
   storeRange(cx: LiftLowerContext, v: unknown, ptr: number, n: number): void;
 }
 
+/** Buffers of linear memories that lifted byte lists are views of (see LiftLowerContext.viewLists). */
+const memoryBuffers = new WeakSet<ArrayBuffer>();
+let scratch = new Uint8Array(0);
+function scratchFor(n: number): Uint8Array {
+  if (scratch.length < n) scratch = new Uint8Array(Math.max(n, scratch.length * 2));
+  return scratch.subarray(0, n);
+}
+
 function listCore(elem: ValType, pt: PtrType, what: string): ListCore {
   const ep = planValue(elem, pt === 'i64');
   const es = ep.size;
@@ -540,7 +548,11 @@ function listCore(elem: ValType, pt: PtrType, what: string): ListCore {
     const kind = elem.kind;
     return {
       loadRange: (cx, ptr, n) => {
-        if (kind === 'u8') return cx.u8.slice(ptr, ptr + n);
+        if (kind === 'u8') {
+          if (!cx.viewLists) return cx.u8.slice(ptr, ptr + n);
+          memoryBuffers.add(cx.buf);
+          return cx.u8.subarray(ptr, ptr + n);
+        }
         if (LITTLE_ENDIAN) {
           const a = new Typed(cx.buf.slice(ptr, ptr + n * es));
           canonicalizeNaNs(a, kind);
@@ -561,7 +573,14 @@ function listCore(elem: ValType, pt: PtrType, what: string): ListCore {
         if (v instanceof ArrayBuffer) v = new Uint8Array(v);
         if (v instanceof Typed && LITTLE_ENDIAN) {
           const ta = v as AnyTyped;
-          cx.u8.set(new Uint8Array(ta.buffer, ta.byteOffset, n * es), ptr);
+          const src = new Uint8Array(ta.buffer, ta.byteOffset, n * es);
+          if (memoryBuffers.has(ta.buffer as ArrayBuffer) && src.length >= 1024) {
+            // V8 copies between two wasm memories byte by byte (~1 GB/s); two copies through a
+            // plain buffer run at memcpy speed
+            const tmp = scratchFor(src.length);
+            tmp.set(src);
+            cx.u8.set(tmp, ptr);
+          } else cx.u8.set(src, ptr);
           return;
         }
         const a = v as ArrayLike<unknown>;
