@@ -1,5 +1,6 @@
 // Weir's public entry point.
-export { Component, Instance, type Imports, type CompileOptions } from './host/component.ts';
+export { Component, Instance, type Imports, type CompileOptions, type CallOptions } from './host/component.ts';
+export { ErrorContext } from './async/canon.ts';
 export { HostResource, ResourceHandle, RuntimeResource } from './runtime/resources.ts';
 export { DecodeError, ValidationError, LinkError, Trap } from './errors.ts';
 export type { ComponentType, InstanceType, FuncType, ValType, ExternType } from './types/types.ts';

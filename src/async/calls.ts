@@ -78,7 +78,10 @@ export class AsyncLiftedFunc extends ComponentFunc {
   call(args: unknown[], caller: ComponentInstanceState | null, signal?: AbortSignal): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const root = caller === null ? new HostCall(reject) : null;
-      if (root) store.pendingRoots.add(root);
+      if (root) {
+        root.signal = signal ?? null;
+        store.pendingRoots.add(root);
+      }
       let onCancel: OnCancel | null = null;
       const onResolve: OnResolve = (result, cancelled) => {
         root?.done();

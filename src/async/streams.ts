@@ -402,7 +402,7 @@ export function sameType(a: Elem, b: Elem): boolean {
 // ------------------------------------------------------------------ host side
 
 /** ReadableStreams created for guest streams, so passing one back to a guest reuses the guest stream. */
-const jsStreamShared = new WeakMap<object, { shared: SharedStream; used: boolean }>();
+const jsStreamShared = new WeakMap<object, { shared: SharedStream; used: boolean; close: () => void }>();
 
 /** Capacity (elements) of one host read of a guest stream. */
 function hostReadCapacity(t: Elem): number {
@@ -416,7 +416,7 @@ export function guestStreamToJs(shared: SharedStream, toJs: (v: unknown) => unkn
   let open = true;
   store.hostOps++;
   const close = () => { if (open) { open = false; store.hostOps--; store.progress++; store.schedule(); } };
-  let entry: { shared: SharedStream; used: boolean } | null = null;
+  let entry: { shared: SharedStream; used: boolean; close: () => void } | null = null;
   const rs = new ReadableStream<unknown>({
     pull(controller) {
       if (entry) entry.used = true;
@@ -451,7 +451,7 @@ export function guestStreamToJs(shared: SharedStream, toJs: (v: unknown) => unkn
       close();
     },
   }, { highWaterMark: 0 });
-  entry = { shared, used: false };
+  entry = { shared, used: false, close };
   jsStreamShared.set(rs, entry);
   return rs;
 }
@@ -583,6 +583,7 @@ export function hostToSharedStream(t: Elem, v: unknown): SharedStream {
     const e = jsStreamShared.get(v);
     if (e && !e.used && !(v as ReadableStream).locked) {
       e.used = true;
+      e.close();
       return e.shared;
     }
   }

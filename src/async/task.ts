@@ -48,6 +48,8 @@ type Cont = (cancelled: boolean) => void;
  */
 export class HostCall {
   settled = false;
+  /** the host can still cancel it (an AbortSignal that has not fired): never reported as a deadlock */
+  signal: AbortSignal | null = null;
   reject: (e: unknown) => void;
   constructor(reject: (e: unknown) => void) { this.reject = reject; }
   fail(e: unknown): void {
@@ -106,6 +108,7 @@ class Store {
   }
 
   yieldLater(t: Thread): void {
+    t.yieldWait = true;
     this.yielders.push(t);
     if (!this.yieldScheduled) {
       this.yieldScheduled = true;
@@ -124,16 +127,12 @@ class Store {
     }
     if (!this.scheduled) {
       this.scheduled = true;
-      queueMicrotask(this.yieldTickFn);
+      queueMicrotask(this.tickFn);
     }
   }
 
-  /** A tick caused only by yields does not count as progress. */
-  private readonly yieldTickFn = () => { const p = this.progress; this.tick(); this.progress = p; };
-
   tick(): void {
     this.scheduled = false;
-    this.progress++;
     while (this.busy === null && this.syncHold === 0 && this.qhead < this.queue.length) {
       const t = this.queue[this.qhead++]!;
       t.queued = false;
@@ -145,6 +144,7 @@ class Store {
       const inst = t.task.inst;
       if (inst.poisoned) continue;
       if (!t.readyFunc!()) { t.park(); continue; }
+      if (!t.yieldWait) this.progress++;
       resumeTop(t);
     }
     if (this.qhead === this.queue.length) { this.queue.length = 0; this.qhead = 0; }
@@ -191,7 +191,7 @@ class Store {
       if (this.pendingRoots.size === 0) return;
       if (this.progress !== seen || !this.stuck()) { this.maybeCheckDeadlock(); return; }
       const e = new Trap('deadlock detected: event loop cannot make further progress');
-      for (const r of [...this.pendingRoots]) r.fail(e);
+      for (const r of [...this.pendingRoots]) if (r.signal === null || r.signal.aborted) r.fail(e);
     });
   }
 
@@ -294,6 +294,8 @@ export class Thread {
   waitsForExclusive = false;
   /** a cancellation was delivered to this (JSPI) thread: resume it with cancelled = true */
   cancelOnResume = false;
+  /** waiting only because it yielded (resuming it is not progress for deadlock detection) */
+  yieldWait = false;
 
   constructor(task: Task) { this.task = task; }
 
@@ -330,6 +332,7 @@ export class Thread {
     this.readyFunc = null;
     this.waitsForEntry = false;
     this.waitsForExclusive = false;
+    this.yieldWait = false;
     if (this.cancelOnResume) { this.cancelOnResume = false; cancelled = true; }
     k(cancelled);
   }
@@ -545,6 +548,7 @@ export class Task {
     trapIf(this.state === TaskState.RESOLVED, 'cannot return from a task that already returned or was cancelled');
     trapIf(this.scope.numBorrows > 0, 'borrow handles still remain at the end of the call');
     this.state = TaskState.RESOLVED;
+    store.progress++;
     this.onResolve(result, false);
   }
 
@@ -553,6 +557,7 @@ export class Task {
     trapIf(this.state !== TaskState.CANCEL_DELIVERED, 'task.cancel called without a delivered cancellation');
     trapIf(this.scope.numBorrows > 0, 'borrow handles still remain at the end of the call');
     this.state = TaskState.RESOLVED;
+    store.progress++;
     this.onResolve(undefined, true);
   }
 }

@@ -25,6 +25,7 @@ export class Waitable {
 
   setPendingEvent(f: () => EventTuple): void {
     this.pendingEvent = f;
+    store.progress++;
     const ws = this.wset;
     if (ws !== null) ws.noteReady(this);
     if (this.syncWaiter !== null) store.wake(this.syncWaiter);
