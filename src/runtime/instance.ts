@@ -102,10 +102,7 @@ function makeHandleOps(inst: ComponentInstanceState): HandleOps {
   return {
     liftOwn(rt, i) {
       const R = inst.resource(rt);
-      const h = inst.handles.get(i);
-      trapIf(!(h instanceof ResourceHandleEntry), `handle index ${i} is not a resource`);
-      const e = h as ResourceHandleEntry;
-      trapIf(e.rt !== R, `handle index ${i} has the wrong resource type`);
+      const e = resourceEntry(inst, R, i);
       trapIf(e.numLends !== 0, `cannot move handle index ${i} while it is lent out`);
       trapIf(!e.own, `handle index ${i} is a borrow, not an own`);
       inst.handles.remove(i);
@@ -127,10 +124,7 @@ function makeHandleOps(inst: ComponentInstanceState): HandleOps {
     },
     liftBorrow(rt, i) {
       const R = inst.resource(rt);
-      const h = inst.handles.get(i);
-      trapIf(!(h instanceof ResourceHandleEntry), `handle index ${i} is not a resource`);
-      const e = h as ResourceHandleEntry;
-      trapIf(e.rt !== R, `handle index ${i} has the wrong resource type`);
+      const e = resourceEntry(inst, R, i);
       const scope = inst.lowerScope;
       if (scope) {
         e.numLends++;
@@ -162,14 +156,19 @@ function makeHandleOps(inst: ComponentInstanceState): HandleOps {
   };
 }
 
-
-/** canon resource.drop */
-export function resourceDrop(inst: ComponentInstanceState, R: RuntimeResource, i: number): void {
-  trapIf(!inst.mayLeave, 'cannot leave component instance');
+/** The handle-table entry at `i`, which must be a handle of resource `R` (lift_own/lift_borrow, resource.drop/rep). */
+function resourceEntry(inst: ComponentInstanceState, R: RuntimeResource, i: number): ResourceHandleEntry {
   const h = inst.handles.get(i);
   trapIf(!(h instanceof ResourceHandleEntry), `handle index ${i} is not a resource`);
   const e = h as ResourceHandleEntry;
   trapIf(e.rt !== R, `handle index ${i} has the wrong resource type`);
+  return e;
+}
+
+/** canon resource.drop */
+export function resourceDrop(inst: ComponentInstanceState, R: RuntimeResource, i: number): void {
+  trapIf(!inst.mayLeave, 'cannot leave component instance');
+  const e = resourceEntry(inst, R, i);
   trapIf(e.numLends !== 0, `cannot drop handle index ${i} while it is lent out`);
   inst.handles.remove(i);
   if (e.own) runDestructor(R, e.rep, inst);
@@ -182,11 +181,7 @@ export function resourceNew(inst: ComponentInstanceState, R: RuntimeResource, re
 }
 
 export function resourceRep(inst: ComponentInstanceState, R: RuntimeResource, i: number): number {
-  const h = inst.handles.get(i);
-  trapIf(!(h instanceof ResourceHandleEntry), `handle index ${i} is not a resource`);
-  const e = h as ResourceHandleEntry;
-  trapIf(e.rt !== R, `handle index ${i} has the wrong resource type`);
-  return e.rep;
+  return resourceEntry(inst, R, i).rep;
 }
 
 export { trap };
