@@ -1,18 +1,11 @@
 // wasi:cli@0.2 (environment, exit, stdin/stdout/stderr, terminal-*) over the cli core.
 
-import { HostResource } from '../../runtime/resources.ts';
+import { terminalImports } from '../terminal.ts';
 import type { Cli } from '../core/cli.ts';
 import { InputStream, OutputStream, type IoResources } from './io.ts';
 
-/** A terminal handle carries nothing: the interfaces only say "this is a terminal". */
-class Terminal {
-  readonly fd: number;
-  constructor(fd: number) { this.fd = fd; }
-}
 
 export function cliImports(cli: Cli, io: IoResources, version: string): Record<string, Record<string, unknown>> {
-  const terminalInput = new HostResource('terminal-input');
-  const terminalOutput = new HostResource('terminal-output');
   // Each get-std* call hands out a new handle the guest may drop; they share the core stream.
   const stdin = () => new InputStream({ readSync: (n) => cli.stdin.readSync(n), ready: () => cli.stdin.ready(), close() {} });
   const stdout = () => new OutputStream(sharedSink(cli.stdout));
@@ -30,20 +23,7 @@ export function cliImports(cli: Cli, io: IoResources, version: string): Record<s
     [`wasi:cli/stdin@${version}`]: { 'input-stream': io.inputStream, 'get-stdin': stdin },
     [`wasi:cli/stdout@${version}`]: { 'output-stream': io.outputStream, 'get-stdout': stdout },
     [`wasi:cli/stderr@${version}`]: { 'output-stream': io.outputStream, 'get-stderr': stderr },
-    [`wasi:cli/terminal-input@${version}`]: { 'terminal-input': terminalInput },
-    [`wasi:cli/terminal-output@${version}`]: { 'terminal-output': terminalOutput },
-    [`wasi:cli/terminal-stdin@${version}`]: {
-      'terminal-input': terminalInput,
-      'get-terminal-stdin': () => (cli.isTerminal(0) ? new Terminal(0) : undefined),
-    },
-    [`wasi:cli/terminal-stdout@${version}`]: {
-      'terminal-output': terminalOutput,
-      'get-terminal-stdout': () => (cli.isTerminal(1) ? new Terminal(1) : undefined),
-    },
-    [`wasi:cli/terminal-stderr@${version}`]: {
-      'terminal-output': terminalOutput,
-      'get-terminal-stderr': () => (cli.isTerminal(2) ? new Terminal(2) : undefined),
-    },
+    ...terminalImports(cli, version),
   };
 }
 

@@ -1,6 +1,6 @@
 // wasi:cli@0.3 (environment, exit, stdin/stdout/stderr as streams, terminal-*) over the cli core.
 
-import { HostResource } from '../../runtime/resources.ts';
+import { terminalImports } from '../terminal.ts';
 import type { Cli } from '../core/cli.ts';
 import type { FsErrorCode } from '../core/errors.ts';
 import type { ByteSink } from '../core/streams.ts';
@@ -15,14 +15,8 @@ function cliCode(code: FsErrorCode): CliErrorCode {
 
 const STDIN_CHUNK = 1 << 20;
 
-class Terminal {
-  readonly fd: number;
-  constructor(fd: number) { this.fd = fd; }
-}
 
 export function cliImports(cli: Cli, version: string): Record<string, Record<string, unknown>> {
-  const terminalInput = new HostResource('terminal-input');
-  const terminalOutput = new HostResource('terminal-output');
   // Every read-via-stream shares the one stdin; the core source stays open when a stream over it ends.
   const stdin = { readSync: (n: number) => cli.stdin.readSync(n), read: cli.stdin.read ? (n: number) => cli.stdin.read!(n) : undefined, ready: () => cli.stdin.ready(), close() {} };
   const writeVia = (sink: ByteSink) => async (data: ReadableStream<Uint8Array>): Promise<Result<undefined, CliErrorCode>> => {
@@ -48,19 +42,6 @@ export function cliImports(cli: Cli, version: string): Record<string, Record<str
     },
     [`wasi:cli/stdout@${version}`]: { 'write-via-stream': writeVia(cli.stdout) },
     [`wasi:cli/stderr@${version}`]: { 'write-via-stream': writeVia(cli.stderr) },
-    [`wasi:cli/terminal-input@${version}`]: { 'terminal-input': terminalInput },
-    [`wasi:cli/terminal-output@${version}`]: { 'terminal-output': terminalOutput },
-    [`wasi:cli/terminal-stdin@${version}`]: {
-      'terminal-input': terminalInput,
-      'get-terminal-stdin': () => (cli.isTerminal(0) ? new Terminal(0) : undefined),
-    },
-    [`wasi:cli/terminal-stdout@${version}`]: {
-      'terminal-output': terminalOutput,
-      'get-terminal-stdout': () => (cli.isTerminal(1) ? new Terminal(1) : undefined),
-    },
-    [`wasi:cli/terminal-stderr@${version}`]: {
-      'terminal-output': terminalOutput,
-      'get-terminal-stderr': () => (cli.isTerminal(2) ? new Terminal(2) : undefined),
-    },
+    ...terminalImports(cli, version),
   };
 }
