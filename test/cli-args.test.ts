@@ -24,6 +24,8 @@ test('inspect', () => {
   assert.throws(() => parseArgs(['inspect', '--world']), /needs a value/);
 });
 
+const none = { dirs: [], env: [], inheritEnv: false, wasi: {}, allowNet: [], allowOutbound: [], strict: false, verbose: false };
+
 test('run: options, then the component, then guest arguments untouched', () => {
   const r = parseArgs(['run', '--dir', '/tmp::/data', '--dir-readonly=/etc', '--env', 'A=1', '--env', 'HOME',
     '--env=B=x=y', '--inherit-env', '-v', 'app.wasm', '--dir', 'x', '--', '-n']);
@@ -34,10 +36,14 @@ test('run: options, then the component, then guest arguments untouched', () => {
     dirs: [{ host: '/tmp', guest: '/data', readonly: false }, { host: '/etc', guest: '/etc', readonly: true }],
     env: [{ name: 'A', value: '1' }, { name: 'HOME', value: undefined }, { name: 'B', value: 'x=y' }],
     inheritEnv: true,
+    wasi: {},
+    allowNet: [],
+    allowOutbound: [],
+    strict: false,
     verbose: true,
   });
   assert.deepEqual(parseArgs(['run', '--', '--weird.wasm', 'a']), {
-    cmd: 'run', file: '--weird.wasm', args: ['a'], dirs: [], env: [], inheritEnv: false, verbose: false,
+    cmd: 'run', file: '--weird.wasm', args: ['a'], ...none,
   });
   assert.throws(() => parseArgs(['run']), /missing <component.wasm>/);
   assert.throws(() => parseArgs(['run', '--dir']), /needs a value/);
@@ -49,11 +55,25 @@ test('run: options, then the component, then guest arguments untouched', () => {
 });
 
 test('serve', () => {
-  assert.deepEqual(parseArgs(['serve', 'p.wasm']), { cmd: 'serve', file: 'p.wasm', host: '127.0.0.1', port: 8080, verbose: false });
-  assert.deepEqual(parseArgs(['serve', '--addr', '0.0.0.0:80', 'p.wasm']), { cmd: 'serve', file: 'p.wasm', host: '0.0.0.0', port: 80, verbose: false });
-  assert.deepEqual(parseArgs(['serve', 'p.wasm', '--addr=[::1]:0']), { cmd: 'serve', file: 'p.wasm', host: '::1', port: 0, verbose: false });
+  assert.deepEqual(parseArgs(['serve', 'p.wasm']), { cmd: 'serve', files: ['p.wasm'], host: '127.0.0.1', port: 8080, ...none });
+  assert.deepEqual(parseArgs(['serve', '--addr', '0.0.0.0:80', 'p.wasm']), { cmd: 'serve', files: ['p.wasm'], host: '0.0.0.0', port: 80, ...none });
+  assert.deepEqual(parseArgs(['serve', 'p.wasm', '--addr=[::1]:0', 'q.wasm']), { cmd: 'serve', files: ['p.wasm', 'q.wasm'], host: '::1', port: 0, ...none });
   assert.throws(() => parseArgs(['serve', '--addr', 'localhost', 'p.wasm']), /HOST:PORT/);
   assert.throws(() => parseArgs(['serve', '--addr', 'h:99999', 'p.wasm']), /port/);
   assert.throws(() => parseArgs(['serve', '--addr', '::1:80', 'p.wasm']), /brackets/);
   assert.throws(() => parseArgs(['serve']), /missing/);
+});
+
+test('-S settings: known names only, comma lists, -Sname form', () => {
+  const r = parseArgs(['run', '-S', 'cli,inherit-env=y', '-Scli=n', 'a.wasm']);
+  assert.equal(r.cmd, 'run');
+  if (r.cmd !== 'run') return;
+  assert.deepEqual(r.wasi, { cli: 'n', 'inherit-env': 'y' });
+  assert.equal(r.inheritEnv, true);
+  assert.throws(() => parseArgs(['run', '-S', 'fuel=10', 'a.wasm']), /-S fuel: not supported/);
+  assert.throws(() => parseArgs(['serve', '-Snope', 'a.wasm']), /-S nope: not supported/);
+  const s = parseArgs(['serve', '--allow-outbound', 'example.com', '--allow-net=connect=127.0.0.1:80', '--strict', 'a.wasm']);
+  assert.equal(s.cmd, 'serve');
+  if (s.cmd !== 'serve') return;
+  assert.deepEqual([s.allowOutbound, s.allowNet, s.strict], [['example.com'], ['connect=127.0.0.1:80'], true]);
 });

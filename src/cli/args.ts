@@ -12,22 +12,37 @@ export interface EnvSetting {
   value: string | undefined;
 }
 
-export interface RunOptions {
-  cmd: 'run';
-  file: string;
-  args: string[];
+/**
+ * What `run` and `serve` let the guest use. Everything is denied unless
+ * granted here (or by the embedder through the API).
+ */
+export interface GuestOptions {
   dirs: DirMapping[];
   env: EnvSetting[];
   inheritEnv: boolean;
+  /** `-S NAME[=VALUE]` settings by name; only names in WASI_S_OPTIONS get here. */
+  wasi: Record<string, string>;
+  /** `--allow-net RULE`, as written (the sockets policy parses them). */
+  allowNet: string[];
+  /** `--allow-outbound PATTERN`, as written (the HTTP client policy parses them). */
+  allowOutbound: string[];
+  /** `--strict`: no toolchain-deviation fixes. */
+  strict: boolean;
   verbose: boolean;
 }
 
-export interface ServeOptions {
-  cmd: 'serve';
+export interface RunOptions extends GuestOptions {
+  cmd: 'run';
   file: string;
+  args: string[];
+}
+
+export interface ServeOptions extends GuestOptions {
+  cmd: 'serve';
+  /** The components, in command-line order: the first is served. */
+  files: string[];
   host: string;
   port: number;
-  verbose: boolean;
 }
 
 export interface InspectOptions {
@@ -56,6 +71,20 @@ export class UsageError extends Error {
     super(message);
     this.command = command;
   }
+}
+
+/**
+ * `-S` settings Weir honours, with a line of help each. A name not listed is
+ * refused (a flag Weir cannot honour must never be silently ignored); each
+ * subsystem adds its names here when it implements them.
+ */
+export const WASI_S_OPTIONS: Record<string, string> = {
+  cli: 'wasi:cli is always linked (accepted for wasmtime compatibility)',
+  'inherit-env': 'pass the whole host environment to the guest (same as --inherit-env)',
+};
+
+function sHelp(): string {
+  return Object.entries(WASI_S_OPTIONS).map(([k, v]) => `  ${k.padEnd(29)}  ${v}`).join('\n');
 }
 
 export const HELP: Record<string, string> = {
@@ -92,9 +121,14 @@ Options:
   --env NAME                     Pass host environment variable NAME to the guest. Repeatable.
   --inherit-env                  Pass the whole host environment to the guest
                                  (--env settings override it).
+  -S NAME[=VALUE][,…]            WASI settings, wasmtime's spellings (see below). Repeatable.
+  --strict                       Apply no fixes for known toolchain deviations
   -v, --verbose                  Print stack traces and extra diagnostics on errors
   -h, --help                     Show this help
   --                             End of weir options; the next argument is the component
+
+-S settings:
+${sHelp()}
 `,
   serve: `Usage:
   weir serve [options] <component.wasm>
@@ -105,6 +139,7 @@ Serves HTTP requests with a component that exports wasi:http/handler
 Options:
   --addr HOST:PORT   Address to listen on (default ${DEFAULT_ADDR}).
                      IPv6 hosts are written in brackets: [::1]:8080
+  --dir, --dir-readonly, --env, --inherit-env, -S, --strict: as for weir run
   -v, --verbose      Print stack traces and extra diagnostics on errors
   -h, --help         Show this help
 `,
@@ -246,10 +281,71 @@ function parseInspect(c: Cursor, verbose: boolean): Command {
   return { cmd: 'inspect', file, world, verbose };
 }
 
+
+/** Parses one `-S` argument: `NAME[=VALUE][,NAME[=VALUE]…]`, as wasmtime writes them. */
+export function parseWasiSetting(spec: string, into: Record<string, string>, command: string): void {
+  for (const part of spec.split(',')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const name = eq >= 0 ? part.slice(0, eq) : part;
+    const value = eq >= 0 ? part.slice(eq + 1) : 'y';
+    if (!Object.hasOwn(WASI_S_OPTIONS, name)) {
+      throw new UsageError(`-S ${name}: not supported by weir (supported: ${Object.keys(WASI_S_OPTIONS).join(', ')})`, command);
+    }
+    into[name] = value;
+  }
+}
+
+/** A boolean `-S` value: y/yes/true/1 or n/no/false/0. */
+export function wasiFlag(opts: GuestOptions, name: string): boolean {
+  const v = opts.wasi[name];
+  if (v === undefined) return false;
+  if (/^(y|yes|true|1)$/i.test(v)) return true;
+  if (/^(n|no|false|0)$/i.test(v)) return false;
+  throw new UsageError(`-S ${name}=${v}: expected y or n`);
+}
+
+function emptyGuestOptions(verbose: boolean): GuestOptions {
+  return { dirs: [], env: [], inheritEnv: false, wasi: {}, allowNet: [], allowOutbound: [], strict: false, verbose };
+}
+
+/**
+ * Applies one option shared by `run` and `serve` to `g`. Returns false when
+ * `opt` is not one of them (the caller then tries its own options).
+ */
+function guestOption(g: GuestOptions, c: Cursor, opt: string, inline: string | undefined, command: string): boolean {
+  switch (opt) {
+    case '-v': case '--verbose': g.verbose = true; return true;
+    case '--dir': g.dirs.push(parseDir(c.value(opt, inline), false, opt)); return true;
+    case '--dir-readonly': g.dirs.push(parseDir(c.value(opt, inline), true, opt)); return true;
+    case '--env': g.env.push(parseEnv(c.value(opt, inline))); return true;
+    case '--inherit-env':
+      if (inline !== undefined) throw new UsageError('--inherit-env takes no value', command);
+      g.inheritEnv = true;
+      return true;
+    case '-S': case '--wasi': parseWasiSetting(c.value(opt, inline), g.wasi, command); return true;
+    case '--allow-net': g.allowNet.push(c.value(opt, inline)); return true;
+    case '--allow-outbound': g.allowOutbound.push(c.value(opt, inline)); return true;
+    case '--strict':
+      if (inline !== undefined) throw new UsageError('--strict takes no value', command);
+      g.strict = true;
+      return true;
+    default: return false;
+  }
+}
+
+/** `-Sname` is `-S name`. */
+function splitShort(raw: string): [string, string | undefined] {
+  if (raw.startsWith('-S') && raw.length > 2 && !raw.startsWith('--')) return ['-S', raw.slice(2)];
+  return splitEq(raw);
+}
+
+function finishGuestOptions(g: GuestOptions): void {
+  if (g.wasi['inherit-env'] !== undefined && wasiFlag(g, 'inherit-env')) g.inheritEnv = true;
+}
+
 function parseRun(c: Cursor, verbose: boolean): Command {
-  const dirs: DirMapping[] = [];
-  const env: EnvSetting[] = [];
-  let inheritEnv = false;
+  const g = emptyGuestOptions(verbose);
   while (!c.done) {
     const raw = c.peek();
     if (raw === '--') {
@@ -258,45 +354,38 @@ function parseRun(c: Cursor, verbose: boolean): Command {
     }
     if (!raw.startsWith('-') || raw === '-') break;
     c.next();
-    const [opt, inline] = splitEq(raw);
-    switch (opt) {
-      case '-h': case '--help': return { cmd: 'help', topic: 'run' };
-      case '-v': case '--verbose': verbose = true; break;
-      case '--dir': dirs.push(parseDir(c.value(opt, inline), false, opt)); break;
-      case '--dir-readonly': dirs.push(parseDir(c.value(opt, inline), true, opt)); break;
-      case '--env': env.push(parseEnv(c.value(opt, inline))); break;
-      case '--inherit-env':
-        if (inline !== undefined) throw new UsageError('--inherit-env takes no value', 'run');
-        inheritEnv = true;
-        break;
-      default: throw new UsageError(`unknown option ${opt}`, 'run');
-    }
+    const [opt, inline] = splitShort(raw);
+    if (opt === '-h' || opt === '--help') return { cmd: 'help', topic: 'run' };
+    if (guestOption(g, c, opt, inline, 'run')) continue;
+    throw new UsageError(`unknown option ${opt}`, 'run');
   }
   if (c.done) throw new UsageError('missing <component.wasm>', 'run');
   const file = c.next();
-  return { cmd: 'run', file, args: c.rest(), dirs, env, inheritEnv, verbose };
+  finishGuestOptions(g);
+  return { cmd: 'run', file, args: c.rest(), ...g };
 }
 
 function parseServe(c: Cursor, verbose: boolean): Command {
+  const g = emptyGuestOptions(verbose);
   let addr = DEFAULT_ADDR;
-  let file: string | null = null;
+  const files: string[] = [];
   let optionsDone = false;
   while (!c.done) {
     const raw = c.next();
     if (!optionsDone && raw.startsWith('-') && raw !== '-') {
-      const [opt, inline] = splitEq(raw);
+      const [opt, inline] = splitShort(raw);
+      if (opt === '--') { optionsDone = true; continue; }
+      if (opt === '-h' || opt === '--help') return { cmd: 'help', topic: 'serve' };
+      if (guestOption(g, c, opt, inline, 'serve')) continue;
       switch (opt) {
-        case '--': optionsDone = true; continue;
-        case '-h': case '--help': return { cmd: 'help', topic: 'serve' };
-        case '-v': case '--verbose': verbose = true; continue;
         case '--addr': addr = c.value(opt, inline); continue;
         default: throw new UsageError(`unknown option ${opt}`, 'serve');
       }
     }
-    if (file !== null) throw new UsageError(`unexpected argument ${JSON.stringify(raw)} (serve takes one component)`, 'serve');
-    file = raw;
+    files.push(raw);
   }
-  if (file === null) throw new UsageError('missing <component.wasm>', 'serve');
+  if (files.length === 0) throw new UsageError('missing <component.wasm>', 'serve');
   const { host, port } = parseAddr(addr);
-  return { cmd: 'serve', file, host, port, verbose };
+  finishGuestOptions(g);
+  return { cmd: 'serve', files, host, port, ...g };
 }

@@ -155,7 +155,7 @@ async function run(opts: RunOptions): Promise<number> {
 
 // TODO(lead): wire `serve` to wasi:http (listen on opts.host:opts.port).
 async function serve(opts: ServeOptions): Promise<number> {
-  void opts;
+  void opts.files;
   process.stderr.write('weir serve: not implemented yet\n');
   return 1;
 }
