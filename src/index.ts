@@ -6,3 +6,4 @@ export { DecodeError, ValidationError, LinkError, Trap } from './errors.ts';
 export type { ComponentType, InstanceType, FuncType, ValType, ExternType } from './types/types.ts';
 export { compileCoreModule } from './runtime/modules.ts';
 export { createWasi, createWasiP2Imports, createWasiP3Imports, runCommand, findRunExport, ExitSignal, WasiError, type WasiConfig } from './wasi/index.ts';
+export { HttpClient, OutboundPolicy, HttpError, type HttpConfig, type ErrorCode as HttpErrorCode } from './wasi/index.ts';

@@ -1,5 +1,7 @@
 // Command-line argument parsing for `weir` (hand-written, no dependencies).
 
+import { parseOutboundPattern } from '../wasi/core/http/policy.ts';
+
 export interface DirMapping {
   host: string;
   guest: string;
@@ -81,6 +83,7 @@ export class UsageError extends Error {
 export const WASI_S_OPTIONS: Record<string, string> = {
   cli: 'wasi:cli is always linked (accepted for wasmtime compatibility)',
   'inherit-env': 'pass the whole host environment to the guest (same as --inherit-env)',
+  http: 'allow outgoing HTTP requests to any destination (same as --allow-outbound \'*\')',
 };
 
 function sHelp(): string {
@@ -122,6 +125,12 @@ Options:
   --inherit-env                  Pass the whole host environment to the guest
                                  (--env settings override it).
   -S NAME[=VALUE][,…]            WASI settings, wasmtime's spellings (see below). Repeatable.
+  --allow-outbound HOST[:PORT]   Let the guest send HTTP requests (wasi:http) to HOST.
+                                 Default: every outgoing request is denied
+                                 (HTTP-request-denied). '*' in HOST matches any
+                                 characters ('*.example.com'); PORT is a number
+                                 or '*' (any; also when omitted); IPv6 in brackets
+                                 ([::1]:8080); '*' alone allows all. Repeatable.
   --strict                       Apply no fixes for known toolchain deviations
   -v, --verbose                  Print stack traces and extra diagnostics on errors
   -h, --help                     Show this help
@@ -139,7 +148,8 @@ Serves HTTP requests with a component that exports wasi:http/handler
 Options:
   --addr HOST:PORT   Address to listen on (default ${DEFAULT_ADDR}).
                      IPv6 hosts are written in brackets: [::1]:8080
-  --dir, --dir-readonly, --env, --inherit-env, -S, --strict: as for weir run
+  --dir, --dir-readonly, --env, --inherit-env, -S, --allow-outbound, --strict:
+                     as for weir run
   -v, --verbose      Print stack traces and extra diagnostics on errors
   -h, --help         Show this help
 `,
@@ -325,7 +335,12 @@ function guestOption(g: GuestOptions, c: Cursor, opt: string, inline: string | u
       return true;
     case '-S': case '--wasi': parseWasiSetting(c.value(opt, inline), g.wasi, command); return true;
     case '--allow-net': g.allowNet.push(c.value(opt, inline)); return true;
-    case '--allow-outbound': g.allowOutbound.push(c.value(opt, inline)); return true;
+    case '--allow-outbound': {
+      const pattern = c.value(opt, inline);
+      try { parseOutboundPattern(pattern); } catch (e) { throw new UsageError((e as Error).message, command); }
+      g.allowOutbound.push(pattern);
+      return true;
+    }
     case '--strict':
       if (inline !== undefined) throw new UsageError('--strict takes no value', command);
       g.strict = true;
@@ -342,6 +357,7 @@ function splitShort(raw: string): [string, string | undefined] {
 
 function finishGuestOptions(g: GuestOptions): void {
   if (g.wasi['inherit-env'] !== undefined && wasiFlag(g, 'inherit-env')) g.inheritEnv = true;
+  if (g.wasi.http !== undefined) wasiFlag(g, 'http'); // reject a malformed value up front
 }
 
 function parseRun(c: Cursor, verbose: boolean): Command {

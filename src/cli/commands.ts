@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { HELP, UsageError, parseArgs } from './args.ts';
-import type { InspectOptions, RunOptions, ServeOptions } from './args.ts';
+import { HELP, UsageError, parseArgs, wasiFlag } from './args.ts';
+import type { GuestOptions, InspectOptions, RunOptions, ServeOptions } from './args.ts';
 import { printWit } from '../types/wit.ts';
 import { DecodeError, ValidationError } from '../errors.ts';
 
@@ -105,6 +105,15 @@ export function guestEnv(opts: Pick<RunOptions, 'env' | 'inheritEnv'>, hostEnv: 
   return [...env];
 }
 
+/** The outgoing-HTTP settings of --allow-outbound and -S http (for run and serve). */
+export function guestHttpConfig(opts: GuestOptions): { allowOutbound: string[]; allowAll: boolean; log?: (m: string) => void } {
+  return {
+    allowOutbound: opts.allowOutbound,
+    allowAll: wasiFlag(opts, 'http'),
+    ...(opts.verbose ? { log: (m: string) => { process.stderr.write(`weir: ${m}\n`); } } : {}),
+  };
+}
+
 async function run(opts: RunOptions): Promise<number> {
   const { Component, Trap } = await import('../index.ts');
   const { createWasi, runCommand, findRunExport } = await import('../wasi/index.ts');
@@ -124,6 +133,7 @@ async function run(opts: RunOptions): Promise<number> {
       stdin: 'inherit',
       stdout: 'inherit',
       stderr: 'inherit',
+      http: guestHttpConfig(opts),
     });
   } catch (e) {
     process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);

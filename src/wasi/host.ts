@@ -6,6 +6,20 @@ import { Cli, ExitSignal, type CliConfig } from './core/cli.ts';
 import { Clocks, type ClockConfig } from './core/clocks.ts';
 import { Filesystem, type PreopenConfig } from './core/fs.ts';
 import { Random, type RandomConfig } from './core/random.ts';
+import { HttpClient } from './core/http/client.ts';
+import { OutboundPolicy } from './core/http/policy.ts';
+
+/** Outgoing HTTP (wasi:http client / outgoing-handler). Default: every request denied. */
+export interface HttpConfig {
+  /** Destinations a guest may send to: `HOST[:PORT]` patterns, `*` wildcards (see core/http/policy.ts). */
+  allowOutbound?: string[];
+  /** Allow every destination (`-S http`). */
+  allowAll?: boolean;
+  /** Receives one-line warnings (denied requests); the CLI passes a stderr writer under --verbose. */
+  log?: (message: string) => void;
+  /** Share one client (one connection pool) between hosts, e.g. every instance of a serve pool. */
+  client?: HttpClient;
+}
 
 export interface WasiConfig extends CliConfig, ClockConfig, RandomConfig {
   /**
@@ -13,6 +27,8 @@ export interface WasiConfig extends CliConfig, ClockConfig, RandomConfig {
    * { host, guest, readonly? } or an object { guestPath: hostPath }.
    */
   preopens?: PreopenConfig[] | Record<string, string>;
+  /** Outgoing HTTP policy and client. Default: deny all. */
+  http?: HttpConfig;
 }
 
 export class WasiHost {
@@ -20,14 +36,29 @@ export class WasiHost {
   readonly clocks: Clocks;
   readonly random: Random;
   readonly fs: Filesystem;
+  private readonly httpConfig: HttpConfig;
+  private readonly httpPolicy: OutboundPolicy;
+  private httpClient: HttpClient | null;
   constructor(config: WasiConfig = {}) {
+    this.httpConfig = config.http ?? {};
+    // Parsed now so a malformed pattern is reported before the guest runs.
+    this.httpPolicy = new OutboundPolicy(this.httpConfig.allowOutbound ?? [], this.httpConfig.allowAll ?? false);
+    this.httpClient = this.httpConfig.client ?? null;
     this.cli = new Cli(config);
     this.clocks = new Clocks(config);
     this.random = new Random(config);
     this.fs = new Filesystem(normalizePreopens(config.preopens));
   }
-  /** Release host resources (preopened directory fds). */
-  close(): void { this.fs.close(); }
+  /** The outgoing HTTP client, created on first use (its transport loads on the first send). */
+  get http(): HttpClient {
+    this.httpClient ??= new HttpClient({ policy: this.httpPolicy, log: this.httpConfig.log });
+    return this.httpClient;
+  }
+  /** Release host resources (preopened directory fds, an owned HTTP pool). */
+  close(): void {
+    this.fs.close();
+    if (this.httpClient && this.httpClient !== this.httpConfig.client) this.httpClient.close();
+  }
 }
 
 function normalizePreopens(p: WasiConfig['preopens']): PreopenConfig[] {

@@ -6,7 +6,10 @@ import { WasiHost, type WasiConfig } from './host.ts';
 import { p2Imports } from './p2/index.ts';
 import { p3Imports } from './p3/index.ts';
 
-export { WasiHost, type WasiConfig } from './host.ts';
+export { WasiHost, type WasiConfig, type HttpConfig } from './host.ts';
+export { HttpClient, type HttpClientOptions, type RawRequest, type RawResponse, type FieldEntries } from './core/http/client.ts';
+export { OutboundPolicy } from './core/http/policy.ts';
+export { HttpError, type ErrorCode } from './core/http/errors.ts';
 export { ExitSignal, type StdinConfig, type OutputConfig, type CliConfig } from './core/cli.ts';
 export type { PreopenConfig } from './core/fs.ts';
 export { WasiError, type FsErrorCode } from './core/errors.ts';
