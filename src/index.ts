@@ -5,5 +5,7 @@ export { HostResource, ResourceHandle, RuntimeResource } from './runtime/resourc
 export { DecodeError, ValidationError, LinkError, Trap } from './errors.ts';
 export type { ComponentType, InstanceType, FuncType, ValType, ExternType } from './types/types.ts';
 export { compileCoreModule } from './runtime/modules.ts';
+export { DEVIATIONS, type AppliedDeviation, type DeviationEntry, type DeviationMode, type MatchedDeviation } from './runtime/deviations.ts';
+export type { Producer } from './binary/producers.ts';
 export { createWasi, createWasiP2Imports, createWasiP3Imports, runCommand, findRunExport, ExitSignal, WasiError, type WasiConfig } from './wasi/index.ts';
 export { HttpClient, OutboundPolicy, HttpError, type HttpConfig, type ErrorCode as HttpErrorCode } from './wasi/index.ts';

@@ -10,7 +10,7 @@ import { Trap, trapIf } from '../errors.ts';
 import type { CanonInfo, ComponentDef } from '../types/validate.ts';
 import type { FuncType, FutureType, StreamType, ValType } from '../types/types.ts';
 import type { ComponentInstanceState } from '../runtime/instance.ts';
-import { ComponentFunc, lowerSync, LiftedFunc, toTrap } from '../runtime/call.ts';
+import { ComponentFunc, HostFunc, lowerSync, LiftedFunc, toTrap } from '../runtime/call.ts';
 import type { RtScope } from '../runtime/instantiate.ts';
 import { AsyncLiftedFunc, lowerAsync, lowerBlocking } from './calls.ts';
 import {
@@ -19,6 +19,7 @@ import {
 } from './task.ts';
 import { blockingImport, promisingEntry, type CoreValType } from './trampoline.ts';
 import { flattenFuncType } from '../abi/layout.ts';
+import { bindDeviations, deviationHooks, MAX_COUNT } from '../runtime/deviations.ts';
 import { EventCode, Subtask, Waitable, WaitableSet, type EventTuple } from './waitable.ts';
 import {
   CopyEnd, CopyResult, CopyState, GuestBuffer, hostToSharedFuture, hostToSharedStream, ReadableFutureEnd,
@@ -68,6 +69,7 @@ export function componentNeedsJspi(def: ComponentDef): boolean {
 export function prepareInstance(def: ComponentDef, inst: ComponentInstanceState): void {
   if (componentNeedsJspi(def)) inst.jspi = true;
   inst.asyncOps = makeAsyncHandleOps(inst);
+  bindDeviations(def, inst);
 }
 
 function makeAsyncHandleOps(inst: ComponentInstanceState): Partial<HandleOps> {
@@ -150,7 +152,8 @@ export function buildAsyncCanon(c: Canon, info: CanonInfo, s: RtScope, inst: Com
       const o = opts(c.opts);
       if (c.opts.async) return guard(lowerAsync(callee, ft, inst, o) as (...a: unknown[]) => unknown);
       const calleeInst = callee.implInstance;
-      if (ft.async || (calleeInst !== null && calleeInst.jspi)) {
+      // a may-block host function (runtime/call.ts mayBlock) suspends the guest's stack like a blocking callee
+      if (ft.async || (calleeInst !== null && calleeInst.jspi) || (callee instanceof HostFunc && callee.mayBlock)) {
         inst.jspi = true;
         const sig = flattenFuncType(ft, 'lower', { memory64: o.memory64 });
         return blockingImport(guard(lowerBlocking(callee, ft, inst, o) as (...a: unknown[]) => unknown), sig.params, sig.results);
@@ -269,7 +272,14 @@ export function buildAsyncCanon(c: Canon, info: CanonInfo, s: RtScope, inst: Com
       const o = opts(c.opts);
       const cx = createContext(o, inst.handleOps);
       const asyncOpt = !!c.opts.async;
-      const f = (i: number, ptr: unknown, n: unknown) => streamCopy(inst, isRead, t, cx, asyncOpt, i >>> 0, toNum(ptr), toNum(n));
+      // A toolchain known to pass counts above the spec's maximum gets them clamped (src/runtime/deviations.ts).
+      const tooLarge = deviationHooks(inst).countTooLarge;
+      const f = tooLarge === null
+        ? (i: number, ptr: unknown, n: unknown) => streamCopy(inst, isRead, t, cx, asyncOpt, i >>> 0, toNum(ptr), toNum(n))
+        : (i: number, ptr: unknown, n: unknown) => {
+          const count = toNum(n);
+          return streamCopy(inst, isRead, t, cx, asyncOpt, i >>> 0, toNum(ptr), count > MAX_COUNT ? tooLarge(count) : count);
+        };
       return asyncOpt ? guard(f) : blocking(inst, [['i32', 'i32', 'i32'], ['i32']], f);
     }
     case 'future.read': case 'future.write': {
@@ -286,7 +296,9 @@ export function buildAsyncCanon(c: Canon, info: CanonInfo, s: RtScope, inst: Com
       const asyncOpt = c.async;
       const EndT = c.kind === 'stream.cancel-read' ? ReadableStreamEnd : c.kind === 'stream.cancel-write' ? WritableStreamEnd
         : c.kind === 'future.cancel-read' ? ReadableFutureEnd : WritableFutureEnd;
-      const f = (i: number) => cancelCopy(inst, EndT, t, asyncOpt, i >>> 0);
+      // A toolchain known to cancel its wakeup read before leaving the waitable set (src/runtime/deviations.ts).
+      const inSet = c.kind === 'stream.cancel-read' && !asyncOpt && t.elem === null ? deviationHooks(inst).syncCancelInSet : null;
+      const f = (i: number) => cancelCopy(inst, EndT, t, asyncOpt, i >>> 0, inSet);
       return asyncOpt ? guard(f) : blocking(inst, I32_I32, f);
     }
     case 'stream.drop-readable': case 'stream.drop-writable': case 'future.drop-readable': case 'future.drop-writable': {
@@ -578,7 +590,8 @@ function futureCopy(inst: ComponentInstanceState, isRead: boolean, t: FutureType
   return finishCopy(th, end, asyncOpt);
 }
 
-function cancelCopy(inst: ComponentInstanceState, EndT: typeof CopyEnd, t: StreamType | FutureType, asyncOpt: boolean, i: number): number | Promise<number> {
+function cancelCopy(inst: ComponentInstanceState, EndT: typeof CopyEnd, t: StreamType | FutureType, asyncOpt: boolean, i: number,
+  inSet: ((end: CopyEnd) => void) | null = null): number | Promise<number> {
   const th = currentThread();
   trapIf(!inst.mayLeave, 'cannot leave component instance');
   const e = inst.handles.get(i);
@@ -586,7 +599,10 @@ function cancelCopy(inst: ComponentInstanceState, EndT: typeof CopyEnd, t: Strea
   const end = e as CopyEnd;
   trapIf(!sameType(end.shared.t, t.elem), 'stream/future type mismatch');
   trapIf(end.state !== CopyState.COPYING || end.hasSyncWaiter(), 'cannot cancel a copy that is not in progress');
-  trapIf(end.inWaitableSet() && !asyncOpt, 'waitable cannot be used synchronously while added to a waitable set');
+  if (end.inWaitableSet() && !asyncOpt) {
+    trapIf(inSet === null, 'waitable cannot be used synchronously while added to a waitable set');
+    inSet!(end); // leaves the set (a listed toolchain's deviation), or traps naming the toolchain
+  }
   end.state = CopyState.CANCELLING_COPY;
   if (!end.hasPendingEvent()) {
     end.shared.cancel();

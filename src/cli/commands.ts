@@ -85,6 +85,8 @@ async function inspect(opts: InspectOptions): Promise<number> {
     const { Component } = await import('../index.ts');
     const component = Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     process.stdout.write(printWit(component.type, opts.world));
+    const { producersReport } = await import('./toolchains.ts');
+    process.stdout.write(producersReport(component.producers, component.deviations));
     return 0;
   } catch (e) {
     return report(opts.file, e, opts.verbose);
@@ -120,7 +122,8 @@ async function run(opts: RunOptions): Promise<number> {
   let component;
   try {
     const bytes = await readFile(opts.file);
-    component = Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    const { deviationOptions } = await import('./toolchains.ts');
+    component = Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), deviationOptions(opts.file, opts.strict, opts.verbose));
   } catch (e) {
     return report(opts.file, e, opts.verbose);
   }

@@ -13,27 +13,37 @@ import { ComponentFunc, HostFunc } from '../runtime/call.ts';
 import { RtComponent, RtInstance, instantiateDef, type RtValue } from '../runtime/instantiate.ts';
 import { HostResource, RuntimeResource } from '../runtime/resources.ts';
 import { AsyncLiftedFunc, ErrorContext } from '../async/index.ts';
+import { allProducers, attachDeviations, deviationsOf, type DeviationOptions, type MatchedDeviation } from '../runtime/deviations.ts';
+import type { Producer } from '../binary/producers.ts';
 
 const FUNC = Symbol('weir.func');
 const INSTANCE = Symbol('weir.instance');
 
 export type Imports = Record<string, unknown>;
 
-export interface CompileOptions {
+export interface CompileOptions extends DeviationOptions {
   /** Component Model feature gates, e.g. { component_model_async: false } */
   features?: Features;
 }
 
 export class Component {
   /** @internal */ readonly def: ComponentDef;
-  private constructor(def: ComponentDef) { this.def = def; }
+  /** The `producers` custom sections of the component, its nested components and their core modules. */
+  readonly producers: Producer[];
+  private constructor(def: ComponentDef, producers: Producer[]) { this.def = def; this.producers = producers; }
 
   /** Decode and validate a component binary and compile its core modules. */
   static compile(bytes: Uint8Array | ArrayBuffer, options: CompileOptions = {}): Component {
     const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
     const ast = decodeComponent(u8);
-    return new Component(validateComponent(ast, options.features ?? {}));
+    const def = validateComponent(ast, options.features ?? {});
+    // Known toolchain deviations (src/runtime/deviations.ts), recorded per nested component.
+    attachDeviations(def, u8, options);
+    return new Component(def, allProducers(def, u8));
   }
+
+  /** Entries of Weir's table of known toolchain deviations that this component's producers match. */
+  get deviations(): MatchedDeviation[] { return deviationsOf(this.def); }
 
   /** The component's imports and exports. */
   get type(): ComponentType { return this.def.type; }
