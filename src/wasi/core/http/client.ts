@@ -214,6 +214,10 @@ export class HttpClient {
     return new Promise<RawResponse>((resolve, reject) => {
       let settled = false;
       let gotResponse = false;
+      let connected = false;
+      let finished = false;
+      // One timer at a time: connect until the connection is up, then first-byte
+      // once the request is fully sent (and the connection up).
       let timer: ReturnType<typeof setTimeout> | undefined;
       let cr: NodeHttp.ClientRequest;
       const fail = (code: ErrorCode | HttpError | unknown): void => {
@@ -226,6 +230,9 @@ export class HttpClient {
       const arm = (ms: number, code: ErrorCode): void => {
         if (timer) clearTimeout(timer);
         timer = setTimeout(() => fail(code), ms);
+      };
+      const maybeWaitFirstByte = (): void => {
+        if (connected && finished && !gotResponse && !settled) arm(firstByteMs, { tag: 'connection-read-timeout' });
       };
       const onAbort = (): void => {
         if (timer) clearTimeout(timer);
@@ -257,8 +264,10 @@ export class HttpClient {
       cr.on('socket', (socket: Socket) => {
         const connectedNow = (): void => {
           this.connected.add(socket);
+          connected = true;
           if (timer) clearTimeout(timer);
           timer = undefined;
+          maybeWaitFirstByte();
         };
         if (this.connected.has(socket)) { connectedNow(); return; }
         this.connectionsOpened++;
@@ -282,8 +291,9 @@ export class HttpClient {
       });
 
       cr.on('finish', () => {
+        finished = true;
         transmitted();
-        if (!gotResponse && !settled) arm(firstByteMs, { tag: 'connection-read-timeout' });
+        maybeWaitFirstByte();
       });
 
       cr.on('response', (res: NodeHttp.IncomingMessage) => {

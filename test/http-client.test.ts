@@ -1,0 +1,280 @@
+// The outgoing HTTP client (src/wasi/core/http/client.ts) driven through the
+// package entry (createWasi → host.http), against local servers on loopback.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { createServer as createTcpServer, type Socket } from 'node:net';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createWasi, HttpError, OutboundPolicy, type RawRequest } from '../src/index.ts';
+import { HttpClient } from '../src/wasi/index.ts';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+interface Local { server: Server; port: number; connections: () => number; close: () => Promise<void> }
+
+async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Local> {
+  const server = createServer(handler);
+  let count = 0;
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => { count++; sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    server, port, connections: () => count,
+    close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+  };
+}
+
+function request(port: number | string, over: Partial<RawRequest> = {}): RawRequest {
+  return {
+    method: 'GET', scheme: 'HTTP', authority: `127.0.0.1:${port}`, pathWithQuery: '/',
+    headers: [], body: { stream: null, trailers: Promise.resolve(null) }, ...over,
+  };
+}
+
+async function readAll(body: AsyncIterable<Uint8Array> | null): Promise<string> {
+  if (!body) return '';
+  let s = '';
+  for await (const b of body) s += dec.decode(b, { stream: true });
+  return s;
+}
+
+function clientFor(...allow: string[]): { client: HttpClient; close: () => void } {
+  const wasi = createWasi({ http: { allowOutbound: allow } });
+  return { client: wasi.host.http, close: () => wasi.close() };
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try { await p; } catch (e) { assert.ok(e instanceof HttpError, `expected HttpError, got ${e}`); return e.code.tag; }
+  assert.fail('expected the send to fail');
+}
+
+test('default deny: no grant → HTTP-request-denied, the server sees nothing; a grant lets it through', async () => {
+  const srv = await serve((_q, r) => r.end('ok'));
+  try {
+    const logs: string[] = [];
+    const denied = createWasi({ http: { log: (m) => logs.push(m) } });
+    const { response, transmitted } = denied.host.http.sendWithCompletion(request(srv.port));
+    assert.equal(await codeOf(response), 'HTTP-request-denied');
+    assert.equal(await codeOf(transmitted), 'HTTP-request-denied');
+    assert.equal(srv.connections(), 0);
+    assert.match(logs[0], /denied/);
+    denied.close();
+
+    // Port mismatch, other host: denied. Wildcard host and '*' port: allowed.
+    const other = clientFor(`127.0.0.1:${srv.port === 1 ? 2 : 1}`, 'localhost');
+    assert.equal(await codeOf(other.client.send(request(srv.port))), 'HTTP-request-denied');
+    other.close();
+    for (const grant of [`127.0.0.1:${srv.port}`, '127.0.0.*', '127.*.1:*', '*']) {
+      const c = clientFor(grant);
+      const r = await c.client.send(request(srv.port));
+      assert.equal(r.status, 200, grant);
+      assert.equal(await readAll(r.body.stream), 'ok');
+      c.close();
+    }
+    const all = createWasi({ http: { allowAll: true } });
+    assert.equal((await all.host.http.send(request(srv.port))).status, 200);
+    all.close();
+  } finally { await srv.close(); }
+});
+
+test('pattern grammar: malformed patterns are refused', () => {
+  for (const bad of ['', 'http://x.com', 'x.com:99999', 'x.com:ab', '::1', '[::1', 'a b']) {
+    assert.throws(() => new OutboundPolicy([bad]), /allow-outbound/, bad);
+  }
+  const p = new OutboundPolicy(['*.example.com', '[::1]:8080', 'API.test:443']);
+  assert.ok(p.allows('https', 'a.b.example.com', 443));
+  assert.ok(!p.allows('https', 'example.com', 443));
+  assert.ok(p.allows('http', '::1', 8080));
+  assert.ok(!p.allows('http', '::1', 8081));
+  assert.ok(p.allows('https', 'api.TEST', 443));
+  assert.ok(!p.allows('http', 'api.test', 80));
+});
+
+test('100 sequential requests (through two hosts sharing one client) open at most 2 connections', async () => {
+  const srv = await serve((_q, r) => r.end('x'));
+  try {
+    const shared = new HttpClient({ policy: new OutboundPolicy([`127.0.0.1:${srv.port}`]) });
+    const a = createWasi({ http: { client: shared } });
+    const b = createWasi({ http: { client: shared } });
+    for (let i = 0; i < 100; i++) {
+      const r = await (i % 2 ? a : b).host.http.send(request(srv.port, { pathWithQuery: `/${i}` }));
+      assert.equal(await readAll(r.body.stream), 'x');
+      await r.body.trailers;
+    }
+    assert.ok(srv.connections() <= 2, `opened ${srv.connections()} connections`);
+    a.close(); b.close(); shared.close();
+  } finally { await srv.close(); }
+});
+
+test('URI rules: no path or "" → "/", query byte-exact, Host from the authority, headers in order with repeats', async () => {
+  const seen: { url: string; host: string | undefined; raw: string[] }[] = [];
+  const srv = await serve((q, r) => { seen.push({ url: q.url!, host: q.headers.host, raw: q.rawHeaders }); r.end(); });
+  const c = clientFor(`127.0.0.1:${srv.port}`);
+  try {
+    for (const p of [null, '', '/a/b?z=1&a=%2F%20&&x']) {
+      const r = await c.client.send(request(srv.port, {
+        pathWithQuery: p,
+        headers: [['X-Multi', enc.encode('first')], ['x-other', enc.encode('1')], ['x-multi', enc.encode('second')]],
+      }));
+      await readAll(r.body.stream);
+    }
+    assert.deepEqual(seen.map((s) => s.url), ['/', '/', '/a/b?z=1&a=%2F%20&&x']);
+    assert.equal(seen[0].host, `127.0.0.1:${srv.port}`);
+    const raw = seen[0].raw;
+    const names = raw.filter((_, i) => i % 2 === 0);
+    assert.deepEqual(names.slice(0, 4), ['Host', 'X-Multi', 'x-other', 'x-multi']);
+    assert.deepEqual([raw[3], raw[7]], ['first', 'second']);
+    // A missing scheme means HTTPS: a plain HTTP server cannot answer it.
+    assert.notEqual(await codeOf(c.client.send(request(srv.port, { scheme: null }))), 'HTTP-request-denied');
+    assert.equal(await codeOf(c.client.send(request(srv.port, { scheme: 'ftp' }))), 'HTTP-protocol-error');
+    assert.equal(await codeOf(c.client.send(request(srv.port, { authority: null }))), 'HTTP-request-URI-invalid');
+    assert.equal(await codeOf(c.client.send(request(srv.port, { method: 'BAD METHOD' }))), 'HTTP-request-method-invalid');
+  } finally { c.close(); await srv.close(); }
+});
+
+test('request body streamed chunked with trailers; response trailers; content-length mismatch → HTTP-request-body-size', async () => {
+  const srv = await serve((q, r) => {
+    const chunks: Buffer[] = [];
+    q.on('data', (d: Buffer) => chunks.push(d));
+    q.on('end', () => {
+      r.setHeader('x-te', String(q.headers['transfer-encoding']));
+      r.setHeader('x-cl', String(q.headers['content-length']));
+      r.setHeader('Trailer', 'x-sum');
+      r.write(Buffer.concat(chunks));
+      r.addTrailers([['x-sum', String(Buffer.concat(chunks).length)], ['x-echo-trailers', JSON.stringify(q.trailers)]]);
+      r.end();
+    });
+  });
+  const c = clientFor(`127.0.0.1:${srv.port}`);
+  try {
+    async function* parts(...s: string[]): AsyncGenerator<Uint8Array> { for (const x of s) yield enc.encode(x); }
+    const { response, transmitted } = c.client.sendWithCompletion(request(srv.port, {
+      method: 'POST', body: { stream: parts('one', 'two', 'three'), trailers: Promise.resolve([['x-checksum', enc.encode('abc')]]) },
+    }));
+    const r = await response;
+    await transmitted;
+    const h = Object.fromEntries(r.headers.map(([k, v]) => [k.toLowerCase(), dec.decode(v)]));
+    assert.equal(h['x-te'], 'chunked');
+    assert.equal(h['x-cl'], 'undefined');
+    assert.equal(await readAll(r.body.stream), 'onetwothree');
+    const t = Object.fromEntries((await r.body.trailers)!.map(([k, v]) => [k, dec.decode(v)]));
+    assert.equal(t['x-sum'], '11');
+    assert.deepEqual(JSON.parse(t['x-echo-trailers']), { 'x-checksum': 'abc' });
+
+    // Declared length honoured: sent as content-length, not chunked.
+    const ok = await c.client.send(request(srv.port, {
+      method: 'PUT', headers: [['content-length', enc.encode('4')]], body: { stream: parts('pi', 'ng'), trailers: Promise.resolve(null) },
+    }));
+    assert.equal(dec.decode(ok.headers.find(([k]) => k === 'x-cl')![1]), '4');
+    assert.equal(await readAll(ok.body.stream), 'ping');
+
+    for (const body of [['toolong'], ['ab']]) {
+      const { response: resp, transmitted: tx } = c.client.sendWithCompletion(request(srv.port, {
+        method: 'POST', headers: [['content-length', enc.encode('4')]], body: { stream: parts(...body), trailers: Promise.resolve(null) },
+      }));
+      assert.equal(await codeOf(resp), 'HTTP-request-body-size');
+      assert.equal(await codeOf(tx), 'HTTP-request-body-size');
+    }
+    // A request trailers future that fails aborts the request with its error.
+    const failing = Promise.reject(new HttpError({ tag: 'internal-error', val: 'guest' }));
+    failing.catch(() => {});
+    assert.equal(await codeOf(c.client.send(request(srv.port, { method: 'POST', body: { stream: parts('x'), trailers: failing } }))), 'internal-error');
+  } finally { c.close(); await srv.close(); }
+});
+
+test('refused and DNS failures map to their error codes', async () => {
+  const probe = await serve(() => {});
+  const port = probe.port;
+  await probe.close();
+  const c = clientFor('*');
+  try {
+    assert.equal(await codeOf(c.client.send(request(port))), 'connection-refused');
+    assert.equal(await codeOf(c.client.send(request(80, { authority: 'nonexistent.invalid:80' }))), 'DNS-error');
+  } finally { c.close(); }
+});
+
+test('timeouts: first byte and between bytes → connection-read-timeout; a stalled TLS handshake → connection-timeout', async () => {
+  const srv = await serve((q, r) => {
+    if (q.url === '/stall-head') return; // never answers
+    r.writeHead(200, { 'content-length': '10' });
+    r.write('12345'); // and never the rest
+  });
+  const held = new Set<Socket>();
+  const tcp = createTcpServer((s) => { held.add(s); }); // accepts, never speaks TLS
+  await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
+  const tcpPort = (tcp.address() as { port: number }).port;
+  const c = clientFor('127.0.0.1:*');
+  try {
+    const ms = (n: number): bigint => BigInt(n) * 1_000_000n;
+    let t0 = Date.now();
+    assert.equal(await codeOf(c.client.send(request(srv.port, { pathWithQuery: '/stall-head', options: { firstByteTimeoutNs: ms(150) } }))), 'connection-read-timeout');
+    assert.ok(Date.now() - t0 < 3000);
+    const r = await c.client.send(request(srv.port, { pathWithQuery: '/stall-body', options: { betweenBytesTimeoutNs: ms(150) } }));
+    t0 = Date.now();
+    assert.equal(await readAll(r.body.stream), '12345');
+    assert.equal(await codeOf(r.body.trailers), 'connection-read-timeout');
+    assert.ok(Date.now() - t0 < 3000);
+    assert.equal(await codeOf(c.client.send(request(tcpPort, { scheme: 'HTTPS', options: { connectTimeoutNs: ms(150) } }))), 'connection-timeout');
+  } finally {
+    c.close(); await srv.close();
+    for (const s of held) s.destroy();
+    await new Promise<void>((r) => tcp.close(() => r()));
+  }
+});
+
+test('response bodies are pulled with backpressure', async () => {
+  let written = 0;
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  const srv = await serve((_q, r) => {
+    const pump = (): void => {
+      while (written < 64 * 1024 * 1024) {
+        written += chunk.length;
+        if (!r.write(chunk)) { r.once('drain', pump); return; }
+      }
+      r.end();
+    };
+    pump();
+  });
+  const c = clientFor(`127.0.0.1:${srv.port}`);
+  try {
+    const r = await c.client.send(request(srv.port));
+    const it = r.body.stream![Symbol.asyncIterator]();
+    await it.next();
+    await new Promise((res) => setTimeout(res, 300));
+    assert.ok(written < 16 * 1024 * 1024, `server wrote ${written} bytes while nobody read`);
+    await it.return!();
+    assert.equal(await codeOf(r.body.trailers), 'HTTP-response-incomplete');
+  } finally { c.close(); await srv.close(); }
+});
+
+test('TLS: a self-signed certificate → TLS-certificate-error; trusted through the ca option → ok', async (t) => {
+  if (spawnSync('openssl', ['version']).status !== 0) { t.skip('the openssl command is not installed (needed to make a test certificate)'); return; }
+  const dir = mkdtempSync(join(tmpdir(), 'weir-tls-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'),
+      '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+    const cert = readFileSync(join(dir, 'c.pem'), 'utf8');
+    const server = createTlsServer({ key: readFileSync(join(dir, 'k.pem')), cert }, (_q, r) => r.end('secure'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const c = clientFor('localhost:*');
+      assert.equal(await codeOf(c.client.send(request(port, { scheme: 'HTTPS', authority: `localhost:${port}` }))), 'TLS-certificate-error');
+      c.close();
+      const trusted = new HttpClient({ policy: new OutboundPolicy(['localhost']), ca: cert });
+      const r = await trusted.send(request(port, { scheme: 'HTTPS', authority: `localhost:${port}` }));
+      assert.equal(await readAll(r.body.stream), 'secure');
+      trusted.close();
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
