@@ -65,6 +65,12 @@ def compute_argv(test_path: str,
         argv = WEIR + ["run"]
     for k, v in env.items():
         argv += ["--env", f"{k}={v}"]
+    if "http" in proposals:
+        # Outbound HTTP is denied by default: grant exactly the servers the
+        # runner started for this test (passed to the guest as HTTP_SERVER_<NAME>).
+        for k, v in env.items():
+            if k.startswith("HTTP_SERVER_"):
+                argv += ["--allow-outbound", v]
     if root:
         argv += ["--dir", f"{root}::/"]
     argv += ["--", test_path]
