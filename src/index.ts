@@ -2,6 +2,7 @@
 export { Component, Instance, type Imports, type CompileOptions, type CallOptions } from './host/component.ts';
 export { ErrorContext } from './async/canon.ts';
 export { HostResource, ResourceHandle, RuntimeResource } from './runtime/resources.ts';
+export { mayBlock } from './runtime/call.ts';
 export { DecodeError, ValidationError, LinkError, Trap } from './errors.ts';
 export type { ComponentType, InstanceType, FuncType, ValType, ExternType } from './types/types.ts';
 export { compileCoreModule } from './runtime/modules.ts';

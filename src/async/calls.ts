@@ -291,7 +291,8 @@ export function lowerBlocking(callee: ComponentFunc, ft: FuncType, inst: Compone
   const cx = createContext(opts, inst.handleOps);
   if (!ft.async) {
     return function loweredMayBlock(...coreArgs: unknown[]): unknown {
-      const t = currentThread();
+      // the thread is needed only to block (a core start function may call this outside any task)
+      const t0 = current;
       trapIf(!inst.mayLeave, 'cannot leave component instance');
       const outer = inst.lowerScope;
       const scope = new CallScope();
@@ -315,6 +316,8 @@ export function lowerBlocking(callee: ComponentFunc, ft: FuncType, inst: Compone
         release();
         return adapter.lowerResult(cx, r, coreArgs);
       }
+      if (t0 === null) { release(); r.catch(() => {}); throw new Trap('cannot block outside of a task (e.g. in a start function)'); }
+      const t = t0;
       let settled = false, value: unknown, error: unknown = null;
       t.nestedSync = r;
       r.then((v) => { value = v; settled = true; t.nestedSync = null; store.wake(t); }, (e) => { error = toTrap(e); settled = true; t.nestedSync = null; store.wake(t); });

@@ -10,7 +10,7 @@ import { Trap, trapIf } from '../errors.ts';
 import type { CanonInfo, ComponentDef } from '../types/validate.ts';
 import type { FuncType, FutureType, StreamType, ValType } from '../types/types.ts';
 import type { ComponentInstanceState } from '../runtime/instance.ts';
-import { ComponentFunc, lowerSync, LiftedFunc, toTrap } from '../runtime/call.ts';
+import { ComponentFunc, HostFunc, lowerSync, LiftedFunc, toTrap } from '../runtime/call.ts';
 import type { RtScope } from '../runtime/instantiate.ts';
 import { AsyncLiftedFunc, lowerAsync, lowerBlocking } from './calls.ts';
 import {
@@ -152,7 +152,8 @@ export function buildAsyncCanon(c: Canon, info: CanonInfo, s: RtScope, inst: Com
       const o = opts(c.opts);
       if (c.opts.async) return guard(lowerAsync(callee, ft, inst, o) as (...a: unknown[]) => unknown);
       const calleeInst = callee.implInstance;
-      if (ft.async || (calleeInst !== null && calleeInst.jspi)) {
+      // a may-block host function (runtime/call.ts mayBlock) suspends the guest's stack like a blocking callee
+      if (ft.async || (calleeInst !== null && calleeInst.jspi) || (callee instanceof HostFunc && callee.mayBlock)) {
         inst.jspi = true;
         const sig = flattenFuncType(ft, 'lower', { memory64: o.memory64 });
         return blockingImport(guard(lowerBlocking(callee, ft, inst, o) as (...a: unknown[]) => unknown), sig.params, sig.results);

@@ -39,25 +39,65 @@ export abstract class ComponentFunc {
 
 const noCancel: OnCancel = () => {};
 
+/** Marks host functions for synchronous imports that may return a Promise (see `mayBlock`). */
+export const MAY_BLOCK: unique symbol = Symbol.for('weir.mayBlock') as any;
+
+/**
+ * Mark a host function for a synchronous (non-`async`) import as possibly
+ * blocking: it may return a Promise (or any thenable) instead of its result,
+ * and the calling guest's wasm stack then suspends (JSPI) until it settles,
+ * while the event loop keeps running. A call that returns a plain value costs
+ * no suspension. Instances importing such a function run their core code on
+ * JSPI stacks, so their synchronous exports return a Promise when a call had
+ * to wait. Returns `fn` itself.
+ */
+export function mayBlock<F extends (...args: any[]) => unknown>(fn: F): F {
+  Object.defineProperty(fn, MAY_BLOCK, { value: true });
+  return fn;
+}
+
+/** Promises returned by may-block host functions (a synchronous caller awaiting one must not hold the scheduler). */
+const hostBlocks = new WeakSet<Promise<unknown>>();
+export function isHostBlock(p: Promise<unknown>): boolean { return hostBlocks.has(p); }
+
 /** A function implemented by the host in JavaScript. */
 export class HostFunc extends ComponentFunc {
   fn: (...args: any[]) => unknown;
+  /** `fn` was marked with `mayBlock`: lowered through a Suspending import, its Promises suspend the guest. */
+  readonly mayBlock: boolean;
   private needsConversion: boolean;
   constructor(type: FuncType, fn: (...args: any[]) => unknown) {
     super(type);
     this.fn = fn;
+    this.mayBlock = !type.async && (fn as { [MAY_BLOCK]?: boolean })[MAY_BLOCK] === true;
     this.needsConversion = hostArgsToJs(type) !== null;
   }
   call(args: unknown[]): unknown {
     const conv = this.needsConversion ? hostArgsToJs(this.type)! : null;
-    return this.fn(...(conv ? conv(args) : args));
+    const r = this.fn(...(conv ? conv(args) : args));
+    return this.mayBlock ? this.trackBlock(r) : r;
+  }
+  /** A may-block function's thenable becomes a Promise the store counts as a pending host operation. */
+  private trackBlock(r: unknown): unknown {
+    if (r === null || (typeof r !== 'object' && typeof r !== 'function') || typeof (r as PromiseLike<unknown>).then !== 'function') return r;
+    const op = { root: current?.task.root ?? null };
+    store.hostCalls.add(op);
+    const done = () => { store.hostCalls.delete(op); store.progress++; };
+    const p = Promise.resolve(r).then((v) => { done(); return v; }, (e) => { done(); throw e; });
+    hostBlocks.add(p);
+    return p;
   }
   invoke(caller: ComponentInstanceState | null, onStart: OnStart, onResolve: OnResolve, root: HostCall | null): OnCancel {
     const raw = onStart();
     const args = this.needsConversion ? hostArgsToJs(this.type)!(raw) : raw;
     if (!this.type.async) {
-      onResolve(this.fn(...args), false);
-      return noCancel;
+      const v = this.fn(...args);
+      if (!this.mayBlock || !(v instanceof Object) || typeof (v as PromiseLike<unknown>).then !== 'function') {
+        onResolve(v, false);
+        return noCancel;
+      }
+      // an async lower of a may-block function: the subtask resolves when the Promise does
+      return this.settleLater(v as PromiseLike<unknown>, caller, onResolve, root, null);
     }
     // An async host function gets `this.signal`, aborted when the guest cancels the subtask.
     let ctrl: AbortController | null = null;
@@ -67,6 +107,11 @@ export class HostFunc extends ComponentFunc {
       onResolve(r, false);
       return noCancel;
     }
+    return this.settleLater(r as PromiseLike<unknown>, caller, onResolve, root, () => ctrl?.abort());
+  }
+
+  private settleLater(r: PromiseLike<unknown>, caller: ComponentInstanceState | null, onResolve: OnResolve, root: HostCall | null,
+    abort: (() => void) | null): OnCancel {
     let done = false;
     const op = { root };
     store.hostCalls.add(op);
@@ -95,9 +140,10 @@ export class HostFunc extends ComponentFunc {
     });
     return () => {
       if (done) return;
+      if (abort === null) return; // a synchronous function's call cannot be cancelled: it resolves normally
       done = true;
       store.hostCalls.delete(op);
-      ctrl?.abort();
+      abort();
       onResolve(undefined, true);
     };
   }
@@ -222,7 +268,11 @@ export class LiftedFunc extends ComponentFunc {
           if (x.nestedSync !== null) nested = x.nestedSync;
         }
         if (pick === null && nested !== null) {
-          await nested.then(undefined, () => {});
+          // Waiting on the host (a may-block host function) holds nothing: let the
+          // scheduler run other instances' threads meanwhile.
+          const host = isHostBlock(nested);
+          if (host) { store.syncHold--; store.schedule(); }
+          try { await nested.then(undefined, () => {}); } finally { if (host) store.syncHold++; }
           continue;
         }
         trapIf(pick === null, 'cannot block a synchronous task before returning: deadlock detected: event loop cannot make further progress');

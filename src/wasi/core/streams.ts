@@ -23,6 +23,17 @@ export interface ByteSource {
    * At most one read is outstanding at a time.
    */
   read?(max: number): Promise<Uint8Array | null>;
+  /**
+   * Read without waiting (WASI 0.2's non-blocking `read`): up to `max` bytes
+   * that are available now — an empty array when none are —, null at end of
+   * stream. Absent: readSync does not wait for long (files, buffers).
+   */
+  readNow?(max: number): Uint8Array | null;
+  /**
+   * Resolves (never rejects) once `ready()` holds: data, end of stream or an
+   * error to report. An aborted `signal` abandons the wait. Absent: always ready.
+   */
+  whenReadable?(signal?: AbortSignal): Promise<void>;
 }
 
 export interface ByteSink {
@@ -32,6 +43,13 @@ export interface ByteSink {
   close(): void;
   /** Write all of `bytes` without blocking the thread on a full pipe. Absent: use writeSync. */
   write?(bytes: Uint8Array): Promise<void>;
+  /**
+   * Write as much of `bytes` as the sink takes without waiting; returns how
+   * many bytes were written (fewer than `bytes.length` when a non-blocking
+   * pipe is full: hand the rest to `write`). Absent: writeSync does not wait
+   * for long (callbacks, files).
+   */
+  writeNow?(bytes: Uint8Array): number;
 }
 
 /** Read from a source, asynchronously when it can. */
@@ -105,20 +123,42 @@ export class FdSource implements ByteSource {
     if (this.position !== null) this.position += BigInt(got);
     return got === n ? buf : buf.subarray(0, got);
   }
-  ready(): boolean { return true; }
+  /** Pipes, sockets and terminals are ready when data (or their end) arrived; files always are. */
+  ready(): boolean {
+    if (this.closed) return true;
+    const p = this.pipeReader();
+    return p === null || p.readable();
+  }
 
   /** For fds that are pipes, sockets or terminals: a paused socket over the fd, read on demand. */
   private pipe: PipeReader | null | undefined;
+
+  private pipeReader(): PipeReader | null {
+    if (this.position !== null) return null;
+    if (this.pipe === undefined) this.pipe = PipeReader.forFd(this.fd);
+    return this.pipe;
+  }
+
+  readNow(max: number): Uint8Array | null {
+    if (this.closed) return null;
+    const p = this.pipeReader();
+    if (p === null) return this.readSync(max);
+    if (this.alive && !this.alive()) throw new WasiError('bad-descriptor');
+    return p.readNow(Math.min(Math.max(max, 0), MAX_READ));
+  }
+
+  whenReadable(signal?: AbortSignal): Promise<void> {
+    const p = this.closed ? null : this.pipeReader();
+    return p === null ? Promise.resolve() : p.whenReadable(signal);
+  }
 
   read(max: number): Promise<Uint8Array | null> {
     if (this.closed) return Promise.resolve(null);
     if (this.alive && !this.alive()) return Promise.reject(new WasiError('bad-descriptor'));
     const n = Math.min(Math.max(max, 0), MAX_READ);
     if (n === 0) return Promise.resolve(new Uint8Array(0));
-    if (this.position === null) {
-      if (this.pipe === undefined) this.pipe = PipeReader.forFd(this.fd);
-      if (this.pipe !== null) return this.pipe.read(n);
-    }
+    const pipe = this.pipeReader();
+    if (pipe !== null) return pipe.read(n);
     const buf = new Uint8Array(n);
     const pos = this.position;
     return new Promise((resolve, reject) => {
@@ -158,7 +198,10 @@ class PipeReader {
   private ended = false;
   private error: unknown = null;
   private leftover: Uint8Array | null = null;
-  private waiter: (() => void) | null = null;
+  /** pending reads and readiness waits, woken together (each re-checks) */
+  private waiters = new Set<() => void>();
+  /** waits in progress; the socket is ref'd while there are any */
+  private refs = 0;
 
   static forFd(fd: number): PipeReader | null {
     let st;
@@ -176,7 +219,12 @@ class PipeReader {
     this.sock = sock;
     sock.pause();
     sock.unref();
-    const wake = () => { const w = this.waiter; this.waiter = null; w?.(); };
+    const wake = () => {
+      if (this.waiters.size === 0) return;
+      const ws = [...this.waiters];
+      this.waiters.clear();
+      for (const w of ws) w();
+    };
     sock.on('readable', wake);
     sock.on('end', () => { this.ended = true; wake(); });
     sock.on('error', (e) => { this.error = e; this.ended = true; wake(); });
@@ -197,13 +245,51 @@ class PipeReader {
       }
       if (this.error) throw toWasiError(this.error);
       if (this.ended) return null;
-      this.sock.ref();
-      try {
-        await new Promise<void>((r) => { this.waiter = r; });
-      } finally {
-        this.sock.unref();
-      }
+      await this.wait(undefined);
     }
+  }
+
+  /** Bytes available now (empty when none), null at the end. */
+  readNow(n: number): Uint8Array | null {
+    let chunk = this.leftover;
+    this.leftover = null;
+    if (chunk === null || chunk.length === 0) {
+      const b = this.sock.read() as Buffer | null;
+      chunk = b === null ? null : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    }
+    if (chunk !== null && chunk.length > 0) {
+      if (chunk.length > n) { this.leftover = chunk.subarray(n); chunk = chunk.subarray(0, n); }
+      return chunk;
+    }
+    if (this.error) throw toWasiError(this.error);
+    if (this.ended) return null;
+    return new Uint8Array(0);
+  }
+
+  /** A read would not wait: data buffered, or the end (or an error) reached. */
+  readable(): boolean {
+    return (this.leftover !== null && this.leftover.length > 0) || this.sock.readableLength > 0 || this.ended || this.error !== null;
+  }
+
+  whenReadable(signal?: AbortSignal): Promise<void> {
+    if (this.readable()) return Promise.resolve();
+    return this.wait(signal);
+  }
+
+  /** Resolves at the next 'readable', end, error or close (or when `signal` aborts); keeps the process alive meanwhile. */
+  private wait(signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        this.waiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        if (--this.refs === 0) this.sock.unref();
+        resolve();
+      };
+      if (this.refs++ === 0) this.sock.ref();
+      this.waiters.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
   }
 
   /** Stop reading (the fd itself stays open: it belongs to whoever configured it). */
@@ -261,6 +347,30 @@ export class FdSink implements ByteSink {
       throw toWasiError(e);
     }
   }
+  writeNow(bytes: Uint8Array): number {
+    if (this.closed) throw new WasiError('pipe');
+    if (this.alive && !this.alive()) throw new WasiError('bad-descriptor');
+    let off = 0;
+    try {
+      let pos = this.position === 'append' ? fstatSync(this.fd, { bigint: true }).size : this.position;
+      while (off < bytes.length) {
+        let n: number;
+        try {
+          n = writeSync(this.fd, bytes, off, bytes.length - off, pos === null ? null : Number(pos));
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'EAGAIN') break;
+          throw e;
+        }
+        off += n;
+        if (pos !== null) pos += BigInt(n);
+      }
+      if (this.position !== 'append') this.position = pos;
+    } catch (e) {
+      throw toWasiError(e);
+    }
+    return off;
+  }
+
   /** Like writeSync, but a full non-blocking pipe (EAGAIN) waits on a timer instead of blocking the thread. */
   async write(bytes: Uint8Array): Promise<void> {
     if (this.closed) throw new WasiError('pipe');
@@ -307,4 +417,4 @@ export class NullSink implements ByteSink {
   close(): void {}
 }
 
-export const EMPTY_SOURCE: ByteSource = { readSync: () => null, read: () => Promise.resolve(null), ready: () => true, close() {} };
+export const EMPTY_SOURCE: ByteSource = { readSync: () => null, read: () => Promise.resolve(null), readNow: () => null, ready: () => true, close() {} };

@@ -2,14 +2,19 @@
 
 import { terminalImports } from '../terminal.ts';
 import type { Cli } from '../core/cli.ts';
-import { InputStream, OutputStream, type IoResources } from './io.ts';
+import type { ByteSource } from '../core/streams.ts';
+import { InputStream, OutputStream, SinkWriter, type IoResources } from './io.ts';
 
 
 export function cliImports(cli: Cli, io: IoResources, version: string): Record<string, Record<string, unknown>> {
-  // Each get-std* call hands out a new handle the guest may drop; they share the core stream.
-  const stdin = () => new InputStream({ readSync: (n) => cli.stdin.readSync(n), ready: () => cli.stdin.ready(), close() {} });
-  const stdout = () => new OutputStream(sharedSink(cli.stdout));
-  const stderr = () => new OutputStream(sharedSink(cli.stderr));
+  // Each get-std* call hands out a new handle the guest may drop; they share the core stream
+  // (and, for output, one write queue, so bytes from several handles stay in order).
+  const stdinSource = unclosable(cli.stdin);
+  const stdoutWriter = new SinkWriter(cli.stdout);
+  const stderrWriter = new SinkWriter(cli.stderr);
+  const stdin = () => new InputStream(stdinSource);
+  const stdout = () => new OutputStream(stdoutWriter);
+  const stderr = () => new OutputStream(stderrWriter);
   return {
     [`wasi:cli/environment@${version}`]: {
       'get-environment': () => cli.env.map(([k, v]) => [k, v]),
@@ -27,7 +32,11 @@ export function cliImports(cli: Cli, io: IoResources, version: string): Record<s
   };
 }
 
-/** Dropping a stdout handle must not close the process's stdout: wrap with a no-op close. */
-function sharedSink(s: Cli['stdout']): Cli['stdout'] {
-  return { writeSync: (b) => s.writeSync(b), flushSync: () => s.flushSync(), close() {} };
+/** Dropping a stdin handle must not close the process's stdin. */
+function unclosable(s: ByteSource): ByteSource {
+  const out: ByteSource = { readSync: (n) => s.readSync(n), ready: () => s.ready(), close() {} };
+  if (s.read) out.read = (n) => s.read!(n);
+  if (s.readNow) out.readNow = (n) => s.readNow!(n);
+  if (s.whenReadable) out.whenReadable = (sig) => s.whenReadable!(sig);
+  return out;
 }

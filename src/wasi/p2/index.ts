@@ -20,7 +20,7 @@ export function p2Imports(host: WasiHost): Record<string, Record<string, unknown
 function bindings(host: WasiHost): Record<string, Record<string, unknown>> {
   const io = createIoResources();
   return {
-    ...ioImports(io, host.clocks, P2_VERSION),
+    ...ioImports(io, P2_VERSION),
     ...cliImports(host.cli, io, P2_VERSION),
     ...clocksImports(host.clocks, io, P2_VERSION),
     ...randomImports(host.random, P2_VERSION),
