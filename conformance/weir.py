@@ -63,6 +63,11 @@ def compute_argv(test_path: str,
         argv = WEIR + ["serve", "--addr=127.0.0.1:0"]
     else:
         argv = WEIR + ["run"]
+    if "sockets" in proposals:
+        # As wasmtime's adapter: a test that lists sockets gets every address.
+        # Tests without a JSON spec (sockets-*-properties) get no grant: creating
+        # sockets and setting options is allowed by default.
+        argv += ["-S", "inherit-network"]
     for k, v in env.items():
         argv += ["--env", f"{k}={v}"]
     if "http" in proposals:

@@ -1,6 +1,7 @@
 // Command-line argument parsing for `weir` (hand-written, no dependencies).
 
 import { parseOutboundPattern } from '../wasi/core/http/policy.ts';
+import { parseNetRule } from '../wasi/core/sockets/policy.ts';
 
 export interface DirMapping {
   host: string;
@@ -84,6 +85,8 @@ export const WASI_S_OPTIONS: Record<string, string> = {
   cli: 'wasi:cli is always linked (accepted for wasmtime compatibility)',
   'inherit-env': 'pass the whole host environment to the guest (same as --inherit-env)',
   http: 'allow outgoing HTTP requests to any destination (same as --allow-outbound \'*\')',
+  'inherit-network': 'wasi:sockets: allow every address for every use (bind, listen, accept, connect, UDP)',
+  'allow-ip-name-lookup': 'wasi:sockets: allow name lookups (ip-name-lookup.resolve-addresses)',
 };
 
 function sHelp(): string {
@@ -131,6 +134,21 @@ Options:
                                  characters ('*.example.com'); PORT is a number
                                  or '*' (any; also when omitted); IPv6 in brackets
                                  ([::1]:8080); '*' alone allows all. Repeatable.
+  --allow-net KIND=HOST[:PORTS]  Let the guest use wasi:sockets with HOST. Default:
+                                 sockets can be created and configured, but every
+                                 bind, listen, connect, send and name lookup is
+                                 access-denied. KIND: connect (TCP connect to),
+                                 bind (TCP/UDP bind and TCP listen on; an implicit
+                                 bind by listen is a bind of 0.0.0.0 / [::]),
+                                 accept (TCP peers accepted from), udp (UDP
+                                 send to / receive from). HOST: '*' (any), an
+                                 IPv4 address or CIDR (10.0.0.0/8), an IPv6 one
+                                 in brackets ([::1], [fd00::/8]), or, for connect
+                                 and udp, a hostname (allows only the addresses
+                                 the guest's own lookup of it returned; that name
+                                 may be looked up). PORTS: N, N-M or '*' (default).
+                                 Examples: connect=10.0.0.5:5432,
+                                 bind=127.0.0.1:8000-8100, udp=0.0.0.0/0:53. Repeatable.
   --strict                       Apply no fixes for known toolchain deviations
   -v, --verbose                  Print stack traces and extra diagnostics on errors
   -h, --help                     Show this help
@@ -148,7 +166,7 @@ Serves HTTP requests with a component that exports wasi:http/handler
 Options:
   --addr HOST:PORT   Address to listen on (default ${DEFAULT_ADDR}).
                      IPv6 hosts are written in brackets: [::1]:8080
-  --dir, --dir-readonly, --env, --inherit-env, -S, --allow-outbound, --strict:
+  --dir, --dir-readonly, --env, --inherit-env, -S, --allow-outbound, --allow-net, --strict:
                      as for weir run
   -v, --verbose      Print stack traces and extra diagnostics on errors
   -h, --help         Show this help
@@ -334,7 +352,12 @@ function guestOption(g: GuestOptions, c: Cursor, opt: string, inline: string | u
       g.inheritEnv = true;
       return true;
     case '-S': case '--wasi': parseWasiSetting(c.value(opt, inline), g.wasi, command); return true;
-    case '--allow-net': g.allowNet.push(c.value(opt, inline)); return true;
+    case '--allow-net': {
+      const rule = c.value(opt, inline);
+      try { parseNetRule(rule); } catch (e) { throw new UsageError((e as Error).message, command); }
+      g.allowNet.push(rule);
+      return true;
+    }
     case '--allow-outbound': {
       const pattern = c.value(opt, inline);
       try { parseOutboundPattern(pattern); } catch (e) { throw new UsageError((e as Error).message, command); }
@@ -358,6 +381,7 @@ function splitShort(raw: string): [string, string | undefined] {
 function finishGuestOptions(g: GuestOptions): void {
   if (g.wasi['inherit-env'] !== undefined && wasiFlag(g, 'inherit-env')) g.inheritEnv = true;
   if (g.wasi.http !== undefined) wasiFlag(g, 'http'); // reject a malformed value up front
+  for (const n of ['inherit-network', 'allow-ip-name-lookup']) if (g.wasi[n] !== undefined) wasiFlag(g, n);
 }
 
 function parseRun(c: Cursor, verbose: boolean): Command {

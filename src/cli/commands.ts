@@ -116,6 +116,15 @@ export function guestHttpConfig(opts: GuestOptions): { allowOutbound: string[]; 
   };
 }
 
+/** The wasi:sockets policy of -S inherit-network, -S allow-ip-name-lookup and --allow-net (for run and serve). */
+export function guestNetworkConfig(opts: GuestOptions): { inheritNetwork: boolean; allowIpNameLookup: boolean; allow: string[] } {
+  return {
+    inheritNetwork: wasiFlag(opts, 'inherit-network'),
+    allowIpNameLookup: wasiFlag(opts, 'allow-ip-name-lookup'),
+    allow: opts.allowNet,
+  };
+}
+
 async function run(opts: RunOptions): Promise<number> {
   const { Component, Trap } = await import('../index.ts');
   const { createWasi, runCommand, findRunExport } = await import('../wasi/index.ts');
@@ -137,6 +146,7 @@ async function run(opts: RunOptions): Promise<number> {
       stdout: 'inherit',
       stderr: 'inherit',
       http: guestHttpConfig(opts),
+      network: guestNetworkConfig(opts),
     });
   } catch (e) {
     process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);

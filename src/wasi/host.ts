@@ -8,6 +8,8 @@ import { Filesystem, type PreopenConfig } from './core/fs.ts';
 import { Random, type RandomConfig } from './core/random.ts';
 import { HttpClient } from './core/http/client.ts';
 import { OutboundPolicy } from './core/http/policy.ts';
+import { Network } from './core/sockets/network.ts';
+import type { NetworkConfig } from './core/sockets/policy.ts';
 
 /** Outgoing HTTP (wasi:http client / outgoing-handler). Default: every request denied. */
 export interface HttpConfig {
@@ -29,6 +31,12 @@ export interface WasiConfig extends CliConfig, ClockConfig, RandomConfig {
   preopens?: PreopenConfig[] | Record<string, string>;
   /** Outgoing HTTP policy and client. Default: deny all. */
   http?: HttpConfig;
+  /**
+   * wasi:sockets policy (src/wasi/core/sockets/policy.ts). Default: sockets may be
+   * created and configured, but every bind/connect/listen/send and name lookup
+   * is access-denied and no OS socket is opened.
+   */
+  network?: NetworkConfig;
 }
 
 export class WasiHost {
@@ -36,6 +44,8 @@ export class WasiHost {
   readonly clocks: Clocks;
   readonly random: Random;
   readonly fs: Filesystem;
+  /** wasi:sockets core: policy, resolver and the guest's sockets (shared by 0.2 and 0.3). */
+  readonly network: Network;
   private readonly httpConfig: HttpConfig;
   private readonly httpPolicy: OutboundPolicy;
   private httpClient: HttpClient | null;
@@ -48,6 +58,7 @@ export class WasiHost {
     this.clocks = new Clocks(config);
     this.random = new Random(config);
     this.fs = new Filesystem(normalizePreopens(config.preopens));
+    this.network = new Network(config.network); // parses the rules: a bad one throws NetRuleError now
   }
   /** The outgoing HTTP client, created on first use (its transport loads on the first send). */
   get http(): HttpClient {
@@ -57,6 +68,7 @@ export class WasiHost {
   /** Release host resources (preopened directory fds, an owned HTTP pool). */
   close(): void {
     this.fs.close();
+    this.network.close();
     if (this.httpClient && this.httpClient !== this.httpConfig.client) this.httpClient.close();
   }
 }

@@ -4,6 +4,7 @@ import type { WasiHost } from '../host.ts';
 import { cliImports } from './cli.ts';
 import { clocksImports, randomImports } from './clocks.ts';
 import { filesystemImports } from './filesystem.ts';
+import { socketsImports } from './sockets.ts';
 
 /**
  * The version the keys carry. Imports match by semver, so these serve a
@@ -17,5 +18,6 @@ export function p3Imports(host: WasiHost): Record<string, Record<string, unknown
     ...clocksImports(host.clocks, P3_VERSION),
     ...randomImports(host.random, P3_VERSION),
     ...filesystemImports(host.fs, P3_VERSION),
+    ...socketsImports(host.network, P3_VERSION),
   };
 }
