@@ -27,6 +27,22 @@ if (!versionSupported(nodeVersion) || !jspiAvailable()) {
   // Cache V8's compiled code for Weir's own modules between runs (start-up time).
   const { enableCompileCache } = await import('node:module');
   if (!process.env.NODE_DISABLE_COMPILE_CACHE) enableCompileCache?.();
-  const { main } = await import('./commands.ts');
+  const { main } = (await import(await entry())) as typeof import('./commands.ts');
   process.exitCode = await main(process.argv.slice(2));
+}
+
+/**
+ * The commands: the bundle `npm run build` writes (dist/cli/weir.js, see
+ * scripts/bundle-cli.ts; one file loads much faster than ~70 modules) when it
+ * is at least as new as tsc's output, else the modules themselves.
+ */
+async function entry(): Promise<string> {
+  const { statSync } = await import('node:fs');
+  try {
+    const bundle = statSync(new URL('./weir.js', import.meta.url)).mtimeMs;
+    if (bundle >= statSync(new URL('./commands.js', import.meta.url)).mtimeMs) return './weir.js';
+  } catch {
+    // no bundle (running from src/, or only tsc was run)
+  }
+  return './commands.ts';
 }

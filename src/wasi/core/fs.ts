@@ -27,7 +27,6 @@ import {
   lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, renameSync, rmdirSync,
   symlinkSync, unlinkSync, writeSync, constants as C, existsSync, type BigIntStats, type Dirent,
 } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { WasiError, sys, toWasiError } from './errors.ts';
 import { FdSink, FdSource, MAX_READ, type ByteSink, type ByteSource } from './streams.ts';
 
@@ -641,10 +640,13 @@ function tsArg(t: NewTimestamp, current: bigint | undefined): number {
 }
 
 // Per-process key: metadata hashes identify files without exposing device/inode numbers.
-const HASH_KEY = crypto.getRandomValues(new Uint8Array(16));
+// node:crypto is loaded on first use: loading it costs every `weir run` several ms.
+let hashKey: Uint8Array | null = null;
 
 function hashOf(st: BigIntStats): { lower: bigint; upper: bigint } {
-  const h = createHash('sha256').update(HASH_KEY).update(`${st.dev}:${st.ino}:${st.mtimeNs}:${st.size}`).digest();
+  const { createHash, randomBytes } = process.getBuiltinModule('node:crypto');
+  hashKey ??= randomBytes(16);
+  const h = createHash('sha256').update(hashKey).update(`${st.dev}:${st.ino}:${st.mtimeNs}:${st.size}`).digest();
   const v = new DataView(h.buffer, h.byteOffset, 16);
   return { lower: v.getBigUint64(0, true), upper: v.getBigUint64(8, true) };
 }

@@ -1,0 +1,46 @@
+// Bundles the `weir` command (dist/cli/commands.js and everything it imports)
+// into a few files next to it: dist/cli/weir.js plus a chunk per dynamic
+// import. Loading ~70 ES modules costs Node more than the code in them (each
+// is resolved, read, looked up in the compile cache, linked); one file is
+// read and deserialized once. Run after tsc (`npm run build`, `npm install`).
+//
+// dist/cli/main.js uses the bundle only when it is at least as new as the tsc
+// output (tsc rewrites every file), so after a bare `npx tsc -p .` the command
+// runs the fresh unbundled modules instead of a stale bundle.
+
+import { rmSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'rolldown';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Bundle `cli` (a dist/cli folder written by tsc) in place; returns the file names written. */
+export async function bundleCli(cli = join(root, 'dist', 'cli')): Promise<string[]> {
+  // Chunks of an earlier bundle (their names are fixed, but a chunk may no longer exist).
+  for (const f of readdirSync(cli)) if (f === 'weir.js' || f.startsWith('weir-')) rmSync(join(cli, f));
+  const out = await build({
+    input: { weir: join(cli, 'commands.js') },
+    platform: 'node',
+    // The package's own dist/ is bundled; node: built-ins stay imports.
+    external: [/^node:/],
+    logLevel: 'warn',
+    output: {
+      dir: cli,
+      format: 'esm',
+      entryFileNames: '[name].js',
+      chunkFileNames: 'weir-[name].js',
+      minify: false,
+      sourcemap: false,
+    },
+  });
+  const outputs = Array.isArray(out) ? out : [out];
+  return outputs.flatMap((o) => o.output.map((c) => c.fileName));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const cli = join(root, 'dist', 'cli');
+  const files = await bundleCli(cli);
+  const size = files.reduce((s, f) => s + statSync(join(cli, f)).size, 0);
+  process.stdout.write(`bundled the weir command: ${files.map((f) => `dist/cli/${f}`).join(', ')} (${(size / 1024).toFixed(0)} KiB)\n`);
+}
