@@ -4,6 +4,7 @@ import type { WasiHost } from '../host.ts';
 import { cliImports } from './cli.ts';
 import { clocksImports, randomImports } from './clocks.ts';
 import { filesystemImports } from './filesystem.ts';
+import { createHttpResources, httpImports } from './http.ts';
 import { createIoResources, ioImports } from './io.ts';
 import { socketsImports } from './sockets.ts';
 
@@ -25,6 +26,7 @@ function bindings(host: WasiHost): Record<string, Record<string, unknown>> {
     ...clocksImports(host.clocks, io, P2_VERSION),
     ...randomImports(host.random, P2_VERSION),
     ...filesystemImports(host.fs, io, P2_VERSION),
-    ...socketsImports(io, P2_VERSION),
+    ...socketsImports(host.network, io, P2_VERSION),
+    ...httpImports(io, createHttpResources(), () => host.http, P2_VERSION),
   };
 }
