@@ -10,3 +10,4 @@ export { DEVIATIONS, type AppliedDeviation, type DeviationEntry, type DeviationM
 export type { Producer } from './binary/producers.ts';
 export { createWasi, createWasiP2Imports, createWasiP3Imports, runCommand, findRunExport, ExitSignal, WasiError, type WasiConfig } from './wasi/index.ts';
 export { HttpClient, OutboundPolicy, HttpError, type HttpConfig, type ErrorCode as HttpErrorCode } from './wasi/index.ts';
+export { NetRuleError, type NetworkConfig, type SocketAddrCheck, type SocketAddrUse, type CheckedAddress } from './wasi/index.ts';

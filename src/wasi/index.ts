@@ -14,6 +14,7 @@ export { ExitSignal, type StdinConfig, type OutputConfig, type CliConfig } from 
 export type { PreopenConfig } from './core/fs.ts';
 export { WasiError, type FsErrorCode } from './core/errors.ts';
 export { runCommand, findRunExport } from './run.ts';
+export { NetRuleError, type NetworkConfig, type SocketAddrCheck, type SocketAddrUse, type CheckedAddress } from './core/sockets/policy.ts';
 
 export interface Wasi {
   /** WASI 0.2 imports (keys `wasi:*@0.2.12`, matching any 0.2.x import). */
