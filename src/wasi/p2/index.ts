@@ -26,7 +26,7 @@ function bindings(host: WasiHost): Record<string, Record<string, unknown>> {
     ...clocksImports(host.clocks, io, P2_VERSION),
     ...randomImports(host.random, P2_VERSION),
     ...filesystemImports(host.fs, io, P2_VERSION),
-    ...socketsImports(io, P2_VERSION),
+    ...socketsImports(host.network, io, P2_VERSION),
     ...httpImports(io, createHttpResources(), () => host.http, P2_VERSION),
   };
 }

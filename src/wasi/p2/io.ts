@@ -43,14 +43,24 @@ export const err = <E>(val: E): { tag: 'err'; val: E } => ({ tag: 'err', val });
 export class IoError {
   readonly message: string;
   readonly code: FsErrorCode | undefined;
-  constructor(message: string, code?: FsErrorCode) {
+  /** the sockets core's error-code (0.3 names) when a socket stream failed (for network-error-code) */
+  readonly socketCode: string | undefined;
+  constructor(message: string, code?: FsErrorCode, socketCode?: string) {
     this.message = message;
     this.code = code;
+    this.socketCode = socketCode;
   }
   static from(e: unknown): IoError {
+    const sc = socketCodeOf(e);
+    if (sc !== undefined) return new IoError(sc, undefined, sc);
     const w = toWasiError(e);
     return new IoError(w.code, w.code);
   }
+}
+
+/** The code of the sockets core's SocketError (matched by name: io does not depend on the sockets core). */
+function socketCodeOf(e: unknown): string | undefined {
+  return e instanceof Error && e.name === 'SocketError' && typeof (e as { code?: unknown }).code === 'string' ? (e as unknown as { code: string }).code : undefined;
 }
 
 // ---- pollables ---------------------------------------------------------
@@ -140,12 +150,13 @@ export class ConditionPollable extends Pollable {
   whenReady(signal: AbortSignal): Promise<void> { return this.test() ? RESOLVED : this.notifier.next(signal); }
 }
 
-function raceAbort(p: Promise<void>, signal: AbortSignal): Promise<void> {
+/** `p`, or earlier when `signal` aborts (for whenReady implementations over shared Promises). */
+export function raceAbort(p: Promise<unknown>, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return RESOLVED;
   return new Promise((resolve) => {
     const done = () => { signal.removeEventListener('abort', done); resolve(); };
     signal.addEventListener('abort', done, { once: true });
-    p.then(done);
+    p.then(done, done);
   });
 }
 
@@ -187,6 +198,9 @@ const CLOSED: StreamError = { tag: 'closed' };
 
 function streamError(e: unknown): StreamError {
   if (e instanceof WasiError && e.code === 'pipe') return CLOSED;
+  // a socket whose send side was shut down or whose peer went away: the stream is closed
+  const sc = socketCodeOf(e);
+  if (sc === 'connection-broken' || sc === 'invalid-state') return CLOSED;
   if ((e as { code?: string } | null)?.code === 'EPIPE') return CLOSED;
   return { tag: 'last-operation-failed', val: IoError.from(e) };
 }
