@@ -8,7 +8,7 @@
 // output (tsc rewrites every file), so after a bare `npx tsc -p .` the command
 // runs the fresh unbundled modules instead of a stale bundle.
 
-import { rmSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, rmSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'rolldown';
@@ -34,6 +34,9 @@ export async function bundleCli(cli = join(root, 'dist', 'cli')): Promise<string
       sourcemap: false,
     },
   });
+  // The package's bin: tsc writes it without the executable bit, and `npx weir` in a fresh
+  // clone runs it directly (npm only sets the bit on installed dependencies' bins).
+  chmodSync(join(cli, 'main.js'), 0o755);
   const outputs = Array.isArray(out) ? out : [out];
   return outputs.flatMap((o) => o.output.map((c) => c.fileName));
 }

@@ -5,7 +5,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, utimesSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './helpers/fixtures.ts';
@@ -50,6 +50,8 @@ test('weir run loads the bundle: a handful of files instead of every module', ()
   const files = ours(r.files);
   assert.ok(files.every((f) => f === 'cli/main.js' || /^cli\/weir(-[\w-]+)?\.js$/.test(f)), files.join(' '));
   assert.ok(files.length <= 6, files.join(' '));
+  // the bin is executable (npx weir in a fresh clone runs it directly)
+  assert.equal(statSync(join(dist, 'cli', 'main.js')).mode & 0o111, 0o111);
   // built-ins a plain run does not use are not loaded
   for (const m of ['crypto', 'http', 'https', 'tls', 'worker_threads']) assert.ok(!r.builtins.includes(m), `node:${m} loaded`);
 });
