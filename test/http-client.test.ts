@@ -113,6 +113,20 @@ test('100 sequential requests (through two hosts sharing one client) open at mos
   } finally { await srv.close(); }
 });
 
+test('abandoned small bodies are drained, so their connection is reused', async () => {
+  const srv = await serve((_q, r) => r.end('y'.repeat(1000)));
+  const c = clientFor(`127.0.0.1:${srv.port}`);
+  try {
+    for (let i = 0; i < 30; i++) {
+      const r = await c.client.send(request(srv.port));
+      if (i % 2) await r.body.stream![Symbol.asyncIterator]().return!(); // dropped before any read
+      else { const it = r.body.stream![Symbol.asyncIterator](); await it.next(); await it.return!(); }
+      assert.equal(await codeOf(r.body.trailers), 'HTTP-response-incomplete');
+    }
+    assert.ok(srv.connections() <= 2, `opened ${srv.connections()} connections`);
+  } finally { c.close(); await srv.close(); }
+});
+
 test('URI rules: no path or "" → "/", query byte-exact, Host from the authority, headers in order with repeats', async () => {
   const seen: { url: string; host: string | undefined; raw: string[] }[] = [];
   const srv = await serve((q, r) => { seen.push({ url: q.url!, host: q.headers.host, raw: q.rawHeaders }); r.end(); });

@@ -343,46 +343,93 @@ export class HttpClient {
   }
 
   private responseFrom(res: NodeHttp.IncomingMessage, betweenMs: number): RawResponse {
-    let settleTrailers!: (v: FieldEntries | null) => void;
-    let failTrailers!: (e: HttpError) => void;
-    const trailers = new Promise<FieldEntries | null>((ok, no) => { settleTrailers = ok; failTrailers = no; });
-    trailers.catch(() => {});
-    const headers = pairs(res.rawHeaders);
-    let failure: HttpError | null = null;
-    res.on('error', (e) => { failure ??= e instanceof HttpError ? e : new HttpError(errorCodeFrom(e)); });
+    return { status: res.statusCode ?? 0, headers: pairs(res.rawHeaders), body: new ResponseBody(res, betweenMs) };
+  }
+}
 
-    const stream = async function* (): AsyncGenerator<Uint8Array> {
-      const it = res[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      let finished = false;
-      try {
-        for (;;) {
-          timer = setTimeout(() => res.destroy(new HttpError({ tag: 'connection-read-timeout' })), betweenMs);
-          let r: IteratorResult<Buffer>;
-          try {
-            r = await it.next();
-          } catch (e) {
-            failure ??= e instanceof HttpError ? e : new HttpError(errorCodeFrom(e));
-            break;
-          } finally {
-            clearTimeout(timer);
-          }
-          if (r.done) { finished = true; break; }
-          yield new Uint8Array(r.value.buffer, r.value.byteOffset, r.value.byteLength);
-        }
-      } finally {
-        if (finished && res.complete) {
-          settleTrailers(res.rawTrailers.length > 0 ? pairs(res.rawTrailers) : null);
-        } else if (finished || failure) {
-          failTrailers(failure ?? new HttpError({ tag: 'HTTP-response-incomplete' }));
-        } else {
-          // The consumer stopped reading: the rest of the body is unread, so the connection cannot be reused.
-          res.destroy();
-          failTrailers(new HttpError({ tag: 'HTTP-response-incomplete' }));
-        }
+/** Bodies this small are read to the end when abandoned, so their connection can be reused. */
+const DRAIN_LIMIT = 64 * 1024;
+
+/**
+ * A response body: chunks pulled from the socket on demand (`stream`), then
+ * the trailers. `stream.return()` — also before the first read — abandons
+ * the rest: a body already received (or small) is drained so the connection
+ * goes back to the pool, a larger one closes the connection.
+ */
+class ResponseBody implements RawBody, AsyncIterableIterator<Uint8Array> {
+  readonly stream: AsyncIterableIterator<Uint8Array> = this;
+  readonly trailers: Promise<FieldEntries | null>;
+  private settleTrailers!: (v: FieldEntries | null) => void;
+  private failTrailers!: (e: HttpError) => void;
+  private readonly res: NodeHttp.IncomingMessage;
+  private readonly betweenMs: number;
+  private it: AsyncIterator<Buffer> | null = null;
+  private failure: HttpError | null = null;
+  private over = false;
+  constructor(res: NodeHttp.IncomingMessage, betweenMs: number) {
+    this.res = res;
+    this.betweenMs = betweenMs;
+    this.trailers = new Promise((ok, no) => { this.settleTrailers = ok; this.failTrailers = no; });
+    this.trailers.catch(() => {});
+    res.on('error', (e) => { this.failure ??= e instanceof HttpError ? e : new HttpError(errorCodeFrom(e)); });
+  }
+  [Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array> { return this; }
+
+  async next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.over) return { done: true, value: undefined };
+    this.it ??= this.res[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const res = this.res;
+    const timer = setTimeout(() => res.destroy(new HttpError({ tag: 'connection-read-timeout' })), this.betweenMs);
+    let r: IteratorResult<Buffer>;
+    try {
+      r = await this.it.next();
+    } catch (e) {
+      this.failure ??= e instanceof HttpError ? e : new HttpError(errorCodeFrom(e));
+      return this.end();
+    } finally {
+      clearTimeout(timer);
+    }
+    if (r.done) return this.end();
+    return { done: false, value: new Uint8Array(r.value.buffer, r.value.byteOffset, r.value.byteLength) };
+  }
+
+  private end(): IteratorResult<Uint8Array> {
+    this.over = true;
+    if (this.failure === null && this.res.complete) {
+      this.settleTrailers(this.res.rawTrailers.length > 0 ? pairs(this.res.rawTrailers) : null);
+    } else {
+      this.failTrailers(this.failure ?? new HttpError({ tag: 'HTTP-response-incomplete' }));
+    }
+    return { done: true, value: undefined };
+  }
+
+  async return(): Promise<IteratorResult<Uint8Array>> {
+    if (this.over) return { done: true, value: undefined };
+    this.over = true;
+    this.failTrailers(new HttpError({ tag: 'HTTP-response-incomplete' }));
+    void this.drainOrClose();
+    return { done: true, value: undefined };
+  }
+
+  /** Read an abandoned body to its end when that is cheap (so the connection is reused), else close it. */
+  private async drainOrClose(): Promise<void> {
+    const res = this.res;
+    const length = Number(res.headers['content-length'] ?? NaN);
+    if (!res.complete && !(length <= DRAIN_LIMIT)) { res.destroy(); return; }
+    const it = this.it ??= res[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const timer = setTimeout(() => res.destroy(), 5000);
+    timer.unref();
+    let n = 0;
+    try {
+      for (;;) {
+        const r = await it.next();
+        if (r.done) break;
+        n += r.value.length;
+        if (n > DRAIN_LIMIT && !res.complete) { res.destroy(); break; }
       }
-    };
-    return { status: res.statusCode ?? 0, headers, body: { stream: stream(), trailers } };
+    } catch { /* the connection is gone anyway */ } finally {
+      clearTimeout(timer);
+    }
   }
 }
 
