@@ -15,8 +15,8 @@ import { repoRoot } from './fixtures.ts';
 // StarlingMonkey in componentize-js 0.22 is built against WASI 0.2.10: its world must use that version.
 const P2_WIT = '0.2.10';
 
-/** A world with the wasi:http proxy world's imports and export (jco's bundled 0.2.10 WIT). */
-export function proxyWit(world: string): string {
+/** A world with the wasi:http proxy world's imports and export (jco's bundled 0.2.10 WIT); `body` replaces the world's contents. */
+export function proxyWit(world: string, body = `include wasi:http/proxy@${P2_WIT};`): string {
   const deps = ['io', 'clocks', 'random', 'filesystem', 'sockets', 'cli', 'http'].map((p) => {
     // jco bundles the full 0.2.12 text; relabel it to the engine's version. The engine was
     // built with the unstable network-error-code feature: include those items.
@@ -28,17 +28,17 @@ export function proxyWit(world: string): string {
   return `package test:${world};
 
 world ${world} {
-  include wasi:http/proxy@${P2_WIT};
+  ${body}
 }
 
 ${deps}`;
 }
 
 /** Builds (or reuses, cached by content hash) a p2 proxy component from a JS module with a `fetch` event listener. */
-export async function buildJsProxy(name: string, js: string): Promise<string> {
+export async function buildJsProxy(name: string, js: string, worldBody?: string): Promise<string> {
   const pkg = JSON.parse(readFileSync(join(repoRoot, 'node_modules', '@bytecodealliance', 'componentize-js', 'package.json'), 'utf8'));
   const world = 'proxy';
-  const wit = proxyWit(world);
+  const wit = proxyWit(world, worldBody);
   const hash = createHash('sha256').update(JSON.stringify({ tool: 'componentize-js-proxy', v: pkg.version, name, wit, js })).digest('hex').slice(0, 24);
   const dir = join(repoRoot, '.cache', 'fixtures', hash);
   const out = join(dir, `${name}.wasm`);
@@ -99,4 +99,25 @@ async function handle(req) {
   }
   return new Response('hello from p2 ' + req.method + ' ' + url.pathname + url.search, { headers: { 'x-hello': 'p2' } });
 }
+`;
+
+/** A p2 command world that may send HTTP: the proxy world's imports plus wasi:cli/run. */
+export const FETCH_CMD_WORLD = `include wasi:http/imports@${P2_WIT};
+  import wasi:cli/environment@${P2_WIT};
+  export wasi:cli/run@${P2_WIT};`;
+
+/** A command that fetches $URL and prints "<status> <body>" (or "error <message>"). */
+export const FETCH_CMD_JS = String.raw`
+import { getEnvironment } from 'wasi:cli/environment@0.2.10';
+export const run = {
+  async run() {
+    const url = getEnvironment().find(([k]) => k === 'URL')[1];
+    try {
+      const r = await fetch(url);
+      console.log(r.status + ' ' + await r.text());
+    } catch (e) {
+      console.log('error ' + e.message);
+    }
+  },
+};
 `;
