@@ -1,7 +1,6 @@
 // The `weir` subcommands. Loaded by main.ts only after the Node version check.
 
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { HELP, UsageError, parseArgs, wasiFlag } from './args.ts';
 import type { GuestOptions, InspectOptions, RunOptions, ServeOptions } from './args.ts';
@@ -10,11 +9,6 @@ import { DecodeError, ValidationError } from '../errors.ts';
 
 /** Runs weir with `argv` (arguments after the script path); resolves to the exit status. */
 export async function main(argv: string[]): Promise<number> {
-  // `weir inspect x.wasm | head` closes stdout early: that is not an error.
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(0);
-    throw e;
-  });
   let command;
   try {
     command = parseArgs(argv);
@@ -25,6 +19,15 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     throw e;
+  }
+  // `weir inspect x.wasm | head` closes stdout early: that is not an error. Only the
+  // commands that print through process.stdout touch it (creating it loads node's
+  // tty/net/stream modules; `run` writes the guest's output to fd 1 itself).
+  if (command.cmd === 'help' || command.cmd === 'version' || command.cmd === 'inspect') {
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(0);
+      throw e;
+    });
   }
   switch (command.cmd) {
     case 'help':
@@ -81,7 +84,7 @@ export function report(file: string, e: unknown, verbose: boolean): number {
 
 async function inspect(opts: InspectOptions): Promise<number> {
   try {
-    const bytes = await readFile(opts.file);
+    const bytes = readFileSync(opts.file);
     const { Component } = await import('../index.ts');
     const component = Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     process.stdout.write(printWit(component.type, opts.world));
@@ -130,7 +133,7 @@ async function run(opts: RunOptions): Promise<number> {
   const { createWasi, runCommand, findRunExport } = await import('../wasi/index.ts');
   let component;
   try {
-    const bytes = await readFile(opts.file);
+    const bytes = readFileSync(opts.file);
     const { deviationOptions } = await import('./toolchains.ts');
     component = Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), deviationOptions(opts.file, opts.strict, opts.verbose));
   } catch (e) {

@@ -1,7 +1,6 @@
 // Command-line world: arguments, environment, exit, stdio and terminals.
 // Default deny: no environment variables, only the arguments given, stdin empty.
 
-import { isatty } from 'node:tty';
 import {
   BufferSource, CallbackSink, EMPTY_SOURCE, FdSink, FdSource, NullSink,
   type ByteSink, type ByteSource,
@@ -68,7 +67,8 @@ export class Cli {
   /** Whether stdio stream `i` (0, 1, 2) is a terminal. */
   isTerminal(i: 0 | 1 | 2): boolean {
     const fd = this.stdioFds[i];
-    return fd !== null && isatty(fd);
+    // node:tty is loaded on first use (it brings node's stream stack; start-up time)
+    return fd !== null && process.getBuiltinModule('node:tty').isatty(fd);
   }
 
   exit(code: number): never {

@@ -3,8 +3,9 @@
 // objects as stream<u8>.
 
 import { fstatSync, read, readSync, writeSync } from 'node:fs';
-import { Socket } from 'node:net';
-import { isatty, ReadStream as TtyReadStream } from 'node:tty';
+// node:net and node:tty (with node's whole stream stack) are loaded only when a
+// pipe or terminal is read: loading them costs every `weir run` several ms.
+import type { Socket } from 'node:net';
 import { sleepSyncMs } from './block.ts';
 import { WasiError, toWasiError } from './errors.ts';
 
@@ -206,10 +207,12 @@ class PipeReader {
   static forFd(fd: number): PipeReader | null {
     let st;
     try { st = fstatSync(fd); } catch { return null; }
-    if (isatty(fd)) return new PipeReader(new TtyReadStream(fd));
+    const tty = process.getBuiltinModule('node:tty');
+    if (tty.isatty(fd)) return new PipeReader(new tty.ReadStream(fd));
     if (st.isFIFO() || st.isSocket()) {
       // net.Socket passes the options on to stream.Duplex, which takes readableHighWaterMark.
       const opts = { fd, readable: true, writable: false, readableHighWaterMark: PIPE_READ_AHEAD };
+      const { Socket } = process.getBuiltinModule('node:net');
       return new PipeReader(new Socket(opts as ConstructorParameters<typeof Socket>[0]));
     }
     return null;
@@ -236,7 +239,7 @@ class PipeReader {
       let chunk = this.leftover;
       this.leftover = null;
       if (chunk === null) {
-        const b = this.sock.read() as Buffer | null;
+        const b = this.take(n);
         if (b !== null) chunk = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
       }
       if (chunk !== null && chunk.length > 0) {
@@ -249,12 +252,23 @@ class PipeReader {
     }
   }
 
+  /**
+   * At most `n` buffered bytes, or null when none are buffered. Asking for no
+   * more than is buffered returns a slice of the first chunk when it is big
+   * enough (read() without a size would concatenate everything buffered).
+   */
+  private take(n: number): Uint8Array | null {
+    const len = this.sock.readableLength;
+    if (len === 0) return this.sock.read() as Buffer | null; // lets the stream notice its end
+    return this.sock.read(Math.min(n, len)) as Buffer | null;
+  }
+
   /** Bytes available now (empty when none), null at the end. */
   readNow(n: number): Uint8Array | null {
     let chunk = this.leftover;
     this.leftover = null;
     if (chunk === null || chunk.length === 0) {
-      const b = this.sock.read() as Buffer | null;
+      const b = this.take(n);
       chunk = b === null ? null : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     }
     if (chunk !== null && chunk.length > 0) {
