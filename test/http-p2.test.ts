@@ -126,3 +126,89 @@ test('p2 guest that returns or traps before response-outparam.set → an error t
     await assert.rejects(r2.done);
   } finally { wasi.close(); }
 });
+
+// The 0.2 host functions driven directly (no guest needed): a streamed request
+// body with trailers through outgoing-handler, and a failing response body
+// reported through the input-stream and http-error-code.
+test('p2 host functions: outgoing body + trailers, future-incoming-response, future-trailers, http-error-code', async () => {
+  let seen = { te: '', body: '', trailers: {} as NodeJS.Dict<string> };
+  const srv = createServer((q, r) => {
+    let body = '';
+    q.on('data', (d) => { body += d; });
+    q.on('end', () => {
+      seen = { te: String(q.headers['transfer-encoding']), body, trailers: q.trailers };
+      if (q.url === '/cut') { r.writeHead(200, { 'content-length': '100' }); r.write('partial'); setTimeout(() => r.socket?.destroy(), 20); return; }
+      r.setHeader('Trailer', 'x-done');
+      r.write('answer');
+      r.addTrailers({ 'x-done': 'yes' });
+      r.end();
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  const wasi = createWasi({ http: { allowOutbound: [`127.0.0.1:${port}`] } });
+  try {
+    const t = wasi.imports['wasi:http/types@0.2.12'] as Record<string, (...a: any[]) => any>;
+    const h = wasi.imports['wasi:http/outgoing-handler@0.2.12'] as Record<string, (...a: any[]) => any>;
+    const io = wasi.imports['wasi:io/streams@0.2.12'] as Record<string, (...a: any[]) => any>;
+    const poll = wasi.imports['wasi:io/poll@0.2.12'] as Record<string, (...a: any[]) => any>;
+
+    const send = async (path: string, chunks: string[], trailers: [string, string][] | null) => {
+      const headers = t['[constructor]fields']();
+      assert.equal(t['[method]fields.append'](headers, 'x-a', enc.encode('1')).tag, 'ok');
+      const req = t['[constructor]outgoing-request'](headers);
+      assert.equal(t['[method]fields.append'](t['[method]outgoing-request.headers'](req), 'x-b', enc.encode('2')).val.tag, 'immutable');
+      t['[method]outgoing-request.set-method'](req, { tag: 'post' });
+      t['[method]outgoing-request.set-scheme'](req, { tag: 'HTTP' });
+      t['[method]outgoing-request.set-authority'](req, `127.0.0.1:${port}`);
+      t['[method]outgoing-request.set-path-with-query'](req, path);
+      const body = t['[method]outgoing-request.body'](req).val;
+      assert.equal(t['[method]outgoing-request.body'](req).tag, 'err', 'body() only once');
+      const fut = h.handle(req, undefined).val; // sent now; the body streams as it is written
+      const out = t['[method]outgoing-body.write'](body).val;
+      for (const c of chunks) assert.equal((await io['[method]output-stream.blocking-write-and-flush'](out, enc.encode(c))).tag, 'ok');
+      const tr = trailers ? t['[static]fields.from-list'](trailers.map(([k, v]) => [k, enc.encode(v)])).val : undefined;
+      assert.equal(t['[static]outgoing-body.finish'](body, tr).tag, 'ok');
+      await poll['[method]pollable.block'](t['[method]future-incoming-response.subscribe'](fut));
+      const got = t['[method]future-incoming-response.get'](fut);
+      assert.equal(got.tag, 'ok');
+      assert.equal(t['[method]future-incoming-response.get'](fut).tag, 'err', 'get() hands the response out once');
+      return got.val;
+    };
+
+    const r1 = await send('/ok', ['he', 'llo'], [['x-sum', '5']]);
+    assert.equal(r1.tag, 'ok');
+    const resp = r1.val;
+    assert.equal(t['[method]incoming-response.status'](resp), 200);
+    const ib = t['[method]incoming-response.consume'](resp).val;
+    const ins = t['[method]incoming-body.stream'](ib).val;
+    let text = '';
+    for (;;) {
+      const r = await io['[method]input-stream.blocking-read'](ins, 1024n);
+      if (r.tag === 'err') { assert.equal(r.val.tag, 'closed'); break; }
+      text += dec.decode(r.val);
+    }
+    assert.equal(text, 'answer');
+    const ft = t['[static]incoming-body.finish'](ib);
+    await poll['[method]pollable.block'](t['[method]future-trailers.subscribe'](ft));
+    const trs = t['[method]future-trailers.get'](ft);
+    assert.equal(trs.tag, 'ok');
+    assert.deepEqual(t['[method]fields.get'](trs.val.val, 'x-done').map((v: Uint8Array) => dec.decode(v)), ['yes']);
+    assert.deepEqual(seen, { te: 'chunked', body: 'hello', trailers: { 'x-sum': '5' } });
+
+    // A body cut short: the read fails with last-operation-failed whose io-error names the HTTP error.
+    const r2 = await send('/cut', ['x'], null);
+    const ins2 = t['[method]incoming-body.stream'](t['[method]incoming-response.consume'](r2.val).val).val;
+    let failure: any = null;
+    for (let i = 0; i < 100 && !failure; i++) {
+      const r = await io['[method]input-stream.blocking-read'](ins2, 1024n);
+      if (r.tag === 'err') failure = r.val;
+    }
+    assert.equal(failure?.tag, 'last-operation-failed');
+    assert.equal(t['http-error-code'](failure.val)?.tag, 'connection-terminated');
+  } finally {
+    wasi.close();
+    srv.closeAllConnections();
+    srv.close();
+  }
+});

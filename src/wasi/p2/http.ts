@@ -319,7 +319,7 @@ export function httpImports(io: IoResources, r: HttpResources, client: () => Htt
     'outgoing-body': r.outgoingBody,
     'future-incoming-response': r.futureIncomingResponse,
 
-    'http-error-code': (e: { httpCode?: ErrorCode }) => e.httpCode,
+    'http-error-code': (e: { httpCode?: unknown }) => e.httpCode as ErrorCode | undefined,
 
     '[method]incoming-request.method': (q: IncomingRequest) => q.method,
     '[method]incoming-request.path-with-query': (q: IncomingRequest) => q.pathWithQuery,

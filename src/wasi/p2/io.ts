@@ -50,11 +50,16 @@ export class IoError {
     this.code = code;
     this.socketCode = socketCode;
   }
+  /** the wasi:http error-code when an HTTP body stream failed (for wasi:http/types.http-error-code) */
+  httpCode: unknown;
   static from(e: unknown): IoError {
     const sc = socketCodeOf(e);
     if (sc !== undefined) return new IoError(sc, undefined, sc);
     const w = toWasiError(e);
-    return new IoError(w.code, w.code);
+    const r = new IoError(w.code, w.code);
+    // An HTTP body failure (p2/http-body.ts HttpStreamError) carries its error-code.
+    if ((e as { name?: unknown } | null)?.name === 'HttpStreamError') r.httpCode = (e as { httpCode: unknown }).httpCode;
+    return r;
   }
 }
 
