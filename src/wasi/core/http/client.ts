@@ -78,6 +78,27 @@ export interface RawResponse {
   body: RawBody;
 }
 
+/** Anything with the core Fields' `copyAll` (the 0.3 face passes its Fields). */
+export interface FieldsLike { copyAll(): FieldEntries }
+
+/**
+ * For the faces: a request in the contract's message shape (headers and
+ * trailers as Fields) as the client's RawRequest. Response headers come back
+ * as entries (`Fields.fromList(res.headers)` on the face's side).
+ */
+export function rawRequestFrom(req: {
+  method: string; scheme: string | null; authority: string | null; pathWithQuery: string | null;
+  headers: FieldsLike; body: { stream: AsyncIterable<Uint8Array> | null; trailers: Promise<FieldsLike | null> };
+  options?: RequestOptionsData;
+}): RawRequest {
+  return {
+    method: req.method, scheme: req.scheme, authority: req.authority, pathWithQuery: req.pathWithQuery,
+    headers: req.headers.copyAll(),
+    body: { stream: req.body.stream, trailers: req.body.trailers.then((t) => (t ? t.copyAll() : null)) },
+    ...(req.options ? { options: req.options } : {}),
+  };
+}
+
 export interface SendOptions { signal?: AbortSignal }
 
 export interface SendResult<R> {
