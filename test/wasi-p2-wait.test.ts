@@ -189,3 +189,26 @@ test('output-stream: check-write / write / subscribe to a pipe this process drai
   assert.equal(got, (4 << 20) + '|waits>0:true'.length);
   assert.ok(tail.endsWith('|waits>0:true'), tail);
 });
+
+test('poll with a timer far in the future: no timer overflow, no spinning; the timer is cleared when stdin wins', { timeout: 120_000 }, async () => {
+  const wasm = await buildWait();
+  const { path, readFd } = fifo(dir, 'stdin3');
+  const writer = openSync(path, 'w');
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => { warnings.push(w.name); };
+  process.on('warning', onWarning);
+  try {
+    // 10^12 ms ≈ 31 years: beyond setTimeout's 2^31-1 ms
+    const run = runWithApi(wasm, ['poll-stdin', '1000000000000'], { stdin: { fd: readFd } });
+    await new Promise((r) => setTimeout(r, 100));
+    writeSync(writer, 'abc');
+    await new Promise((r) => setTimeout(r, 50));
+    closeSync(writer);
+    const r = await run;
+    assert.equal(r.stdout, 'data:3,end\n');
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(warnings.filter((w) => w === 'TimeoutOverflowWarning'), []);
+  } finally {
+    process.off('warning', onWarning);
+  }
+});

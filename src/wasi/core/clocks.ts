@@ -56,7 +56,8 @@ export class Clocks {
           resolve();
           return;
         }
-        if (left > TAIL_NS) timer = setTimeout(step, Math.max(1, Math.floor(Number(left - TAIL_NS) / 1e6)));
+        // setTimeout turns delays above 2^31-1 ms into 1 ms (with a warning): wait in steps of at most that
+        if (left > TAIL_NS) timer = setTimeout(step, Math.min(MAX_TIMER_MS, Math.max(1, Math.floor(Number(left - TAIL_NS) / 1e6))));
         else immediate = setImmediate(step);
       };
       if (signal) {
@@ -74,6 +75,9 @@ export class Clocks {
  * waited by event-loop turns.
  */
 const TAIL_NS = 1_300_000n;
+
+/** Node's largest timer delay. */
+const MAX_TIMER_MS = 0x7fff_ffff;
 
 export function splitNs(ns: bigint): { seconds: bigint; nanoseconds: number } {
   let s = ns / 1_000_000_000n;
