@@ -49,7 +49,7 @@ export const MAY_BLOCK: unique symbol = Symbol.for('weir.mayBlock') as any;
  * while the event loop keeps running. A call that returns a plain value costs
  * no suspension. Instances importing such a function run their core code on
  * JSPI stacks, so their synchronous exports return a Promise when a call had
- * to wait. Returns `fn` itself.
+ * to wait. A rejection fails the call as a throw would. Returns `fn` itself.
  */
 export function mayBlock<F extends (...args: any[]) => unknown>(fn: F): F {
   Object.defineProperty(fn, MAY_BLOCK, { value: true });
