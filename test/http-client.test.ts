@@ -292,3 +292,27 @@ test('TLS: a self-signed certificate → TLS-certificate-error; trusted through 
     }
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
+
+test('sendMessage: the message.ts face with Fields (request trailers as Fields; response Fields immutable, hop-by-hop names left out)', async () => {
+  const { Fields } = await import('../src/wasi/core/http/fields.ts');
+  const srv = await serve((q, r) => {
+    let body = '';
+    q.on('data', (d) => { body += d; });
+    q.on('end', () => { r.setHeader('x-got', `${body}|${JSON.stringify(q.trailers)}|${q.headers['x-a']}`); r.end('ok'); });
+  });
+  const c = clientFor(`127.0.0.1:${srv.port}`);
+  try {
+    const headers = Fields.fromList([['x-a', enc.encode('1')]]);
+    const { response, transmitted } = c.client.sendMessage({
+      method: 'PUT', scheme: 'HTTP', authority: `127.0.0.1:${srv.port}`, pathWithQuery: '/m', headers, options: {},
+      body: { stream: (async function* () { yield enc.encode('data'); })(), trailers: Promise.resolve(Fields.fromList([['x-t', enc.encode('v')]])) },
+    });
+    const r = await response;
+    await transmitted;
+    assert.equal(dec.decode(r.headers.get('x-got')[0]), 'data|{"x-t":"v"}|1');
+    assert.equal(r.headers.has('connection'), false);
+    assert.ok(r.headers.immutable);
+    assert.equal(await readAll(r.body.stream), 'ok');
+    assert.equal(await r.body.trailers, null);
+  } finally { c.close(); await srv.close(); }
+});

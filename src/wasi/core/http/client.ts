@@ -12,7 +12,10 @@
 // requests carry.
 //
 // Interface (face-neutral, see message.ts for the shapes):
-//   client.sendWithCompletion(req, { signal }) -> { response, transmitted }
+//   client.sendMessage(req: RequestData, { signal }) -> { response: Promise<ResponseData>, transmitted }
+//     the 0.3 face's entry (headers/trailers as Fields); the same as:
+//   client.sendWithCompletion(req: RawRequest, { signal }) -> { response, transmitted }
+//     (headers/trailers as [name, bytes] entries, used by the 0.2 face)
 //     response:    Promise<ResponseData>, rejects with HttpError.
 //     transmitted: Promise<void>: resolves once the whole request (head, body,
 //                  trailers) was handed to the socket; rejects with the
@@ -44,23 +47,18 @@ import type * as NodeHttp from 'node:http';
 import type * as NodeHttps from 'node:https';
 import type { Socket } from 'node:net';
 import { HttpError, errorCodeFrom, type ErrorCode } from './errors.ts';
+import { Fields, type FieldEntries } from './fields.ts';
+import type { RequestData, RequestOptionsData, ResponseData } from './message.ts';
 import { OutboundPolicy } from './policy.ts';
 
-/** Header or trailer entries: name as given, value bytes; order and repeats kept. */
-export type FieldEntries = [string, Uint8Array][];
+export type { FieldEntries, RequestOptionsData };
 
 export interface RawBody {
   stream: AsyncIterable<Uint8Array> | null;
   trailers: Promise<FieldEntries | null>;
 }
 
-export interface RequestOptionsData {
-  connectTimeoutNs?: bigint;
-  firstByteTimeoutNs?: bigint;
-  betweenBytesTimeoutNs?: bigint;
-}
-
-/** A request as the faces hand it over, headers as entries (see http.ts for the Fields form). */
+/** A request with headers as entries (sendMessage takes the Fields form of message.ts). */
 export interface RawRequest {
   method: string;
   /** 'HTTP', 'HTTPS' (any case) or another scheme name; null → HTTPS. */
@@ -78,24 +76,25 @@ export interface RawResponse {
   body: RawBody;
 }
 
-/** Anything with the core Fields' `copyAll` (the 0.3 face passes its Fields). */
-export interface FieldsLike { copyAll(): FieldEntries }
-
-/**
- * For the faces: a request in the contract's message shape (headers and
- * trailers as Fields) as the client's RawRequest. Response headers come back
- * as entries (`Fields.fromList(res.headers)` on the face's side).
- */
-export function rawRequestFrom(req: {
-  method: string; scheme: string | null; authority: string | null; pathWithQuery: string | null;
-  headers: FieldsLike; body: { stream: AsyncIterable<Uint8Array> | null; trailers: Promise<FieldsLike | null> };
-  options?: RequestOptionsData;
-}): RawRequest {
+/** A request in the contract's message shape (message.ts: headers and trailers as Fields) as a RawRequest. */
+export function rawRequestFrom(req: RequestData): RawRequest {
   return {
     method: req.method, scheme: req.scheme, authority: req.authority, pathWithQuery: req.pathWithQuery,
     headers: req.headers.copyAll(),
     body: { stream: req.body.stream, trailers: req.body.trailers.then((t) => (t ? t.copyAll() : null)) },
-    ...(req.options ? { options: req.options } : {}),
+    options: req.options,
+  };
+}
+
+/** A RawResponse in the message shape: immutable Fields, forbidden (hop-by-hop) names left out. */
+export function responseDataFrom(res: RawResponse): ResponseData {
+  return {
+    status: res.status,
+    headers: Fields.fromTrusted(res.headers),
+    body: {
+      stream: res.body.stream,
+      trailers: res.body.trailers.then((t) => (t ? Fields.fromTrusted(t) : null)),
+    },
   };
 }
 
@@ -164,6 +163,18 @@ export class HttpClient {
 
   send(req: RawRequest, opts: SendOptions = {}): Promise<RawResponse> {
     return this.sendWithCompletion(req, opts).response;
+  }
+
+  /**
+   * The contract face (message.ts shapes): `{ response, transmitted }` as for
+   * sendWithCompletion; the response's headers and trailers are immutable
+   * Fields without the hop-by-hop names.
+   */
+  sendMessage(req: RequestData, opts: SendOptions = {}): SendResult<ResponseData> {
+    const { response, transmitted } = this.sendWithCompletion(rawRequestFrom(req), opts);
+    const r = response.then(responseDataFrom);
+    r.catch(() => {});
+    return { response: r, transmitted };
   }
 
   sendWithCompletion(req: RawRequest, opts: SendOptions = {}): SendResult<RawResponse> {
