@@ -166,6 +166,26 @@ test('API: the wit-bindgen-rust 0.51 unit-stream read count is clamped with the 
   assert.throws(() => Component.compile(new Uint8Array(0), { deviations: 'lenient' as 'apply' }), /./);
 });
 
+test('API: in a composition, only the nested component that carries the producer gets the fix', async () => {
+  const nested = (name: string, producers: string) => command(producers, CANCEL_BODY, 2).replace(/^\(component/, `(component ${name}`);
+  const wat = `(component
+    ${nested('$rust', WBR('0.58.0'))}
+    ${nested('$plain', '')}
+    (instance $a (instantiate $rust))
+    (instance $b (instantiate $plain))
+    (alias export $a "wasi:cli/run@0.3.0" (instance $ra))
+    (alias export $b "wasi:cli/run@0.3.0" (instance $rb))
+    (export "rust" (instance $ra))
+    (export "plain" (instance $rb)))`;
+  const seen: AppliedDeviation[] = [];
+  const c = Component.compile(await parse(wat), { onDeviation: (d) => seen.push(d) });
+  assert.deepEqual(c.deviations.map((d) => d.entry.id), ['sync-cancel-in-waitable-set']);
+  const inst = c.instantiate({});
+  assert.deepEqual(await inst.exports.rust.run(), { tag: 'ok' });
+  assert.equal(seen.length, 1);
+  await assert.rejects(inst.exports.plain.run(), (e: unknown) => e instanceof Trap && e.reason === SPEC_CANCEL);
+});
+
 // ------------------------------------------------------------------ the built weir command
 
 let dir = '';
