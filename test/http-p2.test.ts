@@ -9,7 +9,9 @@ import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { Component, createWasi, HttpClient, OutboundPolicy } from '../src/index.ts';
 import { assembleText } from '../src/wast/assemble.ts';
-import { findIncomingHandler, serveP2Request, type P2ServeRequest } from '../src/wasi/p2/http-serve.ts';
+import { findIncomingHandler, p2AdapterFactory, serveP2Request } from '../src/wasi/p2/http-serve.ts';
+import { Fields } from '../src/wasi/core/http/fields.ts';
+import type { ServeRequest } from '../src/serve/adapter.ts';
 import { buildJsProxy, PROXY_JS } from './helpers/http-fixtures.ts';
 
 const enc = new TextEncoder();
@@ -29,11 +31,11 @@ before(async () => {
 });
 after(() => { upstream.closeAllConnections(); upstream.close(); });
 
-function req(path: string, init: { method?: string; headers?: [string, string][]; body?: string } = {}): P2ServeRequest {
+function req(path: string, init: { method?: string; headers?: [string, string][]; body?: string } = {}): ServeRequest {
   const body = init.body;
   return {
     method: init.method ?? 'GET', scheme: 'HTTP', authority: 'localhost:8080', pathWithQuery: path,
-    headers: (init.headers ?? []).map(([k, v]) => [k, enc.encode(v)] as [string, Uint8Array]),
+    headers: Fields.fromTrusted((init.headers ?? []).map(([k, v]) => [k, enc.encode(v)] as [string, Uint8Array])),
     body: { stream: body === undefined ? null : (async function* () { yield enc.encode(body); })(), trailers: Promise.resolve(null) },
   };
 }
@@ -44,18 +46,20 @@ async function text(s: AsyncIterable<Uint8Array> | null): Promise<string> {
   return out;
 }
 
-function header(h: [string, Uint8Array][], name: string): string | undefined {
-  const e = h.find(([k]) => k.toLowerCase() === name);
-  return e ? dec.decode(e[1]) : undefined;
+function header(h: Fields, name: string): string | undefined {
+  const v = h.get(name);
+  return v.length ? dec.decode(v[0]) : undefined;
 }
 
-async function serveOnce(config: Parameters<typeof createWasi>[0], request: P2ServeRequest) {
+async function serveOnce(config: Parameters<typeof createWasi>[0], request: ServeRequest) {
   const wasi = createWasi(config);
   try {
     const inst = proxy.instantiate(wasi.imports);
-    const handle = findIncomingHandler(inst.exports);
-    assert.ok(handle, 'the proxy exports wasi:http/incoming-handler');
-    const { response, done } = serveP2Request(handle, request);
+    const adapter = p2AdapterFactory(inst.exports);
+    assert.ok(adapter, 'the proxy exports wasi:http/incoming-handler');
+    assert.equal(adapter.kind, 'p2');
+    assert.equal(adapter.maxConcurrent, 1);
+    const { response, done } = adapter.handle(request, new AbortController().signal);
     const res = await response;
     const body = await text(res.body.stream);
     await done;

@@ -8,24 +8,11 @@
 // writing the body. If the guest returns or traps before `set`, the answer is
 // a 500 and the log line "guest never invoked response-outparam.set".
 
-import type { FieldEntries, RawBody } from '../core/http/client.ts';
+import type { RawBody } from '../core/http/client.ts';
 import { HttpError, type ErrorCode } from '../core/http/errors.ts';
+import { Fields } from '../core/http/fields.ts';
+import type { AdapterFactory, HandleCall, HandlerAdapter, ServeRequest, ServeResponse } from '../../serve/adapter.ts';
 import { IncomingRequest, OutgoingResponse, ResponseOutparam } from './http.ts';
-
-export interface P2ServeRequest {
-  method: string;
-  scheme: string | null;
-  authority: string | null;
-  pathWithQuery: string | null;
-  headers: FieldEntries;
-  body: RawBody;
-}
-
-export interface P2ServeResponse {
-  status: number;
-  headers: FieldEntries;
-  body: RawBody;
-}
 
 /** The export name prefix a p2 proxy component exports its handler under. */
 export const P2_INCOMING_HANDLER = 'wasi:http/incoming-handler@0.2';
@@ -51,19 +38,17 @@ export class GuestHandlerError extends Error {
 }
 
 /**
- * Call the guest's `handle` for one request. Resolves with the response once
- * the guest called `set` with `ok`; rejects with GuestHandlerError when it set
- * an error-code, or returned / trapped without setting a response (the caller
- * answers 500). `done` settles when the guest's call has returned (the instance
- * is free again); it rejects with the trap if the guest trapped.
+ * Call the guest's `handle` for one request (the serve adapter contract in
+ * src/serve/adapter.ts). `response` resolves once the guest called `set` with
+ * `ok`; it rejects with GuestHandlerError when the guest set an error-code, or
+ * returned / trapped without setting a response (the caller answers 500 and
+ * logs the message). `done` settles when the guest's call has returned (the
+ * instance is free again); it rejects with the trap if the guest trapped.
  */
-export function serveP2Request(
-  handle: (req: unknown, out: unknown) => unknown,
-  request: P2ServeRequest,
-): { response: Promise<P2ServeResponse>; done: Promise<void> } {
-  let answer!: (r: P2ServeResponse) => void;
+export function serveP2Request(handle: (req: unknown, out: unknown) => unknown, request: ServeRequest): HandleCall {
+  let answer!: (r: ServeResponse) => void;
   let refuse!: (e: unknown) => void;
-  const response = new Promise<P2ServeResponse>((res, rej) => { answer = res; refuse = rej; });
+  const response = new Promise<ServeResponse>((res, rej) => { answer = res; refuse = rej; });
   response.catch(() => {});
   let outgoing: OutgoingResponse | null = null;
   const outparam = new ResponseOutparam((r) => {
@@ -72,15 +57,23 @@ export function serveP2Request(
       return;
     }
     outgoing = r.val;
-    // A body the guest never asked for is empty.
-    const body: RawBody = outgoing.body ? outgoing.body.raw() : { stream: null, trailers: Promise.resolve(null) };
-    if (!outgoing.body) {
-      // Taking it now means a later `body()` call fails, as the message was already sent.
-      outgoing.takeBody()?.finish(undefined);
-    }
-    answer({ status: outgoing.status, headers: outgoing.headers.fields.copyAll(), body });
+    // A body the guest never asked for is empty (taking it now makes a later body() fail).
+    if (!outgoing.body) outgoing.takeBody()!.finish(undefined);
+    const raw = outgoing.body!.raw();
+    answer({
+      status: outgoing.status,
+      headers: outgoing.headers.fields,
+      body: { stream: raw.stream, trailers: raw.trailers.then((t) => (t ? Fields.fromTrusted(t) : null)) },
+      // p2 has no completion future: a failed send only makes the guest's later writes fail.
+      transmitted: () => {},
+    });
   });
-  const incoming = new IncomingRequest(request);
+  const body: RawBody = {
+    stream: request.body.stream,
+    trailers: request.body.trailers.then((t) => (t ? t.copyAll() : null)),
+  };
+  body.trailers.catch(() => {});
+  const incoming = new IncomingRequest({ ...request, headers: request.headers.copyAll(), body });
 
   const finished = (trap: unknown): void => {
     if (!outparam.used) {
@@ -104,3 +97,15 @@ export function serveP2Request(
   done.catch(() => {});
   return { response, done };
 }
+
+/** The serve adapter for a WASI 0.2 proxy instance: one request at a time. */
+export const p2AdapterFactory: AdapterFactory = (exports) => {
+  const handle = findIncomingHandler(exports);
+  if (!handle) return null;
+  const adapter: HandlerAdapter = {
+    kind: 'p2',
+    maxConcurrent: 1,
+    handle: (request: ServeRequest, _signal: AbortSignal) => serveP2Request(handle, request),
+  };
+  return adapter;
+};
