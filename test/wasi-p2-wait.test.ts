@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildQjsComponent } from './helpers/fixtures.ts';
 import { buildCmd, commandWit, runWithApi } from './helpers/wasi-fixtures.ts';
+import { buildP3Cmd } from './helpers/wasi-p3-fixtures.ts';
 
 const WAIT_JS = String.raw`
 import env from 'wasi:cli/environment@0.2.12';
@@ -211,4 +212,26 @@ test('poll with a timer far in the future: no timer overflow, no spinning; the t
   } finally {
     process.off('warning', onWarning);
   }
+});
+
+test('a WASI 0.3 (async) guest runs to completion while a 0.2 guest waits on stdin', { timeout: 120_000 }, async (t) => {
+  const p3 = await buildP3Cmd();
+  if (!p3) { t.skip('WASI 0.3.0 WIT not found (jco bundles it under lib/wit/builtin/0.3.0)'); return; }
+  const cmd = await buildCmd();
+  const { path, readFd } = fifo(dir, 'stdin4');
+  const writer = openSync(path, 'w');
+  let blocked: ReturnType<typeof runWithApi>;
+  try {
+    blocked = runWithApi(cmd, ['stdin'], { stdin: { fd: readFd } });
+    let blockedDone = false;
+    void blocked.then(() => { blockedDone = true; });
+    // the 0.3 guest's tasks are driven by the runtime's scheduler, which a waiting 0.2 call must not hold
+    const other = await runWithApi(p3, ['sleep', '30']);
+    assert.equal(other.stdout, '{"slept":true,"wall":true}\n');
+    assert.equal(blockedDone, false, 'the 0.2 guest was still waiting');
+    writeSync(writer, 'late');
+  } finally {
+    closeSync(writer);
+  }
+  assert.equal((await blocked).stdout, 'stdin:late\n');
 });
