@@ -268,6 +268,23 @@ test('response bodies are pulled with backpressure', async () => {
   } finally { c.close(); await srv.close(); }
 });
 
+test('request bodies are pulled with backpressure: a server that does not read stops the pulls', async () => {
+  let held: IncomingMessage | null = null;
+  const srv = await serve((q) => { held = q; q.pause(); });
+  const c = clientFor(`127.0.0.1:${srv.port}`);
+  try {
+    let pulled = 0;
+    const chunk = new Uint8Array(64 * 1024);
+    const body = (async function* () { for (;;) { pulled += chunk.length; yield chunk; } })();
+    const { response } = c.client.sendWithCompletion(request(srv.port, { method: 'POST', body: { stream: body, trailers: Promise.resolve(null) } }));
+    response.catch(() => {});
+    await new Promise((r) => setTimeout(r, 400));
+    assert.ok(held, 'the request reached the server');
+    // Loopback socket buffers take a few MiB (about 4 here); without backpressure it is unbounded.
+    assert.ok(pulled < 16 * 1024 * 1024, `pulled ${pulled} bytes from the guest while the server read nothing`);
+  } finally { c.close(); await srv.close(); }
+});
+
 test('TLS: a self-signed certificate → TLS-certificate-error; trusted through the ca option → ok', async (t) => {
   if (spawnSync('openssl', ['version']).status !== 0) { t.skip('the openssl command is not installed (needed to make a test certificate)'); return; }
   const dir = mkdtempSync(join(tmpdir(), 'weir-tls-'));
