@@ -4,6 +4,7 @@ import type { WasiHost } from '../host.ts';
 import { cliImports } from './cli.ts';
 import { clocksImports, randomImports } from './clocks.ts';
 import { filesystemImports } from './filesystem.ts';
+import { httpImports } from './http.ts';
 import { socketsImports } from './sockets.ts';
 
 /**
@@ -19,5 +20,6 @@ export function p3Imports(host: WasiHost): Record<string, Record<string, unknown
     ...randomImports(host.random, P3_VERSION),
     ...filesystemImports(host.fs, P3_VERSION),
     ...socketsImports(host.network, P3_VERSION),
+    ...httpImports({ client: () => host.http, version: P3_VERSION }),
   };
 }
