@@ -1,10 +1,14 @@
-// Rebuilds the committed example components from their sources:
-//   node examples/build.ts           write every example .wasm
+// Rebuilds the example components from their sources:
+//   node examples/build.ts           write every WAT example .wasm (committed)
 //   node examples/build.ts --check   fail if a committed .wasm differs from a fresh build
+//   node examples/build.ts --js      also build the JavaScript examples with
+//                                    componentize-qjs (not committed: 1.7 MB each)
 // WAT is assembled with the wasm-tools bundled in the jco devDependency
 // (deterministic: the same text gives the same bytes).
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from '@bytecodealliance/jco';
@@ -19,6 +23,36 @@ export const WAT_EXAMPLES: [string, string][] = [
 export async function buildWat(src: string): Promise<Uint8Array> {
   const out = await parse(readFileSync(join(here, src), 'utf8'));
   return out instanceof Uint8Array ? out : new Uint8Array(out as ArrayLike<number>);
+}
+
+/** JavaScript examples: folder (with world.wit and the module), module, world, output, relative to examples/. */
+export const JS_EXAMPLES: { dir: string; js: string; world: string; out: string }[] = [
+  { dir: 'hello-js', js: 'hello.js', world: 'hello', out: 'hello-js/hello-js.wasm' },
+];
+
+/** The WASI 0.3.0 packages bundled with jco, as nested `package … { … }` blocks. */
+function wasiP3Packages(): string {
+  const base = join(here, '..', 'node_modules', '@bytecodealliance', 'jco', 'lib', 'wit', 'builtin', '0.3.0');
+  return ['cli', 'clocks', 'filesystem', 'random', 'sockets'].map((p) => {
+    const dir = join(base, `wasi-${p}`);
+    let name = '';
+    const bodies = readdirSync(dir).filter((f) => f.endsWith('.wit')).sort().map((f) =>
+      readFileSync(join(dir, f), 'utf8').replace(/^package ([^;]+);/m, (_m, n: string) => { name = n; return ''; }));
+    return `package ${name} {\n${bodies.join('\n')}\n}\n`;
+  }).join('\n');
+}
+
+export function buildJs(ex: (typeof JS_EXAMPLES)[number]): string {
+  const stage = mkdtempSync(join(tmpdir(), 'weir-example-'));
+  try {
+    writeFileSync(join(stage, 'world.wit'), `${readFileSync(join(here, ex.dir, 'world.wit'), 'utf8')}\n${wasiP3Packages()}`);
+    const out = join(here, ex.out);
+    const bin = join(here, '..', 'node_modules', 'componentize-qjs', 'bin', 'componentize-qjs');
+    execFileSync(process.execPath, [bin, '--wit', stage, '--world', ex.world, '--js', join(here, ex.dir, ex.js), '-o', out], { stdio: 'pipe' });
+    return out;
+  } finally {
+    rmSync(stage, { recursive: true, force: true });
+  }
 }
 
 async function main(check: boolean): Promise<number> {
@@ -43,4 +77,7 @@ async function main(check: boolean): Promise<number> {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   process.exitCode = await main(process.argv.includes('--check'));
+  if (process.exitCode === 0 && process.argv.includes('--js')) {
+    for (const ex of JS_EXAMPLES) process.stdout.write(`wrote ${relative(process.cwd(), buildJs(ex))}\n`);
+  }
 }

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './helpers/fixtures.ts';
-import { WAT_EXAMPLES, buildWat } from '../examples/build.ts';
+import { JS_EXAMPLES, WAT_EXAMPLES, buildJs, buildWat } from '../examples/build.ts';
 import { Component, createWasi, runCommand } from '../src/index.ts';
 
 const mainJs = join(repoRoot, 'dist', 'cli', 'main.js');
@@ -44,4 +44,12 @@ test('the hello example through the API, output captured', async () => {
     wasi.close();
   }
   assert.equal(Buffer.concat(chunks).toString('utf8'), HELLO_LINE);
+});
+
+test('the JavaScript example builds with componentize-qjs and greets its argument', () => {
+  const out = buildJs(JS_EXAMPLES.find((e) => e.dir === 'hello-js')!);
+  const r = spawnSync(process.execPath, [mainJs, 'run', out, 'Ada'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.stderr, '');
+  assert.equal(r.stdout, 'Hello, Ada! (from JavaScript, WASI 0.3)\n');
+  assert.equal(r.status, 0);
 });
