@@ -15,9 +15,8 @@ import { IncomingDatagramStream, OutgoingDatagramStream, P2UdpSocket, ReadinessP
 type Family = 'ipv4' | 'ipv6';
 
 /**
- * resolve-address-stream. The lookup runs in the background; every failure,
- * including an invalid name or a denied lookup, is reported by
- * resolve-next-address (the core validates inside its async lookup).
+ * resolve-address-stream: the lookup runs in the background; its failure
+ * (name-unresolvable, resolver failures) is reported by resolve-next-address.
  */
 class ResolveAddressStream {
   private addresses: IpAddress[] | null = null;
@@ -59,6 +58,8 @@ export function socketsImports(net: Network, io: IoResources, version: string): 
       'resolve-address-stream': resolveStream,
       'resolve-addresses': (nw: P2Network, name: string): Result<ResolveAddressStream, P2ErrorCode> => {
         if (!(nw instanceof P2Network)) return err('invalid-argument');
+        // argument and grant errors are immediate in 0.2; the lookup itself runs in the background
+        try { net.checkLookup(name); } catch (e) { return err(p2ErrorCode(e)); }
         return ok(new ResolveAddressStream(net.resolveAddresses(name)));
       },
       '[method]resolve-address-stream.resolve-next-address': (s: ResolveAddressStream) => s.resolveNextAddress(),

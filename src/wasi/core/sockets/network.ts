@@ -40,13 +40,11 @@ export class Network {
   }
 
   /**
-   * ip-name-lookup.resolve-addresses: validates the name (invalid-argument),
-   * checks the grant (access-denied: no query is sent), returns IP literals
-   * as they are, IDNA-encodes other names and resolves them. Results are
-   * canonical (no IPv4-mapped addresses), de-duplicated, never empty. Throws
-   * LookupError.
+   * The synchronous part of resolveAddresses (for 0.2's resolve-addresses,
+   * whose argument and grant errors are immediate): validates the name
+   * (invalid-argument) and checks the grant (access-denied). Throws LookupError.
    */
-  async resolveAddresses(name: string): Promise<IpAddress[]> {
+  checkLookup(name: string): { literal: IpAddress | null; ascii: string } {
     if (typeof name !== 'string' || name.length === 0 || name.length > 1024) throw new LookupError('invalid-argument');
     let literal: IpAddress | null = null;
     if (name.startsWith('[') && name.endsWith(']')) {
@@ -61,6 +59,18 @@ export class Network {
       if (ascii === '' || !LABELS.test(ascii)) throw new LookupError('invalid-argument');
     }
     if (!this.policy.lookupAllowed(literal ? name : ascii)) throw new LookupError('access-denied');
+    return { literal, ascii };
+  }
+
+  /**
+   * ip-name-lookup.resolve-addresses: validates the name (invalid-argument),
+   * checks the grant (access-denied: no query is sent), returns IP literals
+   * as they are, IDNA-encodes other names and resolves them. Results are
+   * canonical (no IPv4-mapped addresses), de-duplicated, never empty. Throws
+   * LookupError.
+   */
+  async resolveAddresses(name: string): Promise<IpAddress[]> {
+    const { literal, ascii } = this.checkLookup(name);
     if (literal) return [canonicalIp(literal)];
     let answers: string[];
     try {
