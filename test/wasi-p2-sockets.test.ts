@@ -38,11 +38,12 @@ function code(e) {
 }
 function attempt(f) { try { const v = f(); return 'ok' + (v === undefined ? '' : ':' + JSON.stringify(v)); } catch (e) { return 'err:' + code(e); } }
 const LOOPBACK = (port) => ({ tag: 'ipv4', val: { port, address: [127, 0, 0, 1] } });
-function addr(a) { return a.val.address.join('.') + ':' + a.val.port; }
+function addr(a) { return a.tag === 'ipv6' ? '[' + a.val.address.map((x) => x.toString(16)).join(':') + ']:' + a.val.port : a.val.address.join('.') + ':' + a.val.port; }
 
-function listen(net) {
-  const s = tcpc.createTcpSocket('ipv4');
-  s.startBind(net, LOOPBACK(0));
+const LOOPBACK6 = (port) => ({ tag: 'ipv6', val: { port, flowInfo: 0, address: [0, 0, 0, 0, 0, 0, 0, 1], scopeId: 0 } });
+function listen(net, v6) {
+  const s = tcpc.createTcpSocket(v6 ? 'ipv6' : 'ipv4');
+  s.startBind(net, v6 ? LOOPBACK6(0) : LOOPBACK(0));
   s.finishBind();
   s.startListen();
   s.finishListen();
@@ -73,7 +74,7 @@ export const run = {
     switch (args[1]) {
       case 'echo-server': {
         let s;
-        try { s = listen(net); } catch (e) { print('listen failed: ' + code(e)); throw 'denied'; }
+        try { s = listen(net, args[3] === 'v6'); } catch (e) { print('listen failed: ' + code(e)); throw 'denied'; }
         print('listening ' + addr(s.localAddress()));
         const n = Number(args[2] || 1);
         for (let i = 0; i < n; i++) {
@@ -221,10 +222,10 @@ let wasm = '';
 before(async () => { wasm = await buildQjsComponent('wasi-p2-sockets', commandWit('socks', IMPORTS), 'socks', SOCK_JS); });
 
 /** Sends `data` to host:port, half-closes, and resolves with everything the server sent back before closing. */
-function echoClient(port: number, data: Buffer): Promise<Buffer> {
+function echoClient(port: number, data: Buffer, host = '127.0.0.1'): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const c = connect({ host: '127.0.0.1', port, allowHalfOpen: true }, () => { c.end(data); });
+    const c = connect({ host, port, allowHalfOpen: true }, () => { c.end(data); });
     c.on('data', (b) => chunks.push(b));
     c.on('end', () => { c.end(); resolve(Buffer.concat(chunks)); });
     c.on('error', reject);
@@ -365,4 +366,27 @@ test('ip-name-lookup: literals resolve with the grant; denied without; bad names
   assert.equal(ok.stdout, '127.0.0.1 ok ipv4:127.0.0.1\n[::1] ok ipv6:0.0.0.0.0.0.0.1\na.b<&> err invalid-argument\n');
   const denied = await runWithApi(wasm, ['lookup', 'localhost'], {});
   assert.equal(denied.stdout, 'localhost err access-denied\n');
+});
+
+test('IPv6: the echo server on [::1] (through the API, with a rule granting only loopback binds)', { timeout: 60_000 }, async () => {
+  const { Component } = await import('../src/index.ts');
+  const { createWasi, runCommand } = await import('../src/wasi/index.ts');
+  const { readFileSync } = await import('node:fs');
+  let out = '';
+  let gotPort: (p: number) => void;
+  const portP = new Promise<number>((r) => { gotPort = r; });
+  const wasi = createWasi({
+    args: ['socks', 'echo-server', '1', 'v6'],
+    network: { allow: ['bind=[::1]', 'accept=[::1]'] },
+    stdout: (b) => { out += Buffer.from(b).toString(); const m = /listening \[0:0:0:0:0:0:0:1\]:(\d+)/.exec(out); if (m) gotPort(Number(m[1])); },
+  });
+  try {
+    const run = runCommand(Component.compile(readFileSync(wasm)).instantiate(wasi.imports));
+    const port = await Promise.race([portP, run.then(() => { throw new Error(`guest ended: ${out}`); })]);
+    assert.equal((await echoClient(port, Buffer.from('six'), '::1')).toString(), 'six');
+    assert.equal(await run, 0);
+    assert.match(out, /served 3\n$/);
+  } finally {
+    wasi.close();
+  }
 });
