@@ -121,11 +121,12 @@ test('p2 guest that returns or traps before response-outparam.set → an error t
   try {
     const inst = c.instantiate(wasi.imports);
     const ret = findIncomingHandler(inst.exports)!;
-    const r1 = serveP2Request(ret, req('/'));
+    const raw = { method: 'GET', scheme: 'HTTP', authority: 'h', pathWithQuery: '/', headers: [], body: { stream: null, trailers: Promise.resolve(null) } };
+    const r1 = serveP2Request(ret, raw);
     await assert.rejects(r1.response, /guest never invoked response-outparam\.set/);
     await r1.done;
     const trapping = (inst.exports.trapping as { handle: (a: unknown, b: unknown) => unknown }).handle;
-    const r2 = serveP2Request(trapping, req('/'));
+    const r2 = serveP2Request(trapping, raw);
     await assert.rejects(r2.response, /response-outparam\.set/);
     await assert.rejects(r2.done);
   } finally { wasi.close(); }

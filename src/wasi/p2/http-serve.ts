@@ -10,7 +10,7 @@
 
 import type { RawBody } from '../core/http/client.ts';
 import { HttpError, type ErrorCode } from '../core/http/errors.ts';
-import { Fields } from '../core/http/fields.ts';
+import { Fields, type FieldEntries } from '../core/http/fields.ts';
 import type { AdapterFactory, HandleCall, HandlerAdapter, ServeRequest, ServeResponse } from '../../serve/adapter.ts';
 import { IncomingRequest, OutgoingResponse, ResponseOutparam } from './http.ts';
 
@@ -37,18 +37,37 @@ export class GuestHandlerError extends Error {
   }
 }
 
+/** A request for serveP2Request: headers and trailers as entries. */
+export interface P2ServeRequest {
+  method: string;
+  scheme: string | null;
+  authority: string | null;
+  pathWithQuery: string | null;
+  headers: FieldEntries;
+  body: RawBody;
+}
+
+export interface P2ServeResponse {
+  status: number;
+  headers: FieldEntries;
+  body: RawBody;
+}
+
 /**
- * Call the guest's `handle` for one request (the serve adapter contract in
- * src/serve/adapter.ts). `response` resolves once the guest called `set` with
- * `ok`; it rejects with GuestHandlerError when the guest set an error-code, or
- * returned / trapped without setting a response (the caller answers 500 and
- * logs the message). `done` settles when the guest's call has returned (the
- * instance is free again); it rejects with the trap if the guest trapped.
+ * Call the guest's `handle` for one request. `response` resolves once the
+ * guest called `set` with `ok`; it rejects with GuestHandlerError when the
+ * guest set an error-code, or returned / trapped without setting a response
+ * (the caller answers 500 and logs the message). `done` settles when the
+ * guest's call has returned (the instance is free again); it rejects with the
+ * trap if the guest trapped.
  */
-export function serveP2Request(handle: (req: unknown, out: unknown) => unknown, request: ServeRequest): HandleCall {
-  let answer!: (r: ServeResponse) => void;
+export function serveP2Request(
+  handle: (req: unknown, out: unknown) => unknown,
+  request: P2ServeRequest,
+): { response: Promise<P2ServeResponse>; done: Promise<void> } {
+  let answer!: (r: P2ServeResponse) => void;
   let refuse!: (e: unknown) => void;
-  const response = new Promise<ServeResponse>((res, rej) => { answer = res; refuse = rej; });
+  const response = new Promise<P2ServeResponse>((res, rej) => { answer = res; refuse = rej; });
   response.catch(() => {});
   let outgoing: OutgoingResponse | null = null;
   const outparam = new ResponseOutparam((r) => {
@@ -59,21 +78,9 @@ export function serveP2Request(handle: (req: unknown, out: unknown) => unknown, 
     outgoing = r.val;
     // A body the guest never asked for is empty (taking it now makes a later body() fail).
     if (!outgoing.body) outgoing.takeBody()!.finish(undefined);
-    const raw = outgoing.body!.raw();
-    answer({
-      status: outgoing.status,
-      headers: outgoing.headers.fields,
-      body: { stream: raw.stream, trailers: raw.trailers.then((t) => (t ? Fields.fromTrusted(t) : null)) },
-      // p2 has no completion future: a failed send only makes the guest's later writes fail.
-      transmitted: () => {},
-    });
+    answer({ status: outgoing.status, headers: outgoing.headers.fields.copyAll(), body: outgoing.body!.raw() });
   });
-  const body: RawBody = {
-    stream: request.body.stream,
-    trailers: request.body.trailers.then((t) => (t ? t.copyAll() : null)),
-  };
-  body.trailers.catch(() => {});
-  const incoming = new IncomingRequest({ ...request, headers: request.headers.copyAll(), body });
+  const incoming = new IncomingRequest(request);
 
   const finished = (trap: unknown): void => {
     if (!outparam.used) {
@@ -98,14 +105,30 @@ export function serveP2Request(handle: (req: unknown, out: unknown) => unknown, 
   return { response, done };
 }
 
-/** The serve adapter for a WASI 0.2 proxy instance: one request at a time. */
+/** serve's HandlerAdapter for a WASI 0.2 proxy instance (one request at a time), over serveP2Request. */
 export const p2AdapterFactory: AdapterFactory = (exports) => {
   const handle = findIncomingHandler(exports);
   if (!handle) return null;
   const adapter: HandlerAdapter = {
     kind: 'p2',
     maxConcurrent: 1,
-    handle: (request: ServeRequest, _signal: AbortSignal) => serveP2Request(handle, request),
+    handle: (request: ServeRequest): HandleCall => {
+      const trailers = request.body.trailers.then((t) => (t ? t.copyAll() : null));
+      trailers.catch(() => {});
+      const { response, done } = serveP2Request(handle, {
+        ...request, headers: request.headers.copyAll(), body: { stream: request.body.stream, trailers },
+      });
+      return {
+        response: response.then((r): ServeResponse => ({
+          status: r.status,
+          headers: Fields.fromTrusted(r.headers),
+          body: { stream: r.body.stream, trailers: r.body.trailers.then((t) => (t ? Fields.fromTrusted(t) : null)) },
+          // p2 has no completion future: a failed send only makes the guest's later writes fail.
+          transmitted: () => {},
+        })),
+        done,
+      };
+    },
   };
   return adapter;
 };
