@@ -90,14 +90,10 @@ export class HostFunc extends ComponentFunc {
   invoke(caller: ComponentInstanceState | null, onStart: OnStart, onResolve: OnResolve, root: HostCall | null): OnCancel {
     const raw = onStart();
     const args = this.needsConversion ? hostArgsToJs(this.type)!(raw) : raw;
+    // (only async-typed functions are invoked asynchronously: `canon lower async` needs an async type)
     if (!this.type.async) {
-      const v = this.fn(...args);
-      if (!this.mayBlock || !(v instanceof Object) || typeof (v as PromiseLike<unknown>).then !== 'function') {
-        onResolve(v, false);
-        return noCancel;
-      }
-      // an async lower of a may-block function: the subtask resolves when the Promise does
-      return this.settleLater(v as PromiseLike<unknown>, caller, onResolve, root, null);
+      onResolve(this.fn(...args), false);
+      return noCancel;
     }
     // An async host function gets `this.signal`, aborted when the guest cancels the subtask.
     let ctrl: AbortController | null = null;
@@ -111,7 +107,7 @@ export class HostFunc extends ComponentFunc {
   }
 
   private settleLater(r: PromiseLike<unknown>, caller: ComponentInstanceState | null, onResolve: OnResolve, root: HostCall | null,
-    abort: (() => void) | null): OnCancel {
+    abort: () => void): OnCancel {
     let done = false;
     const op = { root };
     store.hostCalls.add(op);
@@ -140,7 +136,6 @@ export class HostFunc extends ComponentFunc {
     });
     return () => {
       if (done) return;
-      if (abort === null) return; // a synchronous function's call cannot be cancelled: it resolves normally
       done = true;
       store.hostCalls.delete(op);
       abort();
