@@ -191,6 +191,19 @@ export const run = {
         print(log.join('\n'));
         return;
       }
+      case 'reset-client': {
+        // connect to a server that resets the connection; report the stream error
+        const c = tcpc.createTcpSocket('ipv4');
+        const [input] = connect(net, c, LOOPBACK(Number(args[2])));
+        try {
+          for (;;) input.blockingRead(100);
+        } catch (e) {
+          const err = e && e.payload !== undefined ? e.payload : e;
+          // (network-error-code is @unstable in 0.2: the error's debug string carries the code)
+          print(err.tag + ' ' + (err.tag === 'last-operation-failed' ? err.val.toDebugString() : ''));
+        }
+        return;
+      }
       case 'deny': {
         const s = tcpc.createTcpSocket('ipv4');
         const log = ['create ok'];
@@ -388,5 +401,18 @@ test('IPv6: the echo server on [::1] (through the API, with a rule granting only
     assert.match(out, /served 3\n$/);
   } finally {
     wasi.close();
+  }
+});
+
+test('a connection reset by the peer: blocking-read fails with last-operation-failed (connection-reset)', { timeout: 60_000 }, async () => {
+  const { createServer } = await import('node:net');
+  const server = createServer((sock) => { setTimeout(() => sock.resetAndDestroy(), 20); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const port = (server.address() as { port: number }).port;
+    const r = await runWithApi(wasm, ['reset-client', String(port)], { network: { allow: [`connect=127.0.0.1:${port}`] } });
+    assert.equal(r.stdout, 'last-operation-failed connection-reset\n');
+  } finally {
+    server.close();
   }
 });
