@@ -83,7 +83,8 @@ function retryEagain<T>(f: () => T): T {
       return f();
     } catch (e) {
       // Non-blocking descriptors (a TTY or pipe Node set O_NONBLOCK on): wait and retry.
-      // JSPI: this becomes an await on readiness instead of a sleep.
+      // Only the synchronous readSync/writeSync use this; the WASI bindings read and write through
+      // readNow/whenReadable/read and writeNow/write, which never put the thread to sleep.
       if ((e as NodeJS.ErrnoException).code === 'EAGAIN') { sleepSyncMs(1); continue; }
       throw e;
     }
