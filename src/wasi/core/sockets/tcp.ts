@@ -35,9 +35,9 @@ import type { Network } from './network.ts';
 export type TcpState = 'unbound' | 'bound' | 'listening' | 'connecting' | 'connected' | 'closed';
 
 /** How far Node may read a connection ahead of the guest. */
-export const READ_AHEAD = 64 << 10;
+export const READ_AHEAD = 256 << 10;
 /** How much written data Node may hold before write() waits for it to drain. */
-export const WRITE_BUFFER = 64 << 10;
+export const WRITE_BUFFER = 256 << 10;
 /** Accepted connections waiting for the guest; beyond this, new ones are reset. */
 export const ACCEPT_QUEUE = 256;
 
