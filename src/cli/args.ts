@@ -46,6 +46,12 @@ export interface ServeOptions extends GuestOptions {
   files: string[];
   host: string;
   port: number;
+  /** --max-instance-reuse-count: requests one instance serves in total. */
+  maxInstanceReuseCount?: number;
+  /** --max-instance-concurrent-reuse-count: requests one instance holds at once. */
+  maxInstanceConcurrentReuseCount?: number;
+  /** --idle-instance-timeout, in milliseconds. */
+  idleInstanceTimeoutMs?: number;
 }
 
 export interface InspectOptions {
@@ -158,14 +164,26 @@ Options:
 ${sHelp()}
 `,
   serve: `Usage:
-  weir serve [options] <component.wasm>
+  weir serve [options] <component.wasm> [<component.wasm>...]
 
 Serves HTTP requests with a component that exports wasi:http/handler
-(WASI 0.3) or wasi:http/incoming-handler (WASI 0.2).
+(WASI 0.3) or wasi:http/incoming-handler (WASI 0.2). With several
+components, each import the host does not provide is linked to the export
+of the same interface by a later component (e.g. a middleware importing
+wasi:http/handler calls the handler of the next one, no HTTP hop).
+The first stderr line is 'Serving HTTP on http://ADDR:PORT/'. SIGINT and
+SIGTERM stop accepting, finish the requests in flight and exit 0.
 
 Options:
-  --addr HOST:PORT   Address to listen on (default ${DEFAULT_ADDR}).
+  --addr HOST:PORT   Address to listen on (default ${DEFAULT_ADDR}; port 0 picks one).
                      IPv6 hosts are written in brackets: [::1]:8080
+  --max-instance-reuse-count N
+                     Requests one instance serves before it is retired
+                     (default 1000; WASI 0.2 components: always 1)
+  --max-instance-concurrent-reuse-count N
+                     Requests one instance holds at once (default 16; 0.2: 1)
+  --idle-instance-timeout DURATION
+                     Close an instance idle this long (default 1s; e.g. 500ms, 2s)
   --dir, --dir-readonly, --env, --inherit-env, -S, --allow-outbound, --allow-net, --strict:
                      as for weir run
   -v, --verbose      Print stack traces and extra diagnostics on errors
@@ -409,6 +427,7 @@ function parseServe(c: Cursor, verbose: boolean): Command {
   const g = emptyGuestOptions(verbose);
   let addr = DEFAULT_ADDR;
   const files: string[] = [];
+  const pool: Pick<ServeOptions, 'maxInstanceReuseCount' | 'maxInstanceConcurrentReuseCount' | 'idleInstanceTimeoutMs'> = {};
   let optionsDone = false;
   while (!c.done) {
     const raw = c.next();
@@ -419,6 +438,9 @@ function parseServe(c: Cursor, verbose: boolean): Command {
       if (guestOption(g, c, opt, inline, 'serve')) continue;
       switch (opt) {
         case '--addr': addr = c.value(opt, inline); continue;
+        case '--max-instance-reuse-count': pool.maxInstanceReuseCount = parseCount(c.value(opt, inline), opt); continue;
+        case '--max-instance-concurrent-reuse-count': pool.maxInstanceConcurrentReuseCount = parseCount(c.value(opt, inline), opt); continue;
+        case '--idle-instance-timeout': pool.idleInstanceTimeoutMs = parseDurationMs(c.value(opt, inline), opt); continue;
         default: throw new UsageError(`unknown option ${opt}`, 'serve');
       }
     }
@@ -427,5 +449,20 @@ function parseServe(c: Cursor, verbose: boolean): Command {
   if (files.length === 0) throw new UsageError('missing <component.wasm>', 'serve');
   const { host, port } = parseAddr(addr);
   finishGuestOptions(g);
-  return { cmd: 'serve', files, host, port, ...g };
+  return { cmd: 'serve', files, host, port, ...pool, ...g };
+}
+
+/** A count of at least 1 (serve's pool limits). */
+function parseCount(v: string, opt: string): number {
+  if (!/^[0-9]+$/.test(v) || Number(v) < 1 || !Number.isSafeInteger(Number(v))) throw new UsageError(`${opt} ${JSON.stringify(v)}: expected a whole number of at least 1`, 'serve');
+  return Number(v);
+}
+
+/** A duration as wasmtime writes them: 500ms, 1s, 2m, 1h; a plain number is seconds. */
+function parseDurationMs(v: string, opt: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) throw new UsageError(`${opt} ${JSON.stringify(v)}: expected a duration such as 500ms, 1s or 2m`, 'serve');
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  return n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000);
 }

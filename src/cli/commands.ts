@@ -179,9 +179,39 @@ async function run(opts: RunOptions): Promise<number> {
   }
 }
 
-// TODO(lead): wire `serve` to wasi:http (listen on opts.host:opts.port).
+/** `weir serve`: the machinery lives in src/serve/ (loaded only for this command). */
 async function serve(opts: ServeOptions): Promise<number> {
-  void opts.files;
-  process.stderr.write('weir serve: not implemented yet\n');
-  return 1;
+  const { Component } = await import('../index.ts');
+  const { deviationOptions } = await import('./toolchains.ts');
+  const components = [];
+  for (const file of opts.files) {
+    try {
+      const bytes = readFileSync(file);
+      components.push(Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), deviationOptions(file, opts.strict, opts.verbose)));
+    } catch (e) {
+      return report(file, e, opts.verbose);
+    }
+  }
+  const { serveCli } = await import('../serve/cli.ts');
+  const code = await serveCli({
+    files: opts.files,
+    components,
+    host: opts.host,
+    port: opts.port,
+    wasi: {
+      args: [basename(opts.files[0])],
+      env: guestEnv(opts),
+      preopens: opts.dirs.map((d) => ({ host: d.host, guest: d.guest, readonly: d.readonly })),
+      stdout: 'inherit',
+      stderr: 'inherit',
+      http: guestHttpConfig(opts),
+      network: guestNetworkConfig(opts),
+    },
+    ...(opts.maxInstanceReuseCount !== undefined ? { maxInstanceReuseCount: opts.maxInstanceReuseCount } : {}),
+    ...(opts.maxInstanceConcurrentReuseCount !== undefined ? { maxInstanceConcurrentReuseCount: opts.maxInstanceConcurrentReuseCount } : {}),
+    ...(opts.idleInstanceTimeoutMs !== undefined ? { idleInstanceTimeoutMs: opts.idleInstanceTimeoutMs } : {}),
+    verbose: opts.verbose,
+  });
+  // Pooled outgoing connections and timers must not keep a drained server alive.
+  process.exit(code);
 }

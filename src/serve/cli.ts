@@ -1,0 +1,83 @@
+// `weir serve`: compile the components, check the world and every link, make
+// one instance (so a broken component fails before the port is bound), bind,
+// print `Serving HTTP on http://ADDR:PORT/` as the first stderr line, and on
+// SIGINT/SIGTERM stop accepting, finish the requests in flight and exit 0
+// (a second signal exits at once with 130).
+
+import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { basename } from 'node:path';
+import type { Component } from '../host/component.ts';
+import type { WasiConfig } from '../wasi/index.ts';
+import { ServeMachine, ServeSetupError, errText } from './machine.ts';
+import { nodeListener } from './node.ts';
+
+export interface ServeCliOptions {
+  files: string[];
+  components: Component[];
+  host: string;
+  port: number;
+  wasi: WasiConfig;
+  maxInstanceReuseCount?: number;
+  maxInstanceConcurrentReuseCount?: number;
+  idleInstanceTimeoutMs?: number;
+  verbose: boolean;
+}
+
+const log = (l: string): void => { process.stderr.write(`${l}\n`); };
+
+export async function serveCli(opts: ServeCliOptions): Promise<number> {
+  let machine: ServeMachine;
+  try {
+    machine = new ServeMachine(opts.components.map((component, i) => ({ name: basename(opts.files[i]), component })), {
+      wasi: opts.wasi,
+      ...(opts.maxInstanceReuseCount !== undefined ? { maxInstanceReuseCount: opts.maxInstanceReuseCount } : {}),
+      ...(opts.maxInstanceConcurrentReuseCount !== undefined ? { maxInstanceConcurrentReuseCount: opts.maxInstanceConcurrentReuseCount } : {}),
+      ...(opts.idleInstanceTimeoutMs !== undefined ? { idleInstanceTimeoutMs: opts.idleInstanceTimeoutMs } : {}),
+      log,
+    });
+    machine.warm();
+  } catch (e) {
+    log(`weir: ${e instanceof ServeSetupError ? e.message : `${basename(opts.files[0])}: cannot instantiate: ${errText(e)}`}`);
+    if (opts.verbose && e instanceof Error && e.stack) log(e.stack);
+    return 1;
+  }
+  const server: Server = createServer({ keepAlive: true }, nodeListener(machine, log));
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    s.setNoDelay(true);
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port, opts.host, () => { server.off('error', reject); resolve(); });
+    });
+  } catch (e) {
+    log(`weir: cannot listen on ${opts.host}:${opts.port}: ${(e as NodeJS.ErrnoException).code ?? errText(e)}`);
+    await machine.close();
+    return 1;
+  }
+  const addr = server.address();
+  const port = addr && typeof addr === 'object' ? addr.port : opts.port;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  process.stderr.write(`Serving HTTP on http://${host}:${port}/\n`);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) { log(`weir: ${signal} again: exiting now`); resolve(130); return; }
+      stopping = true;
+      if (opts.verbose) log(`weir: ${signal}: finishing ${machine.pending} request(s) in flight`);
+      server.close();
+      server.closeIdleConnections();
+      void machine.close().then(() => {
+        for (const s of sockets) s.destroy();
+        resolve(0);
+      });
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
+}

@@ -1,0 +1,128 @@
+// The HTTP embedding API: serve a component (or a composition) through
+// node:http (`createRequestListener`) or call it with web-standard
+// Request/Response and no socket (`createHandler`). Both run on the same
+// ServeMachine as `weir serve` (pool, limits, composition, trap isolation).
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Component } from '../host/component.ts';
+import { Fields, type FieldEntries } from '../wasi/core/http/fields.ts';
+import type { ErrorCode } from '../wasi/core/http/errors.ts';
+import type { Part } from './compose.ts';
+import { ServeMachine, errText, type ServeConfig } from './machine.ts';
+import { nodeListener } from './node.ts';
+import { GuestResponseError } from './p3-adapter.ts';
+
+export { ServeMachine, ServeSetupError, SERVE_DEFAULTS, type ServeConfig } from './machine.ts';
+export type { ServeRequest, ServeResponse, HandlerAdapter, HandleCall } from './adapter.ts';
+
+/** One component, or a composition in order (each import not provided by the host links to a later component's export). */
+export type Serveable = Component | Component[] | Part[];
+
+export interface ServeOptions extends ServeConfig {}
+
+function toParts(c: Serveable): Part[] {
+  const list = Array.isArray(c) ? c : [c];
+  return list.map((x, i) => ('component' in x && 'name' in x ? x as Part : { name: `component ${i}`, component: x as Component }));
+}
+
+export function createServeMachine(component: Serveable, options: ServeOptions = {}): ServeMachine {
+  return new ServeMachine(toParts(component), options);
+}
+
+export interface RequestListener {
+  (req: IncomingMessage, res: ServerResponse): void;
+  readonly machine: ServeMachine;
+  /** Wait for requests in flight, then close every instance. */
+  close(): Promise<void>;
+}
+
+/** A node:http request listener serving the component: `http.createServer(createRequestListener(c))`. */
+export function createRequestListener(component: Serveable | ServeMachine, options: ServeOptions = {}): RequestListener {
+  const machine = component instanceof ServeMachine ? component : createServeMachine(component, options);
+  const log = options.log ?? ((l: string) => { process.stderr.write(`${l}\n`); });
+  const listener = nodeListener(machine, log) as RequestListener;
+  Object.defineProperty(listener, 'machine', { value: machine });
+  Object.defineProperty(listener, 'close', { value: () => machine.close() });
+  return listener;
+}
+
+export interface Handler {
+  /** Serve one web-standard Request (no socket); resolves with the guest's Response (500 when the guest failed). */
+  handle(request: Request): Promise<Response>;
+  readonly machine: ServeMachine;
+  close(): Promise<void>;
+}
+
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+
+export function createHandler(component: Serveable | ServeMachine, options: ServeOptions = {}): Handler {
+  const machine = component instanceof ServeMachine ? component : createServeMachine(component, options);
+  const log = options.log ?? ((l: string) => { process.stderr.write(`${l}\n`); });
+  const failure = (why: string) => {
+    log(`weir: ${why}`);
+    return new Response('Internal Server Error\n', { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+  };
+  return {
+    machine,
+    close: () => machine.close(),
+    async handle(request: Request): Promise<Response> {
+      const url = new URL(request.url);
+      const entries: FieldEntries = [];
+      request.headers.forEach((v, k) => { entries.push([k, Buffer.from(v, 'latin1')]); });
+      const src = request.body;
+      let r;
+      try {
+        r = await machine.handle({
+          method: request.method,
+          scheme: url.protocol === 'https:' ? 'HTTPS' : 'HTTP',
+          authority: url.host || null,
+          pathWithQuery: `${url.pathname}${url.search}`,
+          headers: Fields.fromTrusted(entries),
+          body: { stream: src as unknown as AsyncIterable<Uint8Array> | null, trailers: Promise.resolve(null) },
+        }, request.signal);
+      } catch (e) {
+        return failure(`${request.method} ${url.pathname}: ${e instanceof GuestResponseError ? e.message : errText(e)}`);
+      }
+      const headers = new Headers();
+      try {
+        for (const [k, v] of r.headers.entries()) headers.append(k, Buffer.from(v).toString('latin1'));
+      } catch (e) {
+        r.transmitted({ tag: 'internal-error', val: undefined });
+        return failure(`response headers refused: ${errText(e)}`);
+      }
+      const res = r;
+      const stream = res.body.stream;
+      const noBody = NULL_BODY.has(res.status) || request.method === 'HEAD';
+      if (stream === null || noBody) {
+        if (stream) stream[Symbol.asyncIterator]().return?.();
+        res.body.trailers.then(() => res.transmitted(null), (e: { code?: ErrorCode }) => res.transmitted(e.code ?? { tag: 'internal-error', val: undefined }));
+        return new Response(null, { status: res.status, headers });
+      }
+      const it = stream[Symbol.asyncIterator]();
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          try {
+            const n = await it.next();
+            if (!n.done) { controller.enqueue(n.value); return; }
+            await res.body.trailers;
+            controller.close();
+            res.transmitted(null);
+          } catch (e) {
+            res.transmitted((e as { code?: ErrorCode }).code ?? { tag: 'internal-error', val: undefined });
+            controller.error(new Error('the response body failed'));
+          }
+        },
+        cancel() {
+          it.return?.().catch(() => {});
+          res.transmitted({ tag: 'connection-terminated' });
+        },
+      }, { highWaterMark: 0 });
+      try {
+        return new Response(body, { status: res.status, headers });
+      } catch (e) {
+        body.cancel().catch(() => {});
+        return failure(`response refused (status ${res.status}): ${errText(e)}`);
+      }
+    },
+  };
+}

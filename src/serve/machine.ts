@@ -1,0 +1,285 @@
+// The serve machinery shared by `weir serve`, createRequestListener and
+// createHandler: world detection, composition, the instance pool (reuse
+// limits, concurrency per instance, idle timeout), trap isolation and
+// draining.
+//
+// Pool policy: a request goes to the first live instance that has a free
+// slot (fewer than maxConcurrent in flight, fewer than maxReuse served, no
+// guest backpressure); otherwise a new instance is created. An instance that
+// served maxReuse requests retires once its last request finished; an idle
+// one is closed after idleTimeoutMs. When a call traps, the instance is
+// discarded: every other request in flight on it fails at once (500, or a
+// reset once its headers left), and the next request gets a fresh instance.
+
+import type { Component, Imports } from '../host/component.ts';
+import { matchName } from '../types/names.ts';
+import { createWasi, type Wasi, type WasiConfig } from '../wasi/index.ts';
+import type { HttpClient } from '../wasi/core/http/client.ts';
+import { httpImports } from '../wasi/p3/http.ts';
+import { P3_VERSION } from '../wasi/p3/index.ts';
+import type { HandlerAdapter, ServeRequest, ServeResponse } from './adapter.ts';
+import { instantiateComposition, planComposition, CompositionError, type LinkPlan, type Part } from './compose.ts';
+import { P3_HANDLER, p3Adapter } from './p3-adapter.ts';
+import { p2Adapter } from './p2-adapter.ts';
+
+const P2_HANDLER = 'wasi:http/incoming-handler@0.2.0';
+
+/** Defaults (see docs/SERVE.md for the measurements behind them). */
+export const SERVE_DEFAULTS = {
+  maxInstanceReuseCount: 1000,
+  maxInstanceConcurrentReuseCount: 16,
+  idleInstanceTimeoutMs: 1000,
+} as const;
+
+export interface ServeConfig {
+  /** WASI settings every instance gets (env, preopens, stdio, outgoing HTTP, sockets). */
+  wasi?: WasiConfig;
+  /** Requests one instance serves in total before it is retired (p2: forced to 1). */
+  maxInstanceReuseCount?: number;
+  /** Requests one instance holds at once (p2: forced to 1). */
+  maxInstanceConcurrentReuseCount?: number;
+  /** Close an instance idle this long (ms). */
+  idleInstanceTimeoutMs?: number;
+  /** Set INSTANCE_ID=<n> in each instance's environment (default true). */
+  instanceIdEnv?: boolean;
+  /** One-line diagnostics (a trapped instance, a refused response). Default: stderr. */
+  log?: (line: string) => void;
+}
+
+export class ServeSetupError extends Error {
+  override name = 'ServeSetupError';
+}
+
+class Slot {
+  readonly id: number;
+  readonly adapter: HandlerAdapter;
+  readonly wasi: Wasi;
+  inFlight = 0;
+  served = 0;
+  dead = false;
+  retiring = false;
+  idleTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Rejects when the instance trapped: every pending response and body races it. */
+  readonly failed: Promise<never>;
+  fail!: (e: unknown) => void;
+  constructor(id: number, adapter: HandlerAdapter, wasi: Wasi) {
+    this.id = id;
+    this.adapter = adapter;
+    this.wasi = wasi;
+    this.failed = new Promise<never>((_, rej) => { this.fail = rej; });
+    this.failed.catch(() => {});
+  }
+}
+
+export class InstanceFailedError extends Error {
+  override name = 'InstanceFailedError';
+}
+
+export class ServeMachine {
+  readonly kind: 'p3' | 'p2';
+  private readonly parts: Part[];
+  private readonly plan: LinkPlan;
+  private readonly config: ServeConfig;
+  private readonly maxReuse: number;
+  private readonly maxConcurrent: number;
+  private readonly idleMs: number;
+  private readonly log: (line: string) => void;
+  private readonly shared: Imports;
+  private readonly client: () => HttpClient;
+  private readonly firstWasi: Wasi;
+  private slots: Slot[] = [];
+  private nextId = 0;
+  private inFlight = 0;
+  private closing = false;
+  private drained: (() => void) | null = null;
+  /** Instances created so far (for tests and the bench). */
+  instancesCreated = 0;
+
+  /**
+   * Checks the world and every link before anything runs: throws
+   * ServeSetupError naming what was found when the first component exports
+   * no handler, or an import nobody provides.
+   */
+  constructor(components: Part[], config: ServeConfig = {}) {
+    if (components.length === 0) throw new ServeSetupError('no component to serve');
+    this.parts = components;
+    this.config = config;
+    this.log = config.log ?? ((l) => { process.stderr.write(`${l}\n`); });
+    const exportsOf = components[0].component.type.exports;
+    if (matchName(P3_HANDLER, exportsOf) !== undefined) this.kind = 'p3';
+    else if (matchName(P2_HANDLER, exportsOf) !== undefined) this.kind = 'p2';
+    else {
+      const names = [...exportsOf.keys()].join(', ') || 'nothing';
+      throw new ServeSetupError(`${components[0].name}: not an HTTP service: it exports neither wasi:http/handler@0.3.x nor wasi:http/incoming-handler@0.2.x (it exports ${names})`);
+    }
+    // One WASI host builds the shared outgoing client; each instance gets its own host (own INSTANCE_ID) sharing it.
+    this.firstWasi = createWasi(config.wasi ?? {});
+    const firstHost = this.firstWasi.host;
+    this.client = () => firstHost.http;
+    this.shared = httpImports({ client: this.client, version: P3_VERSION });
+    try {
+      this.plan = planComposition(components, { ...this.firstWasi.imports, ...this.shared });
+    } catch (e) {
+      this.firstWasi.close();
+      if (e instanceof CompositionError) throw new ServeSetupError(e.message);
+      throw e;
+    }
+    const p2 = this.kind === 'p2';
+    this.maxReuse = p2 ? 1 : positive(config.maxInstanceReuseCount, SERVE_DEFAULTS.maxInstanceReuseCount);
+    this.maxConcurrent = p2 ? 1 : positive(config.maxInstanceConcurrentReuseCount, SERVE_DEFAULTS.maxInstanceConcurrentReuseCount);
+    this.idleMs = config.idleInstanceTimeoutMs ?? SERVE_DEFAULTS.idleInstanceTimeoutMs;
+  }
+
+  /** Live instances (for tests and the bench). */
+  get instances(): number { return this.slots.length; }
+
+  /** Instantiates one instance now (reports instantiation errors before a server binds). Kept in the pool. */
+  warm(): void {
+    const s = this.createSlot();
+    this.armIdle(s);
+  }
+
+  private createSlot(): Slot {
+    const id = this.nextId++;
+    const base = this.config.wasi ?? {};
+    const env: [string, string][] = base.env === undefined ? [] : Symbol.iterator in base.env
+      ? [...(base.env as Iterable<readonly [string, string]>)].map(([k, v]) => [k, v] as [string, string])
+      : Object.entries(base.env as Record<string, string>);
+    if (this.config.instanceIdEnv !== false) env.push(['INSTANCE_ID', String(id)]);
+    const wasi = createWasi({ ...base, env, http: { ...(base.http ?? {}), client: this.client() } });
+    let adapter: HandlerAdapter | null;
+    try {
+      const instances = instantiateComposition(this.parts, this.plan, { ...wasi.imports, ...this.shared });
+      const exports = instances[0].exports;
+      adapter = this.kind === 'p3' ? p3Adapter(exports, this.maxConcurrent) : p2Adapter(exports);
+    } catch (e) {
+      wasi.close();
+      throw e;
+    }
+    if (!adapter) throw new ServeSetupError(`${this.parts[0].name}: the instance has no handler export`);
+    const slot = new Slot(id, adapter, wasi);
+    this.instancesCreated++;
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private acquire(): Slot {
+    for (const s of this.slots) {
+      if (s.dead || s.retiring || s.inFlight >= this.maxConcurrent) continue;
+      if (s.adapter.backpressure?.()) continue;
+      return s;
+    }
+    return this.createSlot();
+  }
+
+  /**
+   * Hands one request to an instance. The response promise rejects when the
+   * guest failed (error-code, no response, trap, or its instance trapped):
+   * the front end answers 500. The response body is guarded: it fails if the
+   * instance dies while the body is being sent.
+   */
+  handle(request: ServeRequest, signal: AbortSignal = NEVER): Promise<ServeResponse> {
+    if (this.closing) return Promise.reject(new InstanceFailedError('the server is shutting down'));
+    let slot: Slot;
+    try {
+      slot = this.acquire();
+    } catch (e) {
+      this.log(`weir: cannot instantiate ${this.parts[0].name}: ${errText(e)}`);
+      return Promise.reject(e);
+    }
+    if (slot.idleTimer) { clearTimeout(slot.idleTimer); slot.idleTimer = null; }
+    slot.inFlight++;
+    slot.served++;
+    this.inFlight++;
+    if (slot.served >= this.maxReuse) slot.retiring = true;
+    let pending = 2; // the guest call and the response transmission
+    const release = () => { if (--pending === 0) this.release(slot); };
+    let call;
+    try {
+      call = slot.adapter.handle(request, signal);
+    } catch (e) {
+      this.trapped(slot, e);
+      release(); release();
+      return Promise.reject(e);
+    }
+    call.done.then(release, (e: unknown) => { this.trapped(slot, e); release(); });
+    return Promise.race([call.response, slot.failed]).then((r) => {
+      let once = false;
+      const transmitted = r.transmitted;
+      return {
+        status: r.status,
+        headers: r.headers,
+        body: { stream: r.body.stream === null ? null : guard(r.body.stream, slot.failed), trailers: Promise.race([r.body.trailers, slot.failed]) },
+        transmitted: (e) => { if (once) return; once = true; transmitted(e); release(); },
+      };
+    }, (e: unknown) => { release(); throw e; });
+  }
+
+  private trapped(slot: Slot, e: unknown): void {
+    if (slot.dead) return;
+    slot.dead = true;
+    this.log(`weir: instance ${slot.id} failed: ${errText(e)}; it is discarded (${slot.inFlight - 1} other request(s) in flight on it fail)`);
+    slot.fail(new InstanceFailedError(`instance ${slot.id} failed`));
+    this.remove(slot);
+  }
+
+  private release(slot: Slot): void {
+    slot.inFlight--;
+    this.inFlight--;
+    if (slot.inFlight === 0) {
+      if (slot.dead || slot.retiring || this.closing) this.remove(slot);
+      else this.armIdle(slot);
+    }
+    if (this.inFlight === 0 && this.drained) this.drained();
+  }
+
+  private armIdle(slot: Slot): void {
+    if (this.idleMs === Infinity) return;
+    slot.idleTimer = setTimeout(() => { slot.idleTimer = null; if (slot.inFlight === 0) this.remove(slot); }, this.idleMs);
+    slot.idleTimer.unref?.();
+  }
+
+  private remove(slot: Slot): void {
+    const i = this.slots.indexOf(slot);
+    if (i >= 0) this.slots.splice(i, 1);
+    if (slot.idleTimer) { clearTimeout(slot.idleTimer); slot.idleTimer = null; }
+    if (slot.inFlight === 0 && slot.wasi !== this.firstWasi) slot.wasi.close();
+  }
+
+  /** Requests in flight right now. */
+  get pending(): number { return this.inFlight; }
+
+  /** Stop taking requests, wait for the ones in flight, close every instance. */
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.inFlight > 0) await new Promise<void>((r) => { this.drained = r; });
+    for (const s of [...this.slots]) this.remove(s);
+    this.firstWasi.close();
+  }
+}
+
+const NEVER = new AbortController().signal;
+
+function positive(v: number | undefined, d: number): number {
+  if (v === undefined) return d;
+  if (!(v >= 1)) throw new ServeSetupError(`expected a count of at least 1, got ${v}`);
+  return v;
+}
+
+export function errText(e: unknown): string {
+  if (e instanceof Error) return (e as { reason?: string }).reason ?? e.message;
+  return String(e);
+}
+
+/** The body stream, failing as soon as the instance producing it died. */
+function guard(stream: AsyncIterable<Uint8Array>, failed: Promise<never>): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator]() {
+      const it = stream[Symbol.asyncIterator]();
+      return {
+        next: () => Promise.race([it.next(), failed]),
+        return: (v?: unknown) => (it.return ? it.return(v) : Promise.resolve({ done: true, value: undefined })),
+      };
+    },
+  };
+}

@@ -1,0 +1,69 @@
+// The HandlerAdapter for a WASI 0.3 `wasi:http/handler` export: the inbound
+// request becomes an HttpRequest resource (immutable headers, body streamed
+// from the connection), `handle` is called as an async export (several calls
+// may run at once on one instance), and the guest's response is handed back
+// with a `transmitted` hook that settles the future `response.new` returned.
+
+import { matchName } from '../types/names.ts';
+import { HttpError, type ErrorCode } from '../wasi/core/http/errors.ts';
+import { BodySlot, HttpRequest, type HttpResponse } from '../wasi/p3/http.ts';
+import type { HandleCall, HandlerAdapter, ServeRequest, ServeResponse } from './adapter.ts';
+
+export const P3_HANDLER = 'wasi:http/handler@0.3.0';
+
+type Result<T, E> = { tag: 'ok'; val: T } | { tag: 'err'; val: E };
+type HandleFn = (req: HttpRequest, opts: { signal: AbortSignal }) => Promise<Result<HttpResponse, ErrorCode>>;
+
+/** A guest answered with an error-code, or without a response: the caller answers 500. */
+export class GuestResponseError extends Error {
+  override name = 'GuestResponseError';
+  readonly code: ErrorCode | null;
+  constructor(message: string, code: ErrorCode | null) { super(message); this.code = code; }
+}
+
+export function findP3Handler(exports: Record<string, any>): HandleFn | null {
+  const key = matchName(P3_HANDLER, exports);
+  const handle = key === undefined ? undefined : exports[key]?.handle;
+  return typeof handle === 'function' ? handle : null;
+}
+
+export function p3Adapter(exports: Record<string, any>, maxConcurrent: number): HandlerAdapter | null {
+  const handle = findP3Handler(exports);
+  if (!handle) return null;
+  return {
+    kind: 'p3',
+    maxConcurrent,
+    handle(request: ServeRequest, signal: AbortSignal): HandleCall {
+      const req = toHttpRequest(request);
+      const call = handle(req, { signal });
+      const response = call.then((r) => {
+        if (r.tag === 'err') throw new GuestResponseError(`guest returned error-code ${r.val.tag}`, r.val);
+        return toServeResponse(r.val);
+      });
+      return { response, done: call.then(() => undefined) };
+    },
+  };
+}
+
+function toHttpRequest(r: ServeRequest): HttpRequest {
+  const trailers = r.body.trailers.then(
+    (t) => ({ tag: 'ok' as const, val: t ?? undefined }),
+    (e: unknown) => ({ tag: 'err' as const, val: e instanceof HttpError ? e.code : { tag: 'connection-terminated' } as ErrorCode }),
+  );
+  const req = new HttpRequest(r.headers, new BodySlot(r.body.stream, trailers, null), null);
+  req.method = r.method;
+  req.scheme = r.scheme;
+  req.authority = r.authority;
+  req.pathWithQuery = r.pathWithQuery;
+  return req;
+}
+
+function toServeResponse(res: HttpResponse): ServeResponse {
+  const body = res.body;
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: body.take(),
+    transmitted: (e) => body.complete(e),
+  };
+}
