@@ -1,8 +1,6 @@
 // The network of one WASI host: its policy, its name resolver, and every
 // socket the guest holds (so that closing the host closes them all).
 
-import { lookup } from 'node:dns/promises';
-import { domainToASCII } from 'node:url';
 import { canonicalIp, ipToString, parseIp, parseIpLoose, type IpAddress } from './address.ts';
 import { LookupError, lookupErrorCode } from './errors.ts';
 import { NetworkPolicy, type NetworkConfig } from './policy.ts';
@@ -12,6 +10,8 @@ interface Closable { destroy(): void }
 const LABELS = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/;
 
 async function osResolve(name: string): Promise<string[]> {
+  // Loaded on first use (a plain `weir run` must not pay for node:dns).
+  const { lookup } = process.getBuiltinModule('node:dns/promises') as typeof import('node:dns/promises');
   const r = await lookup(name, { all: true, order: 'verbatim' });
   return r.map((a) => a.address);
 }
@@ -55,7 +55,7 @@ export class Network {
     }
     let ascii = '';
     if (!literal) {
-      ascii = domainToASCII(name).toLowerCase();
+      ascii = (process.getBuiltinModule('node:url') as typeof import('node:url')).domainToASCII(name).toLowerCase();
       if (ascii === '' || !LABELS.test(ascii)) throw new LookupError('invalid-argument');
     }
     if (!this.policy.lookupAllowed(literal ? name : ascii)) throw new LookupError('access-denied');

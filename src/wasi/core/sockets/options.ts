@@ -18,7 +18,7 @@ function sysctl(path: string, fallback: number, field = 0): number {
   }
 }
 
-let defaults: { idle: bigint; interval: bigint; count: number; ttl: number; hop6: number; rcv: bigint; snd: bigint } | null = null;
+let defaults: { idle: bigint; interval: bigint; count: number; ttl: number; hop6: number; rcv: bigint; snd: bigint; udpRcv: bigint; udpSnd: bigint } | null = null;
 
 /** The OS defaults a fresh socket reports (read once from /proc/sys; Linux defaults elsewhere). */
 export function osDefaults() {
@@ -31,6 +31,8 @@ export function osDefaults() {
       hop6: sysctl('/proc/sys/net/ipv6/conf/default/hop_limit', 64),
       rcv: BigInt(sysctl('/proc/sys/net/ipv4/tcp_rmem', 131072, 1)),
       snd: BigInt(sysctl('/proc/sys/net/ipv4/tcp_wmem', 16384, 1)),
+      udpRcv: BigInt(sysctl('/proc/sys/net/core/rmem_default', 212992)),
+      udpSnd: BigInt(sysctl('/proc/sys/net/core/wmem_default', 212992)),
     };
   }
   return defaults;
@@ -105,7 +107,7 @@ export class UdpOptions {
   constructor(ipv6: boolean) {
     const d = osDefaults();
     this.unicastHopLimit = ipv6 ? d.hop6 : d.ttl;
-    this.receiveBufferSize = BigInt(sysctl('/proc/sys/net/core/rmem_default', 212992));
-    this.sendBufferSize = BigInt(sysctl('/proc/sys/net/core/wmem_default', 212992));
+    this.receiveBufferSize = d.udpRcv;
+    this.sendBufferSize = d.udpSnd;
   }
 }

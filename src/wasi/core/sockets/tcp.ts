@@ -23,7 +23,7 @@
 // shutdownReceive() (stop delivering; discard), and the lifetime refcount
 // (retain/release: the handle and every stream a face hands out hold one).
 
-import { BoundSocket, Server, Socket } from 'node:net';
+import type { BoundSocket, Server, Socket } from 'node:net';
 import {
   canonicalIp, fromNode, ipOf, ipToString, isIpv4Mapped, isMulticastOrBroadcast, isUnspecified,
   isWellFormed, wildcard, type IpAddressFamily, type IpSocketAddress,
@@ -31,6 +31,9 @@ import {
 import { SocketError, toSocketError, type SocketErrorCode } from './errors.ts';
 import { bufferSize, hopLimit, keepAliveCount, keepAliveDuration, TcpOptions } from './options.ts';
 import type { Network } from './network.ts';
+
+// node:net is loaded on first use: a plain `weir run` must not pay for it.
+const nodeNet = (): typeof import('node:net') => process.getBuiltinModule('node:net');
 
 export type TcpState = 'unbound' | 'bound' | 'listening' | 'connecting' | 'connected' | 'closed';
 
@@ -123,7 +126,7 @@ export class TcpSocket {
 
   private bindOs(local: IpSocketAddress): void {
     try {
-      this.bound = new BoundSocket({ host: nodeHost(local), port: local.val.port, ipv6Only: this.family === 'ipv6' });
+      this.bound = new (nodeNet().BoundSocket)({ host: nodeHost(local), port: local.val.port, ipv6Only: this.family === 'ipv6' });
     } catch (e) {
       throw toSocketError(e);
     }
@@ -143,7 +146,7 @@ export class TcpSocket {
     } else if (!policy.allowsSync(this.local!, 'tcp-listen')) {
       fail('access-denied');
     }
-    const server = new Server({ allowHalfOpen: true, pauseOnConnect: true });
+    const server = new (nodeNet().Server)({ allowHalfOpen: true, pauseOnConnect: true });
     server.on('error', () => {}); // a failed listen is reported synchronously below
     server.listen(this.bound!, this.options.backlog);
     this.bound = null; // adopted by the server
@@ -185,8 +188,8 @@ export class TcpSocket {
     }
     if (this.released) { this._state = 'closed'; fail('invalid-state'); }
     const sock = wasBound
-      ? new Socket({ handle: this.bound!, allowHalfOpen: true, readableHighWaterMark: READ_AHEAD, writableHighWaterMark: WRITE_BUFFER } as ConstructorParameters<typeof Socket>[0])
-      : new Socket({ allowHalfOpen: true, readableHighWaterMark: READ_AHEAD, writableHighWaterMark: WRITE_BUFFER } as ConstructorParameters<typeof Socket>[0]);
+      ? new (nodeNet().Socket)({ handle: this.bound!, allowHalfOpen: true, readableHighWaterMark: READ_AHEAD, writableHighWaterMark: WRITE_BUFFER } as ConstructorParameters<typeof Socket>[0])
+      : new (nodeNet().Socket)({ allowHalfOpen: true, readableHighWaterMark: READ_AHEAD, writableHighWaterMark: WRITE_BUFFER } as ConstructorParameters<typeof Socket>[0]);
     this.bound = null;
     this.sock = sock;
     try {

@@ -5,7 +5,7 @@
 // (dgram is push-only, like a kernel buffer: when the queue is full new
 // datagrams are dropped); sources the policy denies are dropped unseen.
 
-import { createSocket, type Socket as DgramSocket } from 'node:dgram';
+import type { Socket as DgramSocket } from 'node:dgram';
 import {
   fromNode, ipOf, ipToString, isIpv4Mapped, isUnspecified, isWellFormed, wildcard,
   type IpAddressFamily, type IpSocketAddress,
@@ -77,7 +77,7 @@ export class UdpSocket {
   }
 
   private bindOs(local: IpSocketAddress): void {
-    const sock = createSocket({ type: this.family === 'ipv6' ? 'udp6' : 'udp4', ipv6Only: this.family === 'ipv6' });
+    const sock = (process.getBuiltinModule('node:dgram') as typeof import('node:dgram')).createSocket({ type: this.family === 'ipv6' ? 'udp6' : 'udp4', ipv6Only: this.family === 'ipv6' });
     sock.on('error', () => {}); // asynchronous ICMP errors: the next send reports them
     try {
       sock.bindSync({ address: nodeHost(local), port: local.val.port });
