@@ -85,7 +85,7 @@ export function serveP2Request(
   const finished = (trap: unknown): void => {
     if (!outparam.used) {
       outparam.used = true;
-      refuse(new GuestHandlerError(trap ? `guest trapped before invoking response-outparam.set: ${String((trap as Error).message ?? trap)}`
+      refuse(new GuestHandlerError(trap ? `guest never invoked response-outparam.set (it trapped: ${String((trap as Error).message ?? trap)})`
         : 'guest never invoked response-outparam.set'));
     }
     // p2 has no background work: a body not finished by now never will be.
