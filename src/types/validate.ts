@@ -1174,11 +1174,24 @@ export function instantiateType(ct: ComponentType, args: Map<string, ExternType>
   for (const [name, it] of ct.imports) {
     const a = args.get(name)!;
     if (it.kind === 'type' && a.kind === 'type' && isValType(it.type) && isValType(a.type) && it.type !== a.type) subst.set(it.type, a.type);
+    // Value types exported by an imported instance are the argument's types
+    // too (they matched): the instance type refers to the argument's
+    // (externally named) types, not the component's own copies.
+    else if (it.kind === 'instance' && a.kind === 'instance') bindInstanceValTypes(it.type, a.type, subst);
   }
   for (const r of ct.exportedResources) subst.set(r, new ResourceType(r.name));
   const exports = new Map<string, ExternType>();
   for (const [name, et] of ct.exports) exports.set(name, substExtern(et, subst));
   return { kind: 'instance', exports };
+}
+
+function bindInstanceValTypes(it: InstanceType, a: InstanceType, subst: Subst): void {
+  for (const [name, e] of it.exports) {
+    const x = a.exports.get(name);
+    if (!x) continue;
+    if (e.kind === 'type' && x.kind === 'type' && isValType(e.type) && isValType(x.type) && e.type !== x.type && !subst.has(e.type)) subst.set(e.type, x.type);
+    else if (e.kind === 'instance' && x.kind === 'instance') bindInstanceValTypes(e.type, x.type, subst);
+  }
 }
 
 export { substDef };
