@@ -8,6 +8,10 @@
 // time. The figure is inbound requests per second (higher is better).
 
 import { createServer, Agent, request as httpRequest, type Server } from 'node:http';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Bench, BenchResult } from './harness.ts';
 import { HttpClient } from '../src/wasi/core/http/client.ts';
 import { OutboundPolicy } from '../src/wasi/core/http/policy.ts';
@@ -81,4 +85,73 @@ async function run(): Promise<BenchResult[]> {
   }
 }
 
-export const benches: Bench[] = [{ name: 'http client', run }];
+// ---- through `weir serve` ----------------------------------------------
+//
+// The same shape end to end: `weir serve` runs a WASI 0.3 guest whose handler
+// does one client.send (POST "ping" to the upstream's /echo, reads the echoed
+// body) per inbound request; the baseline is a plain Node server process doing
+// the same with fetch. Both fronts are child processes; the load generator and
+// the upstream run here. The guest is wasi-testsuite's http-client component
+// (prebuilt; not part of this repository): set WASI_TESTSUITE to a checkout
+// (branch prod/testsuite-base), default ../wasi-testsuite.
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const suite = process.env.WASI_TESTSUITE ?? join(repo, '..', 'wasi-testsuite');
+const guest = join(suite, 'tests', 'rust', 'testsuite', 'wasm32-wasip3', 'http-client.wasm');
+
+const FETCH_FRONT = `
+const { createServer } = require('node:http');
+const up = process.env.HTTP_SERVER_MAIN;
+const s = createServer(async (q, r) => {
+  const res = await fetch('http://' + up + '/echo', { method: 'POST', body: 'ping', headers: { 'content-length': '4' } });
+  await res.arrayBuffer();
+  r.statusCode = 200;
+  r.end();
+});
+s.listen(0, '127.0.0.1', () => process.stderr.write('Serving HTTP on http://127.0.0.1:' + s.address().port + '/\\n'));
+process.on('SIGINT', () => process.exit(0));
+`;
+
+function startFront(argv: string[], env: NodeJS.ProcessEnv): Promise<{ port: number; proc: ChildProcess }> {
+  return new Promise((ok, fail) => {
+    const proc = spawn(process.execPath, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    proc.stderr!.on('data', (d) => {
+      err += d;
+      const m = /Serving HTTP on http:\/\/[^:]+:(\d+)\//.exec(err);
+      if (m) ok({ port: Number(m[1]), proc });
+    });
+    proc.once('exit', (c) => fail(new Error(`front exited ${c}: ${err}`)));
+  });
+}
+
+async function runServe(): Promise<BenchResult[]> {
+  const name = 'weir serve: a 0.3 guest doing one client.send per inbound request';
+  if (!existsSync(guest)) return [{ name: `${name} (skipped: no wasi-testsuite checkout at ${suite}; set WASI_TESTSUITE)`, value: NaN, unit: '' }];
+  const upstream = createServer((q, r) => { const b: Buffer[] = []; q.on('data', (d: Buffer) => b.push(d)); q.on('end', () => r.end(Buffer.concat(b))); });
+  const upPort = await listen(upstream);
+  const up = `127.0.0.1:${upPort}`;
+  const weir = await startFront([join(repo, 'dist', 'cli', 'main.js'), 'serve', '--addr', '127.0.0.1:0', '--env', `HTTP_SERVER_MAIN=${up}`, '--allow-outbound', up, guest], {});
+  const base = await startFront(['-e', FETCH_FRONT], { HTTP_SERVER_MAIN: up });
+  try {
+    await load(weir.port); await load(base.port);
+    const w: number[] = [];
+    const f: number[] = [];
+    for (let i = 0; i < 2; i++) { w.push(await load(weir.port)); f.push(await load(base.port)); }
+    const wv = Math.max(...w);
+    const bv = Math.max(...f);
+    return [{
+      name, value: wv, unit: 'req/s', higherIsBetter: true,
+      baseline: bv, baselineLabel: 'plain Node server process doing the same with fetch',
+      target: '≥ 0.7× baseline', targetMet: wv >= 0.7 * bv,
+      note: `loopback, ${CONCURRENCY} keep-alive connections, ${DURATION_MS / 1000}s runs, best of 2; guest: wasi-testsuite http-client`,
+    }];
+  } finally {
+    weir.proc.kill('SIGKILL');
+    base.proc.kill('SIGKILL');
+    upstream.closeAllConnections();
+    upstream.close();
+  }
+}
+
+export const benches: Bench[] = [{ name: 'http client', run }, { name: 'http client through weir serve', run: runServe }];
