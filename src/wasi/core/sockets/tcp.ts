@@ -194,8 +194,10 @@ export class TcpSocket {
     this.sock = sock;
     try {
       await new Promise<void>((resolve, reject) => {
+        const closed = () => reject(new SocketError('connection-aborted')); // destroyed while connecting (cancel, host close)
         sock.once('error', reject);
-        sock.once('connect', () => { sock.off('error', reject); resolve(); });
+        sock.once('close', closed);
+        sock.once('connect', () => { sock.off('error', reject); sock.off('close', closed); resolve(); });
         sock.connect({ host: nodeHost(remote), port: remote.val.port, family: this.family === 'ipv6' ? 6 : 4 });
       });
     } catch (e) {

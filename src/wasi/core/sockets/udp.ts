@@ -76,13 +76,35 @@ export class UdpSocket {
     this.bindOs(local);
   }
 
-  private bindOs(local: IpSocketAddress): void {
+  private newSocket(): DgramSocket {
     const sock = (process.getBuiltinModule('node:dgram') as typeof import('node:dgram')).createSocket({ type: this.family === 'ipv6' ? 'udp6' : 'udp4', ipv6Only: this.family === 'ipv6' });
     sock.on('error', () => {}); // asynchronous ICMP errors: the next send reports them
+    return sock;
+  }
+
+  private bindOs(local: IpSocketAddress): void {
+    const host = nodeHost(local);
+    let sock = this.newSocket();
     try {
-      sock.bindSync({ address: nodeHost(local), port: local.val.port });
+      sock.bindSync({ address: host, port: local.val.port });
+      if (local.val.port === 0) {
+        // Linux gives a port picked at bind time (port 0) back on disconnect, so
+        // a reconnect would change it. Re-bind the picked port explicitly (that
+        // pins it); if someone takes it in between, keep the first socket.
+        const port = sock.address().port;
+        const pinned = this.newSocket();
+        sock.close();
+        try {
+          pinned.bindSync({ address: host, port });
+          sock = pinned;
+        } catch {
+          pinned.close();
+          sock = this.newSocket();
+          sock.bindSync({ address: host, port: 0 });
+        }
+      }
     } catch (e) {
-      sock.close();
+      try { sock.close(); } catch { /* never bound */ }
       throw toSocketError(e);
     }
     this.sock = sock;
