@@ -210,8 +210,23 @@ test('refused and DNS failures map to their error codes', async () => {
   const c = clientFor('*');
   try {
     assert.equal(await codeOf(c.client.send(request(port))), 'connection-refused');
-    assert.equal(await codeOf(c.client.send(request(80, { authority: 'nonexistent.invalid:80' }))), 'DNS-error');
   } finally { c.close(); }
+  // Name resolution failures, without asking a real resolver (loopback-only tests).
+  const failing = (code: string) => new HttpClient({
+    policy: OutboundPolicy.allowEverything(),
+    lookup: ((_h: string, _o: unknown, cb: (e: NodeJS.ErrnoException) => void) => {
+      cb(Object.assign(new Error(`getaddrinfo ${code} secret.host.name`), { code }));
+    }) as never,
+  });
+  for (const [code, tag] of [['ENOTFOUND', 'DNS-error'], ['EAI_AGAIN', 'DNS-timeout']]) {
+    const dns = failing(code);
+    try {
+      const e = await dns.send(request(80, { authority: 'nonexistent.invalid:80' })).then(() => null, (x: unknown) => x);
+      assert.ok(e instanceof HttpError);
+      assert.equal(e.code.tag, tag);
+      assert.ok(!JSON.stringify(e.code).includes('secret') && !e.message.includes('secret'), 'no host detail reaches the guest');
+    } finally { dns.close(); }
+  }
 });
 
 test('timeouts: first byte and between bytes → connection-read-timeout; a stalled TLS handshake → connection-timeout', async () => {

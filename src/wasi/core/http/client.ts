@@ -116,6 +116,8 @@ export interface HttpClientOptions {
   maxSocketsPerOrigin?: number;
   /** Extra trust anchors (PEM) added to Node's trust store; for embedders and tests. */
   ca?: string | string[];
+  /** Name resolution (node:dns `lookup` signature); default: the OS resolver. */
+  lookup?: NodeHttp.RequestOptions['lookup'];
 }
 
 const DEFAULT_TIMEOUT_MS = 600_000;
@@ -281,6 +283,7 @@ export class HttpClient {
           path: target.path,
           headers,
           setHost: false,
+          ...(this.opts.lookup ? { lookup: this.opts.lookup } : {}),
           // SNI is the hostname (never an IP literal).
           ...(target.scheme === 'https' && !/^[\d.]+$|:/.test(target.hostname) ? { servername: target.hostname } : {}),
         });
