@@ -217,3 +217,33 @@ test('p2 host functions: outgoing body + trailers, future-incoming-response, fut
     srv.close();
   }
 });
+
+test('p2 request-options: a first-byte timeout reaches the client (connection-read-timeout)', async () => {
+  const srv = createServer(() => { /* never answers */ });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  const wasi = createWasi({ http: { allowOutbound: [`127.0.0.1:${port}`] } });
+  try {
+    const t = wasi.imports['wasi:http/types@0.2.12'] as Record<string, (...a: any[]) => any>;
+    const h = wasi.imports['wasi:http/outgoing-handler@0.2.12'] as Record<string, (...a: any[]) => any>;
+    const poll = wasi.imports['wasi:io/poll@0.2.12'] as Record<string, (...a: any[]) => any>;
+    const req = t['[constructor]outgoing-request'](t['[constructor]fields']());
+    t['[method]outgoing-request.set-scheme'](req, { tag: 'HTTP' });
+    t['[method]outgoing-request.set-authority'](req, `127.0.0.1:${port}`);
+    const opts = t['[constructor]request-options']();
+    assert.equal(t['[method]request-options.set-first-byte-timeout'](opts, 150_000_000n).tag, 'ok');
+    assert.equal(t['[method]request-options.first-byte-timeout'](opts), 150_000_000n);
+    const t0 = Date.now();
+    const fut = h.handle(req, opts).val;
+    const p = t['[method]future-incoming-response.subscribe'](fut);
+    assert.equal(poll['[method]pollable.ready'](p), false);
+    await poll['[method]pollable.block'](p);
+    const got = t['[method]future-incoming-response.get'](fut);
+    assert.deepEqual(got, { tag: 'ok', val: { tag: 'err', val: { tag: 'connection-read-timeout' } } });
+    assert.ok(Date.now() - t0 < 5000);
+  } finally {
+    wasi.close();
+    srv.closeAllConnections();
+    srv.close();
+  }
+});
