@@ -5,7 +5,7 @@ import { canonicalIp, ipToString, parseIp, parseIpLoose, type IpAddress } from '
 import { LookupError, lookupErrorCode } from './errors.ts';
 import { NetworkPolicy, type NetworkConfig } from './policy.ts';
 
-interface Closable { destroy(): void }
+interface Closable { destroy(force?: boolean): void }
 
 const LABELS = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/;
 
@@ -33,9 +33,9 @@ export class Network {
   /** Number of sockets the guest holds (created, not yet dropped). */
   get socketCount(): number { return this.sockets.size; }
 
-  /** Closes every socket (host shutdown). */
+  /** Closes every socket at once (host shutdown: unsent data is dropped). */
   close(): void {
-    for (const s of [...this.sockets]) s.destroy();
+    for (const s of [...this.sockets]) s.destroy(true);
     this.sockets.clear();
   }
 

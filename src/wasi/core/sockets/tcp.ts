@@ -401,24 +401,31 @@ export class TcpSocket {
     if (--this.refs === 0) this.destroy();
   }
 
-  /** Closes the OS socket now (host shutdown, last release). Pending sends are flushed first (destroySoon). */
-  destroy(): void {
-    if (this.released) return;
+  /**
+   * Closes the OS socket. On the last release, data already sent is flushed
+   * first (destroySoon); `force` (host shutdown) closes at once, so a peer
+   * that stops reading cannot keep the process alive.
+   */
+  destroy(force = false): void {
+    if (this.released) { if (force) this.sock?.destroy(); return; }
     this.released = true;
-    this.closeOs();
-    this.net.untrack(this);
+    this.closeOs(force);
+    // Stay tracked while unsent data drains, so that host shutdown can still close it.
+    const s = this.sock;
+    if (s && !s.destroyed) s.once('close', () => this.net.untrack(this));
+    else this.net.untrack(this);
     wakeAll(this.acceptWaiters);
     wakeAll(this.readWaiters);
     wakeAll(this.writeWaiters);
   }
 
-  private closeOs(): void {
+  private closeOs(force = false): void {
     if (this.bound) { try { this.bound.close(); } catch { /* adopted */ } this.bound = null; }
     if (this.server) { this.server.close(); this.server = null; }
-    for (const c of this.queue.splice(0)) c.destroy();
+    for (const c of this.queue.splice(0)) c.destroy(true);
     const s = this.sock;
     if (s && !s.destroyed) {
-      if (this._state === 'connecting') s.destroy();
+      if (force || this._state === 'connecting') s.destroy();
       else s.destroySoon();
     }
   }
