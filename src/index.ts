@@ -11,3 +11,5 @@ export type { Producer } from './binary/producers.ts';
 export { createWasi, createWasiP2Imports, createWasiP3Imports, runCommand, findRunExport, ExitSignal, WasiError, type WasiConfig } from './wasi/index.ts';
 export { HttpClient, OutboundPolicy, HttpError, type HttpConfig, type ErrorCode as HttpErrorCode } from './wasi/index.ts';
 export { NetRuleError, type NetworkConfig, type SocketAddrCheck, type SocketAddrUse, type CheckedAddress } from './wasi/index.ts';
+export { createRequestListener, createHandler, createServeMachine, ServeMachine, ServeSetupError, SERVE_DEFAULTS, type ServeOptions as HttpServeOptions, type RequestListener, type Handler as HttpHandler, type Serveable } from './serve/index.ts';
+export { Fields as HttpFields, HeaderError } from './wasi/core/http/fields.ts';

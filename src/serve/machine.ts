@@ -59,6 +59,8 @@ class Slot {
   dead = false;
   retiring = false;
   idleTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Guest calls not yet returned (a trapped instance never returns them: they are settled when it dies). */
+  readonly calls = new Set<() => void>();
   /** Rejects when the instance trapped: every pending response and body races it. */
   readonly failed: Promise<never>;
   fail!: (e: unknown) => void;
@@ -202,7 +204,10 @@ export class ServeMachine {
       release(); release();
       return Promise.reject(e);
     }
-    call.done.then(release, (e: unknown) => { this.trapped(slot, e); release(); });
+    let callOpen = true;
+    const callEnded = () => { if (callOpen) { callOpen = false; slot.calls.delete(callEnded); release(); } };
+    slot.calls.add(callEnded);
+    call.done.then(callEnded, (e: unknown) => { this.trapped(slot, e); callEnded(); });
     return Promise.race([call.response, slot.failed]).then((r) => {
       let once = false;
       const transmitted = r.transmitted;
@@ -220,6 +225,8 @@ export class ServeMachine {
     slot.dead = true;
     this.log(`weir: instance ${slot.id} failed: ${errText(e)}; it is discarded (${slot.inFlight - 1} other request(s) in flight on it fail)`);
     slot.fail(new InstanceFailedError(`instance ${slot.id} failed`));
+    // Calls on a trapped instance may never return: their slots are free now.
+    for (const end of [...slot.calls]) end();
     this.remove(slot);
   }
 

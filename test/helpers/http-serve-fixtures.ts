@@ -47,7 +47,7 @@ function respond(status, headerList, chunks, trailers, delayMs) {
   if (status !== 200) response.setStatusCode(status);
   (async () => {
     for (const c of chunks) {
-      if (delayMs) await mono.waitFor(BigInt(delayMs) * 1000000n);
+      if (delayMs) await mono.waitFor(delayMs * 1000000);
       await body.writable.writeAll(typeof c === 'string' ? utf8(c) : c);
     }
     body.writable.drop();
@@ -70,8 +70,9 @@ export const handler = {
     const route = path.split('?')[0];
     if (route === '/') return respond(200, [['content-type', 'text/plain']], ['hello'], null, 0);
     if (route === '/sleep') {
-      await mono.waitFor(BigInt(Number(query(path, 'ms') || '0')) * 1000000n);
-      return respond(200, [], ['slept'], null, 0);
+      await mono.waitFor(Number(query(path, 'ms') || '0') * 1000000);
+      const id = env.getEnvironment().find(([k]) => k === 'INSTANCE_ID');
+      return respond(200, [], ['slept:' + (id ? id[1] : 'none')], null, 0);
     }
     if (route === '/info') {
       const h = request.getHeaders().copyAll().map(([k, v]) => k + '=' + text(v)).join(';');
