@@ -23,12 +23,12 @@ function listen(s: Server): Promise<number> {
   return new Promise((r) => s.listen(0, '127.0.0.1', () => r((s.address() as { port: number }).port)));
 }
 
-async function load(port: number): Promise<number> {
+async function load(port: number, path = '/', headers: Record<string, string> = {}): Promise<number> {
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   let done = 0;
   const end = Date.now() + DURATION_MS;
   const one = (): Promise<void> => new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, headers, agent }, (res) => {
       res.resume();
       res.on('end', () => { done++; resolve(); });
     });
@@ -154,4 +154,42 @@ async function runServe(): Promise<BenchResult[]> {
   }
 }
 
-export const benches: Bench[] = [{ name: 'http client', run }, { name: 'http client through weir serve', run: runServe }];
+// A WASI 0.2 proxy (componentize-js / StarlingMonkey, built and cached by the
+// test helper): GET /proxy with an x-upstream header does one fetch() through
+// outgoing-handler. WASI 0.2 instances serve one request each, so this also
+// pays an instantiation per request. Baseline: the same plain Node fetch front.
+async function runServeP2(): Promise<BenchResult[]> {
+  const { buildJsProxy, PROXY_JS } = await import('../test/helpers/http-fixtures.ts');
+  const wasm = await buildJsProxy('p2-proxy', PROXY_JS);
+  const upstream = createServer((_q, r) => r.end('pong'));
+  const upPort = await listen(upstream);
+  const up = `127.0.0.1:${upPort}`;
+  const weir = await startFront([join(repo, 'dist', 'cli', 'main.js'), 'serve', '--addr', '127.0.0.1:0', '--allow-outbound', up, wasm], {});
+  const base = await startFront(['-e', FETCH_FRONT], { HTTP_SERVER_MAIN: up });
+  const headers = { 'x-upstream': `http://${up}/echo` };
+  try {
+    await load(weir.port, '/proxy', headers); await load(base.port);
+    const w: number[] = [];
+    const f: number[] = [];
+    for (let i = 0; i < 2; i++) { w.push(await load(weir.port, '/proxy', headers)); f.push(await load(base.port)); }
+    const wv = Math.max(...w);
+    const bv = Math.max(...f);
+    return [{
+      name: 'weir serve: a 0.2 proxy (componentize-js) doing one fetch per inbound request',
+      value: wv, unit: 'req/s', higherIsBetter: true,
+      baseline: bv, baselineLabel: 'plain Node server process doing one fetch per request',
+      note: `one new instance per request (WASI 0.2); loopback, ${CONCURRENCY} connections, best of 2`,
+    }];
+  } finally {
+    weir.proc.kill('SIGKILL');
+    base.proc.kill('SIGKILL');
+    upstream.closeAllConnections();
+    upstream.close();
+  }
+}
+
+export const benches: Bench[] = [
+  { name: 'http client', run },
+  { name: 'http client through weir serve', run: runServe },
+  { name: 'http client through weir serve, WASI 0.2', run: runServeP2 },
+];
