@@ -70,6 +70,10 @@ test('IPv4-mapped IPv6: refused as an argument, and rules match the canonical IP
   const v6 = (groups: number[], port: number) => ({ tag: 'ipv6' as const, val: { port, flowInfo: 0, address: groups, scopeId: 0 } });
   assert.equal(await p.allows(v6([0, 0, 0, 0, 0, 0xffff, 0x0a01, 0x0203], 5), 'tcp-connect'), true);
   assert.equal(await p.allows(v6([0, 0, 0, 0, 0, 0xffff, 0x7f00, 0x0001], 5), 'tcp-connect'), false);
+  // A rule written as a mapped address is the IPv4 rule.
+  const m = new NetworkPolicy({ allow: ['connect=[::ffff:127.0.0.0/104]:80'] });
+  assert.equal(await m.allows({ tag: 'ipv4', val: { port: 80, address: [127, 1, 2, 3] } }, 'tcp-connect'), true);
+  assert.equal(await m.allows({ tag: 'ipv4', val: { port: 80, address: [10, 1, 2, 3] } }, 'tcp-connect'), false);
   // The embedder's callback sees the canonical form.
   const seen: string[] = [];
   const q = new NetworkPolicy({ check: (a, use) => { seen.push(`${a.family} ${a.address} ${a.port} ${use}`); return false; } });

@@ -137,6 +137,28 @@ test('name lookup: IP literals, numeric aliases and localhost; bad names are inv
   assert.equal(runWeir(['-S', 'allow-ip-name-lookup', wasm, 'lookup', 'no-such-name.invalid']).stdout, 'err:name-unresolvable\n');
 });
 
+test('a hostname grant (--allow-net connect=localhost:PORT) allows what the guest\'s lookup of localhost returned, nothing else', { timeout: 30000 }, async (t) => {
+  if (!wasm) return t.skip('WASI 0.3 WIT not available');
+  let connections = 0;
+  const server = createServer((s) => { connections++; s.destroy(); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const port = (server.address() as { port: number }).port;
+    const grant = ['--allow-net', `connect=localhost:${port}`];
+    const run = async (args: string[]) => { const w = new Weir([...grant, wasm!, ...args]); await within(w.exited, 20000, args.join(' ')); return w.lines; };
+    // Without Weir's lookup, the address is not granted.
+    assert.deepEqual(await run(['connect', '127.0.0.1', String(port)]), ['err:access-denied']);
+    // The guest may resolve that one name (no allow-ip-name-lookup) and connect to its answers.
+    const out = await run(['lookup-connect', 'localhost', String(port)]);
+    assert.ok(out.includes('127.0.0.1 ok'), JSON.stringify(out));
+    for (const l of out) assert.match(l, / (ok|err:connection-refused)$/); // ::1 may answer too (nothing listens there)
+    assert.equal(connections, 1);
+    // Another name is not looked up; another port is not granted.
+    assert.deepEqual(await run(['lookup', 'localhost.localdomain']), ['err:access-denied']);
+    assert.deepEqual(await run(['lookup-connect', 'localhost', String(port === 65535 ? 1 : port + 1)]).then((l) => l.filter((x) => x.startsWith('127.'))), ['127.0.0.1 err:access-denied']);
+  } finally { server.close(); }
+});
+
 test('default deny: every operation is access-denied and the process opens no socket', { timeout: 60000 }, async (t) => {
   if (!wasm) return t.skip('WASI 0.3 WIT not available');
   // Creating sockets and setting options needs no grant.

@@ -28,7 +28,7 @@
 // covering the wildcard address.
 
 import {
-  canonicalIp, ipOf, ipToBigInt, ipToString, isUnspecified, parseIpLoose,
+  canonicalIp, ipOf, ipToBigInt, ipToString, isIpv4Mapped, isUnspecified, parseIpLoose,
   type IpAddress, type IpAddressFamily, type IpSocketAddress,
 } from './address.ts';
 
@@ -140,6 +140,11 @@ export function parseNetRule(rule: string): NetRule {
     const ip = parseIpLoose(a);
     if (!ip || ip.tag !== 'ipv6') throw new NetRuleError(`--allow-net ${rule}: ${JSON.stringify(a)} is not an IPv6 address`);
     const [lo, hi] = parsePorts(portText, rule);
+    // Addresses are matched in canonical form, so an IPv4-mapped rule is an IPv4 rule.
+    if (isIpv4Mapped(ip) && (len === undefined || Number(len) >= 96)) {
+      const v4len = len === undefined ? undefined : String(Number(len) - 96);
+      return { kind, net: prefix(canonicalIp(ip), v4len, rule), host: null, portMin: lo, portMax: hi, resolved: new Set() };
+    }
     return { kind, net: prefix(ip, len, rule), host: null, portMin: lo, portMax: hi, resolved: new Set() };
   }
   const colons = target.split(':').length - 1;
