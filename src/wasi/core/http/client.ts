@@ -121,6 +121,8 @@ export interface HttpClientOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 600_000;
+/** How long an idle pooled connection is kept. */
+const IDLE_MS = 30_000;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 interface Transport {
@@ -148,7 +150,8 @@ export class HttpClient {
   private load(): Promise<Transport> {
     this.transport ??= (async () => {
       const [http, https] = await Promise.all([import('node:http'), import('node:https')]);
-      const common = { keepAlive: true, keepAliveMsecs: 1000, scheduling: 'lifo' as const, maxSockets: this.opts.maxSocketsPerOrigin ?? 256, maxFreeSockets: 256 };
+      // An idle pooled connection is closed after IDLE_MS (the agent destroys free sockets on their timeout).
+      const common = { keepAlive: true, keepAliveMsecs: 1000, scheduling: 'lifo' as const, maxSockets: this.opts.maxSocketsPerOrigin ?? 256, maxFreeSockets: 256, timeout: IDLE_MS };
       const httpAgent = new http.Agent(common);
       const ca = this.opts.ca;
       const httpsAgent = new https.Agent({ ...common, ...(ca ? { ca: [...(await import('node:tls')).rootCertificates, ...(Array.isArray(ca) ? ca : [ca])] } : {}) });
