@@ -287,3 +287,46 @@ test('embedding API: createHandler(component).handle(Request) with no socket; cr
   server.close();
   await listener.close();
 });
+
+test('composition: a WAT middleware importing wasi:http/handler calls the next component (no HTTP hop); an unlinked import is an error before binding', { timeout: 30_000 }, async (t) => {
+  if (!wasm) return t.skip('WASI 0.3 WIT not available');
+  const { assembleText } = await import('../src/wast/assemble.ts');
+  const { middlewareWat } = await import('./helpers/http-serve-fixtures.ts');
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'weir-mw-'));
+  try {
+    const mw = join(dir, 'mw.wasm');
+    writeFileSync(mw, await assembleText(middlewareWat('/info?via=mw')));
+    const s = await startServe([mw, wasm]);
+    try {
+      const r = await get(`${s.url}/anything`, { method: 'POST', body: 'abc' });
+      assert.equal(r.status, 200);
+      const info = JSON.parse(r.body);
+      assert.equal(info.path, '/info?via=mw');
+      assert.match(info.headers, /Content-Length=3/);
+      // the body passes through the middleware to the service
+      writeFileSync(join(dir, 'echo-mw.wasm'), await assembleText(middlewareWat('/echo')));
+    } finally {
+      assert.equal(await s.stop(), 0);
+    }
+    const chain = await startServe([join(dir, 'echo-mw.wasm'), mw, wasm]);
+    try {
+      // first middleware sets /echo, the second rewrites it to /info?via=mw: the last word wins
+      assert.equal(JSON.parse((await get(`${chain.url}/`)).body).path, '/info?via=mw');
+    } finally {
+      assert.equal(await chain.stop(), 0);
+    }
+    const alone = spawnSync(process.execPath, [weirBin, 'serve', '--addr', '127.0.0.1:0', mw], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(alone.status, 1);
+    assert.doesNotMatch(alone.stderr, /Serving HTTP/);
+    assert.match(alone.stderr, /mw\.wasm: import "wasi:http\/handler@0\.3\.0" is not provided by the host/);
+    // API: a composition given as a list of components
+    const h = createHandler([Component.compile(readFileSync(mw)), Component.compile(readFileSync(wasm))], { log: () => {} });
+    assert.equal(JSON.parse(await (await h.handle(new Request('http://a.test/zzz'))).text()).path, '/info?via=mw');
+    await h.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -19,7 +19,7 @@ import { httpImports } from '../wasi/p3/http.ts';
 import { P3_VERSION } from '../wasi/p3/index.ts';
 import type { HandlerAdapter, ServeRequest, ServeResponse } from './adapter.ts';
 import { instantiateComposition, planComposition, CompositionError, type LinkPlan, type Part } from './compose.ts';
-import { P3_HANDLER, p3Adapter } from './p3-adapter.ts';
+import { NEVER_SIGNAL as NEVER, P3_HANDLER, p3Adapter } from './p3-adapter.ts';
 import { p2Adapter } from './p2-adapter.ts';
 
 const P2_HANDLER = 'wasi:http/incoming-handler@0.2.0';
@@ -265,7 +265,6 @@ export class ServeMachine {
   }
 }
 
-const NEVER = new AbortController().signal;
 
 function positive(v: number | undefined, d: number): number {
   if (v === undefined) return d;

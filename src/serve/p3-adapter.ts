@@ -9,10 +9,13 @@ import { HttpError, type ErrorCode } from '../wasi/core/http/errors.ts';
 import { BodySlot, HttpRequest, type HttpResponse } from '../wasi/p3/http.ts';
 import type { HandleCall, HandlerAdapter, ServeRequest, ServeResponse } from './adapter.ts';
 
+/** The signal meaning "no cancellation": calls made with it pass no options. */
+export const NEVER_SIGNAL = new AbortController().signal;
+
 export const P3_HANDLER = 'wasi:http/handler@0.3.0';
 
 type Result<T, E> = { tag: 'ok'; val: T } | { tag: 'err'; val: E };
-type HandleFn = (req: HttpRequest, opts: { signal: AbortSignal }) => Promise<Result<HttpResponse, ErrorCode>>;
+type HandleFn = (req: HttpRequest, opts?: { signal: AbortSignal }) => Promise<Result<HttpResponse, ErrorCode>>;
 
 /** A guest answered with an error-code, or without a response: the caller answers 500. */
 export class GuestResponseError extends Error {
@@ -35,7 +38,8 @@ export function p3Adapter(exports: Record<string, any>, maxConcurrent: number): 
     maxConcurrent,
     handle(request: ServeRequest, signal: AbortSignal): HandleCall {
       const req = toHttpRequest(request);
-      const call = handle(req, { signal });
+      // Only an async-lifted export takes the options argument (a sync-lifted `async func` does not).
+      const call = signal.aborted || signal === NEVER_SIGNAL ? handle(req) : handle(req, { signal });
       const response = call.then((r) => {
         if (r.tag === 'err') throw new GuestResponseError(`guest returned error-code ${r.val.tag}`, r.val);
         return toServeResponse(r.val);

@@ -112,11 +112,14 @@ export function substExtern(e: ExternType, s: Subst): ExternType {
   }
 }
 
+/** Set while funcShape compares: handles inside structural types match any resource too (checked when bound at run time). */
+let anyResource = false;
+
 export function valTypeEqual(a: ValType, b: ValType): boolean {
   if (a === b) return true;
   if (a.kind !== b.kind) return false;
   switch (a.kind) {
-    case 'own': case 'borrow': return a.resource.root === (b as typeof a).resource.root;
+    case 'own': case 'borrow': return anyResource || a.resource.root === (b as typeof a).resource.root;
     case 'record': { const bb = b as typeof a; return a.fields.length === bb.fields.length && a.fields.every((f, i) => f.name === bb.fields[i].name && valTypeEqual(f.type, bb.fields[i].type)); }
     case 'variant': { const bb = b as typeof a; return a.cases.length === bb.cases.length && a.cases.every((c, i) => c.name === bb.cases[i].name && optEqual(c.type, bb.cases[i].type)); }
     case 'list': { const bb = b as typeof a; return a.length === bb.length && valTypeEqual(a.elem, bb.elem); }
@@ -194,7 +197,9 @@ export class Matcher {
     const strip = (f: FuncType): FuncType => f;
     const save = this.resource;
     this.resource = () => null;
-    try { return this.func(strip(a), e); } finally { this.resource = save; }
+    const saveAny = anyResource;
+    anyResource = true;
+    try { return this.func(strip(a), e); } finally { this.resource = save; anyResource = saveAny; }
   }
 
   def(a: DefType, e: DefType): string | null {

@@ -160,3 +160,78 @@ export function startServe(args: string[], timeoutMs = 20_000): Promise<Served> 
     child.once('exit', (code) => { clearTimeout(t); reject(new Error(`weir serve exited ${code}: ${err}`)); });
   });
 }
+
+const ERROR_CASES = `(case "DNS-timeout") (case "DNS-error" $dns) (case "destination-not-found") (case "destination-unavailable")
+  (case "destination-IP-prohibited") (case "destination-IP-unroutable") (case "connection-refused") (case "connection-terminated")
+  (case "connection-timeout") (case "connection-read-timeout") (case "connection-write-timeout") (case "connection-limit-reached")
+  (case "TLS-protocol-error") (case "TLS-certificate-error") (case "TLS-alert-received" $tls) (case "HTTP-request-denied")
+  (case "HTTP-request-length-required") (case "HTTP-request-body-size" (option u64)) (case "HTTP-request-method-invalid")
+  (case "HTTP-request-URI-invalid") (case "HTTP-request-URI-too-long") (case "HTTP-request-header-section-size" (option u32))
+  (case "HTTP-request-header-size" (option $fsp)) (case "HTTP-request-trailer-section-size" (option u32))
+  (case "HTTP-request-trailer-size" $fsp) (case "HTTP-response-incomplete") (case "HTTP-response-header-section-size" (option u32))
+  (case "HTTP-response-header-size" $fsp) (case "HTTP-response-body-size" (option u64)) (case "HTTP-response-trailer-section-size" (option u32))
+  (case "HTTP-response-trailer-size" $fsp) (case "HTTP-response-transfer-coding" (option string))
+  (case "HTTP-response-content-coding" (option string)) (case "HTTP-response-timeout") (case "HTTP-upgrade-failed")
+  (case "HTTP-protocol-error") (case "loop-detected") (case "configuration-error") (case "internal-error" (option string))`;
+
+/**
+ * A WASI 0.3 middleware as a WAT component: it imports wasi:http/handler (the
+ * next component's) and exports it; each request's path-with-query is
+ * rewritten to `path` and the request handed on unchanged (body included);
+ * the next component's response (or error-code) is returned as is.
+ * Lifted and lowered synchronously (an `async func` type lets the sync call block).
+ */
+export function middlewareWat(path: string): string {
+  const bytes = Buffer.from(path, 'latin1');
+  return `(component
+  (import "wasi:http/types@0.3.0" (instance $types
+    (export "request" (type $req (sub resource)))
+    (export "response" (type $resp (sub resource)))
+    (type $dns0 (record (field "rcode" (option string)) (field "info-code" (option u16))))
+    (export "DNS-error-payload" (type $dns (eq $dns0)))
+    (type $tls0 (record (field "alert-id" (option u8)) (field "alert-message" (option string))))
+    (export "TLS-alert-received-payload" (type $tls (eq $tls0)))
+    (type $fsp0 (record (field "field-name" (option string)) (field "field-size" (option u32))))
+    (export "field-size-payload" (type $fsp (eq $fsp0)))
+    (type $ec0 (variant ${ERROR_CASES}))
+    (export "error-code" (type $ec (eq $ec0)))
+    (export "[method]request.set-path-with-query" (func (param "self" (borrow $req)) (param "path-with-query" (option string)) (result (result))))))
+  (alias export $types "request" (type $req))
+  (alias export $types "response" (type $resp))
+  (alias export $types "error-code" (type $ec))
+  (type $own-req (own $req))
+  (type $own-resp (own $resp))
+  (type $res (result $own-resp (error $ec)))
+  (type $handle-t (func async (param "request" $own-req) (result $res)))
+  (import "wasi:http/handler@0.3.0" (instance $next
+    (alias outer 1 $handle-t (type $h))
+    (export "handle" (func (type $h)))))
+  (core module $Mem
+    (memory (export "mem") 1)
+    (global $next (mut i32) (i32.const 4096))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (i32.and (i32.add (global.get $next) (i32.sub (local.get 2) (i32.const 1))) (i32.sub (i32.const 0) (local.get 2))))
+      (global.set $next (i32.add (local.get $p) (local.get 3)))
+      (local.get $p)))
+  (core instance $mem (instantiate $Mem))
+  (alias export $types "[method]request.set-path-with-query" (func $set-path))
+  (alias export $next "handle" (func $next-handle))
+  (core func $set-path' (canon lower (func $set-path) (memory (core memory $mem "mem"))))
+  (core func $next-handle' (canon lower (func $next-handle) (memory (core memory $mem "mem")) (realloc (core func $mem "realloc"))))
+  (core module $Main
+    (import "m" "mem" (memory 1))
+    (import "t" "set-path" (func $set (param i32 i32 i32 i32) (result i32)))
+    (import "t" "next" (func $next (param i32 i32)))
+    (data (i32.const 16) "${[...bytes].map((b) => `\\${b.toString(16).padStart(2, '0')}`).join('')}")
+    (func (export "handle") (param $req i32) (result i32)
+      (drop (call $set (local.get $req) (i32.const 1) (i32.const 16) (i32.const ${bytes.length})))
+      (call $next (local.get $req) (i32.const 1024))
+      (i32.const 1024)))
+  (core instance $main (instantiate $Main
+    (with "m" (instance (export "mem" (memory $mem "mem"))))
+    (with "t" (instance (export "set-path" (func $set-path')) (export "next" (func $next-handle'))))))
+  (func $handle (type $handle-t) (canon lift (core func $main "handle") (memory (core memory $mem "mem"))))
+  (instance $h (export "handle" (func $handle)))
+  (export "wasi:http/handler@0.3.0" (instance $h)))`;
+}
