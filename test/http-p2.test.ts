@@ -210,7 +210,7 @@ test('p2 host functions: outgoing body + trailers, future-incoming-response, fut
       if (r.tag === 'err') failure = r.val;
     }
     assert.equal(failure?.tag, 'last-operation-failed');
-    assert.equal(t['http-error-code'](failure.val)?.tag, 'connection-terminated');
+    assert.equal(t['http-error-code'](failure.val)?.tag, 'HTTP-response-incomplete');
   } finally {
     wasi.close();
     srv.closeAllConnections();

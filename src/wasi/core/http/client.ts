@@ -385,6 +385,13 @@ export class HttpClient {
   }
 }
 
+/** A failure while reading a response body: losing the connection mid-body means the response is incomplete. */
+function bodyError(e: unknown): HttpError {
+  if (e instanceof HttpError) return e;
+  const code = errorCodeFrom(e);
+  return new HttpError(code.tag === 'connection-terminated' ? { tag: 'HTTP-response-incomplete' } : code);
+}
+
 /** Bodies this small are read to the end when abandoned, so their connection can be reused. */
 const DRAIN_LIMIT = 64 * 1024;
 
@@ -409,7 +416,7 @@ class ResponseBody implements RawBody, AsyncIterableIterator<Uint8Array> {
     this.betweenMs = betweenMs;
     this.trailers = new Promise((ok, no) => { this.settleTrailers = ok; this.failTrailers = no; });
     this.trailers.catch(() => {});
-    res.on('error', (e) => { this.failure ??= e instanceof HttpError ? e : new HttpError(errorCodeFrom(e)); });
+    res.on('error', (e) => { this.failure ??= bodyError(e); });
   }
   [Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array> { return this; }
 
@@ -422,7 +429,7 @@ class ResponseBody implements RawBody, AsyncIterableIterator<Uint8Array> {
     try {
       r = await this.it.next();
     } catch (e) {
-      this.failure ??= e instanceof HttpError ? e : new HttpError(errorCodeFrom(e));
+      this.failure ??= bodyError(e);
       return this.end();
     } finally {
       clearTimeout(timer);
