@@ -164,10 +164,18 @@ test('implicit binds are checked as a bind of the wildcard address', { timeout: 
   // UDP: a bind grant is not a send grant; the destination grant covers the implicit ephemeral bind.
   assert.deepEqual(await guest({ allow: ['bind=*'] }, ['udp-send', '127.0.0.1', '9']), ['err:access-denied']);
   assert.deepEqual(await guest({ allow: ['udp=127.0.0.1:9'] }, ['udp-send', '127.0.0.1', '9']), ['ok']);
-  // An embedder callback is asked about the wildcard for listen's implicit bind.
+  // An embedder callback is asked about the wildcard for listen's implicit bind...
   const asked: string[] = [];
   await guest({ check: (a, use) => { asked.push(`${use} ${a.address}:${a.port}`); return false; } }, ['listen', 'ipv4']);
   assert.deepEqual(asked, ['tcp-bind 0.0.0.0:0']);
+  // ...and, when it alone grants a destination, for the implicit bind of connect and UDP send too.
+  asked.length = 0;
+  const onlyDest = { check: (a: { address: string; port: number }, use: string) => { asked.push(`${use} ${a.address}:${a.port}`); return use === 'tcp-connect' || use === 'udp-send'; } };
+  assert.deepEqual(await guest(onlyDest, ['connect', '127.0.0.1', '9']), ['err:access-denied']);
+  assert.deepEqual(await guest(onlyDest, ['udp-send', '127.0.0.1', '9']), ['err:access-denied']);
+  assert.deepEqual(asked, ['tcp-connect 127.0.0.1:9', 'tcp-bind 0.0.0.0:0', 'udp-send 127.0.0.1:9', 'udp-bind 0.0.0.0:0']);
+  const both = { check: (a: { address: string }, use: string) => use === 'udp-send' || (use === 'udp-bind' && a.address === '0.0.0.0') };
+  assert.deepEqual(await guest(both, ['udp-send', '127.0.0.1', '9']), ['ok']);
 });
 
 test('inbound peers: a denied peer never shows up in the listen stream, a denied source\'s datagram is never returned', { timeout: 30000 }, async (t) => {
@@ -230,7 +238,7 @@ test('an embedder callback may answer asynchronously for connect; a Promise for 
   try {
     const check = async (a: { address: string; port: number }, use: string) => {
       await new Promise((r) => setTimeout(r, 5));
-      return use === 'tcp-connect' && a.port === port;
+      return (use === 'tcp-connect' && a.port === port) || (use === 'tcp-bind' && a.address === '0.0.0.0' && a.port === 0);
     };
     assert.deepEqual(await guest({ check }, ['connect', '127.0.0.1', String(port)]), [`ok 127.0.0.1:${port}`]);
     assert.equal(count(), 1);

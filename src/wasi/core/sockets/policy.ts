@@ -21,14 +21,17 @@
 //           name                   a hostname (connect and udp only): allows exactly the
 //                                  addresses Weir's own lookup of that name returned
 //   PORTS   *  |  N  |  N-M        default *; 0..65535
-// An implicit bind done by connect (TCP) or send/connect (UDP) is checked as
-// a bind of the wildcard address, port 0; a connect/udp rule that allows the
-// destination also allows that ephemeral bind (it opens no listening port).
-// The implicit bind of listen() is an ordinary bind: it needs a bind rule
-// covering the wildcard address.
+// An implicit bind (connect or listen without bind, UDP send or connect
+// without bind) is checked as a bind of the wildcard address, port 0
+// (use tcp-bind / udp-bind). For connect and UDP, a rule (or inheritNetwork)
+// that allows the destination also allows that ephemeral bind (it opens no
+// listening port); a destination allowed only by the callback needs the
+// callback's yes for the wildcard bind too (as wasmtime's socket_addr_check).
+// The implicit bind of listen() is an ordinary bind: it needs a bind rule (or
+// the callback) for the wildcard address.
 
 import {
-  canonicalIp, ipOf, ipToBigInt, ipToString, isIpv4Mapped, isUnspecified, parseIpLoose,
+  canonicalIp, ipOf, ipToBigInt, ipToString, isIpv4Mapped, isUnspecified, parseIpLoose, wildcard,
   type IpAddress, type IpAddressFamily, type IpSocketAddress,
 } from './address.ts';
 
@@ -227,6 +230,22 @@ export class NetworkPolicy {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * The implicit bind of an unbound socket about to send to / connect to
+   * `dest`: allowed when a rule allows the destination, else checked as a
+   * bind of the wildcard address (rules, then the callback).
+   */
+  async allowsImplicitBind(family: IpAddressFamily, bindUse: SocketAddrUse, dest: IpSocketAddress, destUse: SocketAddrUse): Promise<boolean> {
+    if (this.byRules(dest, destUse).ok) return true;
+    return this.allows(wildcard(family), bindUse);
+  }
+
+  /** allowsImplicitBind for UDP connect (synchronous in WIT). */
+  allowsImplicitBindSync(family: IpAddressFamily, bindUse: SocketAddrUse, dest: IpSocketAddress, destUses: SocketAddrUse[]): boolean {
+    if (destUses.some((u) => this.byRules(dest, u).ok)) return true;
+    return this.allowsSync(wildcard(family), bindUse);
   }
 
   /** May the guest resolve `name`? (allowIpNameLookup, or a hostname rule naming it.) */

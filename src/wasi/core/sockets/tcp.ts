@@ -180,8 +180,9 @@ export class TcpSocket {
     checkAddress(remote, this.family, true);
     const wasBound = this._state === 'bound';
     this._state = 'connecting';
-    // The destination grant also covers the implicit ephemeral bind of an unbound socket.
-    if (!(await this.net.policy.allows(remote, 'tcp-connect'))) {
+    const policy = this.net.policy;
+    if (!(await policy.allows(remote, 'tcp-connect'))
+      || (!wasBound && !(await policy.allowsImplicitBind(this.family, 'tcp-bind', remote, 'tcp-connect')))) {
       this.closeOs();
       this._state = 'closed';
       fail('access-denied');

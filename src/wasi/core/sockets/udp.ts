@@ -133,7 +133,10 @@ export class UdpSocket {
     if (isUnspecified(ipOf(remote)) || remote.val.port === 0) fail('invalid-argument');
     const policy = this.net.policy;
     if (!policy.allowsSync(remote, 'udp-send') && !policy.allowsSync(remote, 'udp-receive')) fail('access-denied');
-    if (!this.sock) this.bindOs(wildcard(this.family));
+    if (!this.sock) {
+      if (!policy.allowsImplicitBindSync(this.family, 'udp-bind', remote, ['udp-send', 'udp-receive'])) fail('access-denied');
+      this.bindOs(wildcard(this.family));
+    }
     const sock = this.sock!;
     if (this.remote) { try { sock.disconnect(); } catch { /* not connected */ } this.remote = null; }
     try {
@@ -164,8 +167,9 @@ export class UdpSocket {
       if (this.remote && !sameAddress(remote, this.remote)) fail('invalid-argument');
       dest = remote;
     }
-    // The destination grant also covers the implicit ephemeral bind of an unbound socket.
-    if (!(await this.net.policy.allows(dest, 'udp-send'))) fail('access-denied');
+    const policy = this.net.policy;
+    if (!(await policy.allows(dest, 'udp-send'))) fail('access-denied');
+    if (!this.sock && !(await policy.allowsImplicitBind(this.family, 'udp-bind', dest, 'udp-send'))) fail('access-denied');
     if (this.closed) fail('invalid-state');
     if (!this.sock) this.bindOs(wildcard(this.family));
     const sock = this.sock!;
