@@ -6,7 +6,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './helpers/fixtures.ts';
 import { buildJsProxy, FETCH_CMD_JS, FETCH_CMD_WORLD } from './helpers/http-fixtures.ts';
@@ -77,16 +78,17 @@ test('weir run: malformed grants are usage errors; help documents the grammar', 
 
 test('a component that sends nothing never loads node:http', async () => {
   const hello = join(repoRoot, 'examples', 'hello', 'hello.wasm');
-  const probe = (file: string, extra: string[]) => `
-    const { main } = await import(${JSON.stringify(join(repoRoot, 'dist', 'cli', 'commands.js'))});
-    await main(['run', ...${JSON.stringify(extra)}, ${JSON.stringify(file)}]);
-    process.stderr.write('loaded:' + process.moduleLoadList.filter((m) => /^NativeModule (_http_client|https?)$/.test(m)).join(','));
-    process.exit(0); // as main.js does (stdin 'inherit' keeps a handle open)`;
-  // Spawned asynchronously: the test server in this process must keep answering.
-  const run = (file: string, extra: string[]) => node(['--input-type=module', '-e', probe(file, extra)]);
-  const quiet = await run(hello, []);
-  assert.match(quiet.stderr, /loaded:$/, quiet.stderr);
-  // The same probe sees it when a request is sent.
-  const sending = await run(wasm, ['-S', 'http', '--env', `URL=http://127.0.0.1:${port}/`]);
-  assert.match(sending.stderr, /loaded:.*http/, sending.stderr);
+  // A preload that reports, at exit, whether node's HTTP client modules were loaded.
+  const dir = mkdtempSync(join(tmpdir(), 'weir-lazy-'));
+  const preload = join(dir, 'report.cjs');
+  writeFileSync(preload, `process.on('exit', () => process.stderr.write('loaded:' + process.moduleLoadList.filter((m) => /^NativeModule (_http_client|https?)$/.test(m)).join(',')));`);
+  try {
+    const quiet = await node(['-r', preload, mainJs, 'run', hello]);
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.match(quiet.stderr, /loaded:$/, quiet.stderr);
+    // The same probe sees them when a request is sent (spawned asynchronously: the test server must answer).
+    const sending = await node(['-r', preload, mainJs, 'run', '-S', 'http', '--env', `URL=http://127.0.0.1:${port}/`, wasm]);
+    assert.equal(sending.stdout, '200 hi /\n');
+    assert.match(sending.stderr, /loaded:.*http/, sending.stderr);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
 });
