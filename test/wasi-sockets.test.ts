@@ -125,16 +125,21 @@ test('UDP: the guest echoes datagrams; a guest client sends with an implicit bin
   } finally { srv.kill(); }
 });
 
-test('name lookup: IP literals, numeric aliases and localhost; bad names are invalid-argument', { timeout: 30000 }, (t) => {
+test('name lookup: IP literals, numeric aliases and localhost; bad names are invalid-argument', { timeout: 60000 }, (t) => {
   if (!wasm) return t.skip('WASI 0.3 WIT not available');
-  assert.equal(runWeir(['-S', 'allow-ip-name-lookup', wasm, 'lookup', 'localhost']).stdout.startsWith('ok '), true);
-  assert.match(runWeir(['-S', 'allow-ip-name-lookup', wasm, 'lookup', 'localhost']).stdout, /127\.0\.0\.1|0:0:0:0:0:0:0:1/);
-  assert.equal(runWeir(['-S', 'allow-ip-name-lookup', wasm, 'lookup', '2130706433']).stdout, 'ok 127.0.0.1\n');
-  assert.equal(runWeir(['-S', 'allow-ip-name-lookup', wasm, 'lookup', '[::ffff:10.1.2.3]']).stdout, 'ok 10.1.2.3\n');
+  const lookup = (name: string): string => {
+    const r = runWeir(['-S', 'allow-ip-name-lookup', wasm!, 'lookup', name]);
+    assert.equal(r.status, 0, `lookup ${JSON.stringify(name)}: ${r.stderr}`);
+    return r.stdout;
+  };
+  assert.match(lookup('localhost'), /^ok (127\.0\.0\.1|0:0:0:0:0:0:0:1)/);
+  assert.equal(lookup('2130706433'), 'ok 127.0.0.1\n');
+  assert.equal(lookup('[::ffff:10.1.2.3]'), 'ok 10.1.2.3\n');
   for (const bad of ['', ' ', 'a.b<&>', '127.0.0.1:80', '[::]:80', 'http://example.com/']) {
-    assert.equal(runWeir(['-S', 'allow-ip-name-lookup', wasm, 'lookup', bad]).stdout, 'err:invalid-argument\n', bad);
+    assert.equal(lookup(bad), 'err:invalid-argument\n', bad);
   }
-  assert.equal(runWeir(['-S', 'allow-ip-name-lookup', wasm, 'lookup', 'no-such-name.invalid']).stdout, 'err:name-unresolvable\n');
+  // The OS resolver answers NXDOMAIN for .invalid (a resolver that cannot be reached would say temporary-resolver-failure).
+  assert.match(lookup('no-such-name.invalid'), /^err:(name-unresolvable|temporary-resolver-failure)\n$/);
 });
 
 test('a hostname grant (--allow-net connect=localhost:PORT) allows what the guest\'s lookup of localhost returned, nothing else', { timeout: 30000 }, async (t) => {
