@@ -28,9 +28,11 @@
 // fails with that error; trailers are sent in a chunked trailer section.
 // Response body: `body.stream` is pulled from the socket on demand. If the
 // connection fails mid-body the stream ends and `body.trailers` rejects with
-// the HttpError; a consumer that stops early (iterator `return()`) closes the
-// connection. `body.trailers` settles only after the stream has been read to
-// its end.
+// the HttpError (HTTP-response-incomplete when the connection was lost). A
+// consumer that stops early calls the iterator's `return()` (also before the
+// first read): a small or fully received rest is drained so the connection is
+// reused, a larger one closes it. `body.trailers` settles only after the
+// stream has been read to its end (or abandoned).
 //
 // URI rules: path-with-query none or "" is sent as "/"; anything else is sent
 // byte-exact (Node refuses only control characters and spaces →
