@@ -162,7 +162,7 @@ export class HttpClient {
     return this.transport;
   }
 
-  /** Close idle pooled connections and refuse further sends. */
+  /** Close every pooled connection (requests still in flight fail) and refuse further sends. */
   close(): void {
     this.closed = true;
     if (this.transport) void this.transport.then((t) => { t.httpAgent.destroy(); t.httpsAgent.destroy(); });
