@@ -185,8 +185,39 @@ async function connectRoundTrip(): Promise<BenchResult[]> {
   }, 1.5 * b, '<=')];
 }
 
+/** Wall ms of `weir run … tcp-rtt 127.0.0.1 PORT n`. */
+async function guestClientRun(port: number, n: number): Promise<number> {
+  const wasm = await buildSocketsCmd();
+  if (!wasm) throw new Error('WASI 0.3.0 WIT not found');
+  const t0 = performance.now();
+  const p = spawn(node, [mainJs, 'run', '-S', 'inherit-network', wasm, 'tcp-rtt', '127.0.0.1', String(port), String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  p.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  const code = await new Promise<number | null>((r) => p.on('exit', r));
+  if (code !== 0 || out.trim() !== `done ${n}`) throw new Error(`tcp-rtt failed (${code}): ${out}`);
+  return performance.now() - t0;
+}
+
+async function clientRoundTrip(): Promise<BenchResult[]> {
+  const n = 1000;
+  const ns = await nodeServer();
+  try {
+    const g: number[] = [], b: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      // Per connection: the run with n connections minus the same run with none (start-up).
+      g.push((await guestClientRun(ns.port, n) - await guestClientRun(ns.port, 0)) / n);
+      b.push(await perConnection(ns.port, n));
+    }
+    return [withTarget({
+      name: 'connect + 1-byte round trip + close, qjs p3 guest as the client (sequential, per connection)',
+      value: median(g), unit: 'ms', baseline: median(b), baselineLabel: 'node:net client, same loop, same server', target: '≤ 1.5× node',
+    }, 1.5 * median(b), '<=')];
+  } finally { stop(ns); }
+}
+
 export const benches: Bench[] = [
   { name: 'sockets/tcp-echo-throughput', run: throughput },
   { name: 'sockets/held-connections', run: manyConnections },
   { name: 'sockets/connect-round-trip', run: connectRoundTrip },
+  { name: 'sockets/client-round-trip', run: clientRoundTrip },
 ];

@@ -125,6 +125,25 @@ export const run = {
         await print('reply ' + text(back));
         return;
       }
+      case 'tcp-rtt': {
+        // tcp-rtt IP PORT N: N times connect, send one byte, read the echo, FIN, read to the end. Prints 'done N'.
+        const n = Number(args[4]);
+        for (let i = 0; i < n; i++) {
+          const s = TcpSocket.create(family(args[2]));
+          await s.connect(parseAddr(args[2], args[3]));
+          const [data, recvDone] = s.receive();
+          const { readable, writable } = wit.Stream(wit.Stream.U8_2);
+          const sendDone = s.send(readable);
+          await writable.writeAll(utf8('x'));
+          let got = 0;
+          for (;;) { const c = await data.read(64); if (!c || c.length === 0) break; got += c.length; if (got === 1) writable.drop(); }
+          await recvDone.read();
+          await sendDone.read();
+          if (got !== 1) throw 'echo lost';
+        }
+        await print('done ' + n);
+        return;
+      }
       case 'udp-echo': {
         // udp-echo IP PORT COUNT: answer COUNT datagrams to their sender.
         const s = UdpSocket.create(family(args[2]));
