@@ -97,6 +97,16 @@ test('p2 outgoing-handler: denied by default, allowed with a grant, pooled acros
   } finally { shared.close(); }
 });
 
+test('p2 outgoing-handler: a 3 MB request body streams through the guest\'s output-stream to the server', async () => {
+  const counting = createServer((q, r) => { let n = 0; q.on('data', (d: Buffer) => { n += d.length; }); q.on('end', () => r.end(`${n}`)); });
+  await new Promise<void>((r) => counting.listen(0, '127.0.0.1', r));
+  const port = (counting.address() as { port: number }).port;
+  try {
+    const r = await serveOnce({ http: { allowOutbound: [`127.0.0.1:${port}`] } }, req('/post?n=3000000', { headers: [['x-upstream', `http://127.0.0.1:${port}/`]] }));
+    assert.equal(r.body, 'upstream 200 3000000');
+  } finally { counting.closeAllConnections(); counting.close(); }
+});
+
 // A p2 handler in WAT that returns (or traps) without ever calling response-outparam.set.
 const MISBEHAVING = `(component
   (import "wasi:http/types@0.2.12" (instance $types

@@ -78,7 +78,7 @@ function previewShimFilesystems(): string[] {
 /**
  * A p2 proxy in JS: `/` answers "hello" with a header and a streamed body;
  * `/proxy` fetches the URL in the `x-upstream` header and relays status and
- * body; `/echo` echoes the request body; `/env`-less by design.
+ * body; `/post?n=N` POSTs N bytes to that URL; `/echo` echoes the request body.
  */
 export const PROXY_JS = String.raw`
 addEventListener('fetch', (event) => event.respondWith(handle(event.request)));
@@ -92,6 +92,12 @@ async function handle(req) {
     } catch (e) {
       return new Response('fetch failed: ' + e, { status: 502 });
     }
+  }
+  if (url.pathname === '/post') {
+    // An outgoing body of n bytes (bigger than every buffer between the guest and the socket).
+    const n = Number(url.searchParams.get('n'));
+    const r = await fetch(req.headers.get('x-upstream'), { method: 'POST', body: 'x'.repeat(n) });
+    return new Response('upstream ' + r.status + ' ' + await r.text());
   }
   if (url.pathname === '/echo') {
     const body = await req.text();
