@@ -156,7 +156,11 @@ export class HttpClient {
       const common = { keepAlive: true, keepAliveMsecs: 1000, scheduling: 'lifo' as const, maxSockets: this.opts.maxSocketsPerOrigin ?? 256, maxFreeSockets: 256, timeout: IDLE_MS };
       const httpAgent = new http.Agent(common);
       const ca = this.opts.ca;
-      const httpsAgent = new https.Agent({ ...common, ...(ca ? { ca: [...(await import('node:tls')).rootCertificates, ...(Array.isArray(ca) ? ca : [ca])] } : {}) });
+      // Extra anchors replace Node's store for this agent, so start from the store Node would use
+      // (bundled roots, NODE_EXTRA_CA_CERTS and, where enabled, the system's).
+      const tls = ca ? await import('node:tls') : null;
+      const store = tls ? (tls.getCACertificates?.('default') ?? tls.rootCertificates) : [];
+      const httpsAgent = new https.Agent({ ...common, ...(ca ? { ca: [...store, ...(Array.isArray(ca) ? ca : [ca])] } : {}) });
       return { http, https, httpAgent, httpsAgent };
     })();
     return this.transport;
