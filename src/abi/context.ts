@@ -55,6 +55,13 @@ export interface LiftLowerContext {
    * them into its own memory before this memory can change.
    */
   viewLists: boolean;
+  /**
+   * Host-call copy budget (-S hostcall-fuel): bytes of strings and lists lifting
+   * may still copy in the current call, and what each call starts with
+   * (Infinity except for calls of host imports under a limit).
+   */
+  fuel: number;
+  fuelLimit: number;
 }
 
 export class AbiContext implements LiftLowerContext {
@@ -67,6 +74,8 @@ export class AbiContext implements LiftLowerContext {
   strUnits = 0;
   strUtf16 = false;
   viewLists = false;
+  fuel = Infinity;
+  fuelLimit = Infinity;
   constructor(opts: CanonOptions, handles: HandleOps) {
     this.opts = opts;
     this.handles = handles;
@@ -76,6 +85,13 @@ export class AbiContext implements LiftLowerContext {
 
 export function createContext(opts: CanonOptions, handles: HandleOps): LiftLowerContext {
   return new AbiContext(opts, handles);
+}
+
+/** Charge `bytes` copied out of linear memory against the host-call budget; traps when it runs out. */
+export function spendFuel(cx: LiftLowerContext, bytes: number): void {
+  if ((cx.fuel -= bytes) < 0) {
+    throw new Trap(`hostcall-fuel exhausted: a call of a host import may copy at most ${cx.fuelLimit} bytes of strings and lists out of the guest`);
+  }
 }
 
 /** Make sure cx.u8/cx.dv view the current memory buffer. Cheap when unchanged. */

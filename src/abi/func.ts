@@ -198,7 +198,7 @@ function buildFunc(ft: FuncType, memory64: boolean): FuncAdapter {
     lowerCoreType: flattenFuncType(ft, 'lower', { memory64 }),
     lowerArgs: (cx, args) => { ensureViews(cx); return lowerParams(cx, args); },
     liftResult,
-    liftArgs: (cx, coreArgs) => { ensureViews(cx); return liftParams(cx, coreArgs); },
+    liftArgs: (cx, coreArgs) => { ensureViews(cx); cx.fuel = cx.fuelLimit; return liftParams(cx, coreArgs); },
     lowerResult,
   };
 }
@@ -267,7 +267,7 @@ export function planAsyncLower(ft: FuncType, memory64 = false): AsyncLowerAdapte
   a = {
     type: ft,
     coreType: flattenFuncType(ft, 'lower', { memory64, async: true }),
-    liftArgs: (cx, coreArgs) => { ensureViews(cx); return liftParams(cx, coreArgs); },
+    liftArgs: (cx, coreArgs) => { ensureViews(cx); cx.fuel = cx.fuelLimit; return liftParams(cx, coreArgs); },
     lowerResult: (cx, v, coreArgs) => {
       if (rp === null) return;
       ensureViews(cx);

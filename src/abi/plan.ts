@@ -13,7 +13,7 @@
 
 import type { FlagsType, FutureType, ResourceType, StreamType, ValType } from '../types/types.ts';
 import { Trap } from '../errors.ts';
-import { allocate, checkRange, toPtr, type LiftLowerContext } from './context.ts';
+import { allocate, checkRange, spendFuel, toPtr, type LiftLowerContext } from './context.ts';
 import {
   alignment, discriminantSize, elemSize, fieldOffsets, flagsSize, flattenType, flattenVariant,
   MAX_LIST_BYTE_LENGTH, alignTo, maxCaseAlignment, REALLOC_I32_MAX,
@@ -617,6 +617,7 @@ function planVarList(t: ValType, pt: PtrType, ealign: number, esize: number, cor
   const loadFromRange = (cx: LiftLowerContext, ptr: number, n: number) => {
     const bytes = n * esize;
     if (bytes > MAX_LIST_BYTE_LENGTH) listTrap(n, esize);
+    spendFuel(cx, bytes);
     checkRange(cx, ptr, ealign, bytes);
     return core.loadRange(cx, ptr, n);
   };

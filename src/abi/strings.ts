@@ -5,7 +5,7 @@
 
 import { Buffer } from 'node:buffer';
 import { Trap } from '../errors.ts';
-import { allocate, checkRange, reallocate, type LiftLowerContext } from './context.ts';
+import { allocate, checkRange, reallocate, spendFuel, type LiftLowerContext } from './context.ts';
 import { MAX_STRING_BYTE_LENGTH } from './layout.ts';
 
 /** Undocumented but long-standing fast Buffer methods (no intermediate views). */
@@ -62,6 +62,7 @@ function tooLong(byteLength: number): never {
 
 export function loadUtf8(cx: LiftLowerContext, ptr: number, n: number): string {
   if (n > MAX_STRING_BYTE_LENGTH) tooLong(n);
+  spendFuel(cx, n);
   const u8 = cx.u8;
   if (ptr + n > u8.length) checkRange(cx, ptr, 1, n);
   if (n <= SHORT && HAVE_FAST_SLICE) {
@@ -80,6 +81,7 @@ export function loadUtf8(cx: LiftLowerContext, ptr: number, n: number): string {
 export function loadUtf16(cx: LiftLowerContext, ptr: number, units: number): string {
   const byteLength = 2 * units;
   if (byteLength > MAX_STRING_BYTE_LENGTH) tooLong(byteLength);
+  spendFuel(cx, byteLength);
   checkRange(cx, ptr, 2, byteLength);
   if (HAVE_FAST_SLICE && LITTLE_ENDIAN) {
     const s = nodeBuf(cx).ucs2Slice(ptr, ptr + byteLength);
@@ -95,6 +97,7 @@ export function loadUtf16(cx: LiftLowerContext, ptr: number, units: number): str
 
 export function loadLatin1(cx: LiftLowerContext, ptr: number, n: number): string {
   if (n > MAX_STRING_BYTE_LENGTH) tooLong(n);
+  spendFuel(cx, n);
   // latin1+utf16 strings are 2-aligned regardless of the dynamic choice.
   checkRange(cx, ptr, 2, n);
   if (HAVE_FAST_SLICE) return nodeBuf(cx).latin1Slice(ptr, ptr + n);

@@ -9,7 +9,7 @@ import { Trap, trapIf } from '../errors.ts';
 import type { FuncType } from '../types/types.ts';
 import type { ComponentInstanceState } from '../runtime/instance.ts';
 import { CallScope } from '../runtime/resources.ts';
-import { ComponentFunc, markEntered, toTrap, unmarkEntered } from '../runtime/call.ts';
+import { ComponentFunc, HostFunc, markEntered, toTrap, unmarkEntered } from '../runtime/call.ts';
 import {
   BLOCKED, current, currentThread, entryFinished, HostCall, noteTrap, releaseExclusive, runEntry, setCurrent, store, SUSPENDED, Task,
   Thread, type Blocked, type CoreEntry, type OnCancel, type OnResolve, type OnStart,
@@ -252,6 +252,7 @@ function subtaskProtocol(
 export function lowerAsync(callee: ComponentFunc, ft: FuncType, inst: ComponentInstanceState, opts: CanonOptions): Function {
   const adapter = planAsyncLower(ft, opts.memory64);
   const cx = createContext(opts, inst.handleOps);
+  if (callee instanceof HostFunc) cx.fuelLimit = inst.hostcallFuel; // -S hostcall-fuel
   return function loweredAsync(...coreArgs: unknown[]): number {
     const t = currentThread();
     trapIf(!inst.mayLeave, 'cannot leave component instance');
@@ -289,6 +290,7 @@ export function lowerAsync(callee: ComponentFunc, ft: FuncType, inst: ComponentI
 export function lowerBlocking(callee: ComponentFunc, ft: FuncType, inst: ComponentInstanceState, opts: CanonOptions): Function {
   const adapter = planFunc(ft, opts.memory64);
   const cx = createContext(opts, inst.handleOps);
+  if (callee instanceof HostFunc) cx.fuelLimit = inst.hostcallFuel; // -S hostcall-fuel
   if (!ft.async) {
     return function loweredMayBlock(...coreArgs: unknown[]): unknown {
       // the thread is needed only to block (a core start function may call this outside any task)

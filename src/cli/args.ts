@@ -32,6 +32,28 @@ export interface GuestOptions {
   /** `--strict`: no toolchain-deviation fixes. */
   strict: boolean;
   verbose: boolean;
+  /** `-W` limits and `-S max-resources` / `-S hostcall-fuel`; absent when none was given (see src/cli/limits.ts). */
+  limits?: LimitOptions;
+}
+
+/** Limits set on the command line (parsed values; unset = the command's default). */
+export interface LimitOptions {
+  /** -W max-memory-size: bytes per linear memory */
+  maxMemorySize?: number;
+  /** -W max-table-elements: elements per table */
+  maxTableElements?: number;
+  /** -W trap-on-grow-failure */
+  trapOnGrowFailure?: boolean;
+  /** -W max-instances / max-memories / max-tables: counts per store (one top-level instantiation) */
+  maxInstances?: number;
+  maxMemories?: number;
+  maxTables?: number;
+  /** -W timeout, in milliseconds */
+  timeoutMs?: number;
+  /** -S max-resources: handles per component instance */
+  maxResources?: number;
+  /** -S hostcall-fuel: bytes one host call may copy out of the guest */
+  hostcallFuel?: number;
 }
 
 export interface RunOptions extends GuestOptions {
@@ -93,10 +115,42 @@ export const WASI_S_OPTIONS: Record<string, string> = {
   http: 'allow outgoing HTTP requests to any destination (same as --allow-outbound \'*\')',
   'inherit-network': 'wasi:sockets: allow every address for every use (bind, listen, accept, connect, UDP)',
   'allow-ip-name-lookup': 'wasi:sockets: allow name lookups (ip-name-lookup.resolve-addresses)',
+  'max-resources': 'N: most handles one component instance may hold (resources, streams, ...; default 1000000)',
+  'hostcall-fuel': 'BYTES: most data one host call may copy out of the guest (strings, lists; default 128MiB)',
+};
+
+/**
+ * `-W` settings Weir honours (wasmtime's spellings), with a line of help each.
+ * Any other name is refused; WASM_W_UNSUPPORTED says why for wasmtime names
+ * V8 cannot honour.
+ */
+export const WASM_W_OPTIONS: Record<string, string> = {
+  'max-memory-size': 'BYTES: maximum size of each linear memory; memory.grow beyond it returns -1 (default: unlimited)',
+  'max-table-elements': 'N: maximum elements of each table; table.grow beyond it returns -1 (default: unlimited)',
+  'max-instances': 'N: most core instances one instantiation may create (default 10000)',
+  'max-memories': 'N: most linear memories one instantiation may define (default 10000)',
+  'max-tables': 'N: most tables one instantiation may define (default 10000)',
+  'trap-on-grow-failure': 'not supported (see below)',
+  timeout: 'DURATION: stop the guest after this long (500ms, 2s, 1m): weir run exits 134, trap: interrupt',
+};
+
+/** wasmtime `-W` names Weir refuses on purpose, with the reason printed. */
+export const WASM_W_UNSUPPORTED: Record<string, string> = {
+  fuel: 'not supported on V8: Weir cannot count executed instructions (use -W timeout to bound a run)',
+  'epoch-interruption': 'not supported on V8: there are no epoch checks in V8-compiled code (-W timeout stops a run)',
+  'trap-on-grow-failure': 'not supported yet: V8 reports a failed memory.grow only to the guest (-1), and Weir does not rewrite guest code',
+  'max-wasm-stack': 'not supported on V8: the wasm stack is the thread\'s JS stack (node --stack-size)',
+  'async-stack-size': 'not supported on V8: JSPI stacks are sized by V8 (--wasm-stack-switching-stack-size)',
 };
 
 function sHelp(): string {
   return Object.entries(WASI_S_OPTIONS).map(([k, v]) => `  ${k.padEnd(29)}  ${v}`).join('\n');
+}
+
+function wHelp(): string {
+  const supported = Object.entries(WASM_W_OPTIONS).filter(([k]) => !(k in WASM_W_UNSUPPORTED));
+  return supported.map(([k, v]) => `  ${k.padEnd(29)}  ${v}`).join('\n')
+    + `\n  refused (V8 cannot honour them): ${Object.keys(WASM_W_UNSUPPORTED).join(', ')}`;
 }
 
 export const HELP: Record<string, string> = {
@@ -134,6 +188,7 @@ Options:
   --inherit-env                  Pass the whole host environment to the guest
                                  (--env settings override it).
   -S NAME[=VALUE][,…]            WASI settings, wasmtime's spellings (see below). Repeatable.
+  -W NAME[=VALUE][,…]            Limits, wasmtime's spellings (see below). Repeatable.
   --allow-outbound HOST[:PORT]   Let the guest send HTTP requests (wasi:http) to HOST.
                                  Default: every outgoing request is denied
                                  (HTTP-request-denied). '*' in HOST matches any
@@ -162,6 +217,9 @@ Options:
 
 -S settings:
 ${sHelp()}
+
+-W settings:
+${wHelp()}
 `,
   serve: `Usage:
   weir serve [options] <component.wasm> [<component.wasm>...]
@@ -184,7 +242,7 @@ Options:
                      Requests one instance holds at once (default 16; 0.2: 1)
   --idle-instance-timeout DURATION
                      Close an instance idle this long (default 1s; e.g. 500ms, 2s)
-  --dir, --dir-readonly, --env, --inherit-env, -S, --allow-outbound, --allow-net, --strict:
+  --dir, --dir-readonly, --env, --inherit-env, -S, -W, --allow-outbound, --allow-net, --strict:
                      as for weir run
   -v, --verbose      Print stack traces and extra diagnostics on errors
   -h, --help         Show this help
@@ -342,6 +400,57 @@ export function parseWasiSetting(spec: string, into: Record<string, string>, com
   }
 }
 
+/**
+ * Parses one `-W` argument (`NAME[=VALUE][,NAME[=VALUE]…]`) into `g.limits`.
+ * Names not in WASM_W_OPTIONS, and those in WASM_W_UNSUPPORTED, are refused.
+ */
+export function parseWasmSetting(spec: string, g: GuestOptions, command: string): void {
+  for (const part of spec.split(',')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const name = eq >= 0 ? part.slice(0, eq) : part;
+    const value = eq >= 0 ? part.slice(eq + 1) : undefined;
+    const why = Object.hasOwn(WASM_W_UNSUPPORTED, name) ? WASM_W_UNSUPPORTED[name] : undefined;
+    if (why !== undefined) throw new UsageError(`-W ${name}: ${why}`, command);
+    if (!Object.hasOwn(WASM_W_OPTIONS, name)) {
+      const ok = Object.keys(WASM_W_OPTIONS).filter((k) => !(k in WASM_W_UNSUPPORTED));
+      throw new UsageError(`-W ${name}: not supported by weir (supported: ${ok.join(', ')})`, command);
+    }
+    const l = (g.limits ??= {});
+    const need = (): string => {
+      if (value === undefined || value === '') throw new UsageError(`-W ${name} needs a value (-W ${name}=…)`, command);
+      return value;
+    };
+    switch (name) {
+      case 'max-memory-size': l.maxMemorySize = parseBytes(need(), `-W ${name}`, command); break;
+      case 'max-table-elements': l.maxTableElements = parseLimitCount(need(), `-W ${name}`, command); break;
+      case 'max-instances': l.maxInstances = parseLimitCount(need(), `-W ${name}`, command); break;
+      case 'max-memories': l.maxMemories = parseLimitCount(need(), `-W ${name}`, command); break;
+      case 'max-tables': l.maxTables = parseLimitCount(need(), `-W ${name}`, command); break;
+      case 'timeout': {
+        const ms = parseDurationMs(need(), `-W ${name}`, command);
+        if (!(ms > 0)) throw new UsageError(`-W timeout=${value}: must be more than 0`, command);
+        l.timeoutMs = ms;
+        break;
+      }
+    }
+  }
+}
+
+/** A byte count: digits with an optional K, M or G suffix (powers of 1024; KiB/MiB/GiB too). */
+export function parseBytes(v: string, opt: string, command: string): number {
+  const m = /^([0-9]+)\s*(k|m|g|kib|mib|gib|b)?$/i.exec(v.trim());
+  const mult = m?.[2] ? ({ k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, b: 1 } as Record<string, number>)[m[2][0].toLowerCase()] : 1;
+  const n = m ? Number(m[1]) * mult : NaN;
+  if (!Number.isSafeInteger(n)) throw new UsageError(`${opt}=${v}: expected a number of bytes (e.g. 1048576, 64M, 1G)`, command);
+  return n;
+}
+
+function parseLimitCount(v: string, opt: string, command: string): number {
+  if (!/^[0-9]+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`${opt}=${v}: expected a whole number`, command);
+  return Number(v);
+}
+
 /** A boolean `-S` value: y/yes/true/1 or n/no/false/0. */
 export function wasiFlag(opts: GuestOptions, name: string): boolean {
   const v = opts.wasi[name];
@@ -370,6 +479,7 @@ function guestOption(g: GuestOptions, c: Cursor, opt: string, inline: string | u
       g.inheritEnv = true;
       return true;
     case '-S': case '--wasi': parseWasiSetting(c.value(opt, inline), g.wasi, command); return true;
+    case '-W': case '--wasm': parseWasmSetting(c.value(opt, inline), g, command); return true;
     case '--allow-net': {
       const rule = c.value(opt, inline);
       try { parseNetRule(rule); } catch (e) { throw new UsageError((e as Error).message, command); }
@@ -390,9 +500,10 @@ function guestOption(g: GuestOptions, c: Cursor, opt: string, inline: string | u
   }
 }
 
-/** `-Sname` is `-S name`. */
+/** `-Sname` is `-S name` (and `-Wname` is `-W name`). */
 function splitShort(raw: string): [string, string | undefined] {
   if (raw.startsWith('-S') && raw.length > 2 && !raw.startsWith('--')) return ['-S', raw.slice(2)];
+  if (raw.startsWith('-W') && raw.length > 2 && !raw.startsWith('--')) return ['-W', raw.slice(2)];
   return splitEq(raw);
 }
 
@@ -400,6 +511,8 @@ function finishGuestOptions(g: GuestOptions): void {
   if (g.wasi['inherit-env'] !== undefined && wasiFlag(g, 'inherit-env')) g.inheritEnv = true;
   if (g.wasi.http !== undefined) wasiFlag(g, 'http'); // reject a malformed value up front
   for (const n of ['inherit-network', 'allow-ip-name-lookup']) if (g.wasi[n] !== undefined) wasiFlag(g, n);
+  if (g.wasi['max-resources'] !== undefined) (g.limits ??= {}).maxResources = parseLimitCount(g.wasi['max-resources'], '-S max-resources', 'run');
+  if (g.wasi['hostcall-fuel'] !== undefined) (g.limits ??= {}).hostcallFuel = parseBytes(g.wasi['hostcall-fuel'], '-S hostcall-fuel', 'run');
 }
 
 function parseRun(c: Cursor, verbose: boolean): Command {
@@ -459,9 +572,9 @@ function parseCount(v: string, opt: string): number {
 }
 
 /** A duration as wasmtime writes them: 500ms, 1s, 2m, 1h; a plain number is seconds. */
-function parseDurationMs(v: string, opt: string): number {
+function parseDurationMs(v: string, opt: string, command = 'serve'): number {
   const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?$/.exec(v.trim());
-  if (!m) throw new UsageError(`${opt} ${JSON.stringify(v)}: expected a duration such as 500ms, 1s or 2m`, 'serve');
+  if (!m) throw new UsageError(`${opt} ${JSON.stringify(v)}: expected a duration such as 500ms, 1s or 2m`, command);
   const n = Number(m[1]);
   const unit = m[2] ?? 's';
   return n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000);

@@ -129,13 +129,27 @@ export function guestNetworkConfig(opts: GuestOptions): { inheritNetwork: boolea
 }
 
 async function run(opts: RunOptions): Promise<number> {
+  if (opts.limits?.timeoutMs !== undefined) {
+    const { runWithTimeout } = await import('./limits.ts');
+    return runWithTimeout(opts, EXIT_TRAP);
+  }
+  return runHere(opts);
+}
+
+/** `weir run` in this thread; `started` is called once the component is compiled (-W timeout starts then). */
+export async function runHere(opts: RunOptions, started?: () => void): Promise<number> {
   const { Component, Trap } = await import('../index.ts');
+  const { compileLimits, instanceLimits } = await import('./limits.ts');
   const { createWasi, runCommand, findRunExport } = await import('../wasi/index.ts');
   let component;
   try {
     const bytes = readFileSync(opts.file);
     const { deviationOptions } = await import('./toolchains.ts');
-    component = Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), deviationOptions(opts.file, opts.strict, opts.verbose));
+    const limits = compileLimits(opts);
+    component = Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
+      ...deviationOptions(opts.file, opts.strict, opts.verbose),
+      ...(limits ? { limits } : {}),
+    });
   } catch (e) {
     return report(opts.file, e, opts.verbose);
   }
@@ -156,7 +170,8 @@ async function run(opts: RunOptions): Promise<number> {
     return 1;
   }
   try {
-    const instance = component.instantiate(wasi.imports);
+    started?.();
+    const instance = component.instantiate(wasi.imports, { limits: instanceLimits(opts) });
     if (!findRunExport(instance)) {
       const names = Object.keys(instance.exports).join(', ') || 'nothing';
       process.stderr.write(`weir: ${opts.file}: not a command: it does not export wasi:cli/run (it exports ${names})\n`);
@@ -183,11 +198,25 @@ async function run(opts: RunOptions): Promise<number> {
 async function serve(opts: ServeOptions): Promise<number> {
   const { Component } = await import('../index.ts');
   const { deviationOptions } = await import('./toolchains.ts');
+  const { compileLimits } = await import('./limits.ts');
+  // The serve pool does not take per-instance limits or a request timeout yet: refuse them
+  // rather than ignore them (memory and table sizes are compiled into the components).
+  const unwired = Object.entries(opts.limits ?? {})
+    .filter(([k, v]) => v !== undefined && k !== 'maxMemorySize' && k !== 'maxTableElements')
+    .map(([k]) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
+  if (unwired.length > 0) {
+    process.stderr.write(`weir: serve does not support ${unwired.join(', ')} yet (weir run does)\nRun 'weir serve --help' for usage.\n`);
+    return 2;
+  }
+  const limits = compileLimits(opts);
   const components = [];
   for (const file of opts.files) {
     try {
       const bytes = readFileSync(file);
-      components.push(Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), deviationOptions(file, opts.strict, opts.verbose)));
+      components.push(Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
+        ...deviationOptions(file, opts.strict, opts.verbose),
+        ...(limits ? { limits } : {}),
+      }));
     } catch (e) {
       return report(file, e, opts.verbose);
     }

@@ -15,6 +15,7 @@ import { HostResource, RuntimeResource } from '../runtime/resources.ts';
 import { AsyncLiftedFunc, ErrorContext } from '../async/index.ts';
 import { allProducers, attachDeviations, deviationsOf, type DeviationOptions, type MatchedDeviation } from '../runtime/deviations.ts';
 import type { Producer } from '../binary/producers.ts';
+import { withInstanceLimits, type CompileLimits, type InstanceLimits } from '../runtime/limits.ts';
 
 const FUNC = Symbol('weir.func');
 const INSTANCE = Symbol('weir.instance');
@@ -24,6 +25,18 @@ export type Imports = Record<string, unknown>;
 export interface CompileOptions extends DeviationOptions {
   /** Component Model feature gates, e.g. { component_model_async: false } */
   features?: Features;
+  /**
+   * Size limits compiled into the core modules (src/runtime/limits.ts): each
+   * linear memory and table may grow to at most this (growth past it returns -1);
+   * a memory or table whose minimum is larger fails to instantiate.
+   */
+  limits?: CompileLimits;
+}
+
+/** Options of `Component.instantiate`. */
+export interface InstantiateOptions {
+  /** Count and copy limits of this instantiation (default: none beyond the Canonical ABI's). */
+  limits?: InstanceLimits;
 }
 
 export class Component {
@@ -36,7 +49,7 @@ export class Component {
   static compile(bytes: Uint8Array | ArrayBuffer, options: CompileOptions = {}): Component {
     const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
     const ast = decodeComponent(u8);
-    const def = validateComponent(ast, options.features ?? {});
+    const def = validateComponent(ast, options.features ?? {}, null, options.limits);
     // Known toolchain deviations (src/runtime/deviations.ts), recorded per nested component.
     attachDeviations(def, u8, options);
     return new Component(def, allProducers(def, u8));
@@ -49,13 +62,13 @@ export class Component {
   get type(): ComponentType { return this.def.type; }
 
   /** Instantiate with the given imports (keys are import names; versions match by semver). */
-  instantiate(imports: Imports = {}): Instance {
+  instantiate(imports: Imports = {}, options: InstantiateOptions = {}): Instance {
     const args = new Map<string, RtValue>();
     for (const [name, t] of this.def.type.imports) {
       const key = matchName(name, imports);
       args.set(name, toRtValue(t, key === undefined ? undefined : imports[key], name));
     }
-    return new Instance(instantiateDef(this.def, args, null, null));
+    return new Instance(withInstanceLimits(options.limits, () => instantiateDef(this.def, args, null, null)));
   }
 }
 

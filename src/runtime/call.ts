@@ -317,6 +317,7 @@ export function unmarkEntered(m: ComponentInstanceState[] | null): void {
 export function lowerSync(callee: ComponentFunc, type: FuncType, inst: ComponentInstanceState, opts: CanonOptions): Function {
   const adapter = planFunc(type, opts.memory64);
   const cx = createContext(opts, inst.handleOps);
+  if (callee instanceof HostFunc) cx.fuelLimit = inst.hostcallFuel; // -S hostcall-fuel
   // A guest-to-guest call into another memory: byte lists go from this memory straight into the
   // callee's (its lowering copies them before this instance can run again), without a JS copy between.
   if (callee instanceof LiftedFunc && callee.opts.memory !== null && callee.opts.memory !== opts.memory) cx.viewLists = true;

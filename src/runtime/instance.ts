@@ -16,6 +16,8 @@ export class ComponentInstanceState {
   mayLeave = true;
   poisoned = false;
   handles = new HandleTable();
+  /** bytes one host call from this instance may copy out of it (-S hostcall-fuel; src/runtime/limits.ts) */
+  hostcallFuel = Infinity;
   /** static resource type (from validation) → runtime resource */
   resources = new Map<ResourceType, RuntimeResource>();
   /** the call currently running in this instance (sync calls cannot interleave within one instance) */

@@ -13,6 +13,7 @@ import { ComponentInstanceState, resourceDrop, resourceNew, resourceRep } from '
 import { HostResource, RuntimeResource } from './resources.ts';
 import { wrapRealloc } from '../async/task.ts';
 import { registerModuleType } from './modules.ts';
+import { applyInstanceLimits, chargeCoreInstance } from './limits.ts';
 
 /** A component instance's exports at run time. */
 export class RtInstance {
@@ -72,6 +73,7 @@ export function bindResources(t: ExternType, v: RtValue | undefined, inst: Compo
 
 export function instantiateDef(def: ComponentDef, args: Map<string, RtValue>, outer: RtScope | null, parentState: ComponentInstanceState | null): RtInstance {
   const state = new ComponentInstanceState(parentState);
+  applyInstanceLimits(state);
   asyncRt?.prepare(def, state);
   const s = new RtScope(outer);
   const exports = new Map<string, RtValue>();
@@ -91,6 +93,7 @@ export function instantiateDef(def: ComponentDef, args: Map<string, RtValue>, ou
           const imports: Record<string, Record<string, unknown>> = {};
           for (const a of e.args) imports[a.name] = s.coreInstances[a.instance];
           let inst: WebAssembly.Instance;
+          chargeCoreInstance(s.coreModules[e.module]);
           try {
             inst = new WebAssembly.Instance(s.coreModules[e.module], imports as WebAssembly.Imports);
           } catch (err) {

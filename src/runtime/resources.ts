@@ -98,6 +98,15 @@ const MAX_LENGTH = 2 ** 28 - 1;
 export class HandleTable {
   array: unknown[] = [undefined];
   free: number[] = [];
+  /** the most live handles (the spec's 2^28-1 unless a limit lowers it: -S max-resources) */
+  maxLength = MAX_LENGTH;
+  /** names the limit in the trap when it is not the spec's */
+  limitName: string | null = null;
+
+  setMaxLength(n: number, name: string): void {
+    this.maxLength = Math.min(n, MAX_LENGTH);
+    this.limitName = name;
+  }
 
   get(i: number): unknown {
     const e = i > 0 && i < this.array.length ? this.array[i] : undefined;
@@ -112,7 +121,7 @@ export class HandleTable {
       return i;
     }
     const i = this.array.length;
-    trapIf(i > MAX_LENGTH, 'handle table is full');
+    if (i > this.maxLength) trap(this.limitName === null ? 'handle table is full' : `handle table is full: resource limit exceeded (${this.limitName})`);
     this.array.push(e);
     return i;
   }

@@ -9,6 +9,7 @@ import type {
   Definition, ExternTypeAst, InstanceDecl, NameAttrs, Sort, TypeAst, ValTypeRef,
 } from '../binary/ast.ts';
 import { parseCoreModuleType } from '../binary/core-module.ts';
+import { compileLimitedModule, type CompileLimits } from '../runtime/limits.ts';
 import { DecodeError, ValidationError } from '../errors.ts';
 import { Matcher, coreFuncTypeEqual, moduleSubtype, namedTypes, substDef, substExtern, type Subst } from './subtype.ts';
 import {
@@ -93,8 +94,9 @@ function typeDepth(t: ValType): number {
   return d;
 }
 
-export function validateComponent(ast: ComponentAst, features: Features = {}, parent: Scope | null = null): ComponentDef {
+export function validateComponent(ast: ComponentAst, features: Features = {}, parent: Scope | null = null, limits?: CompileLimits): ComponentDef {
   const v = new ComponentValidator(ast, features, parent);
+  v.limits = limits;
   return v.run();
 }
 
@@ -152,6 +154,8 @@ class ComponentValidator {
   namedResources = new Set<ResourceType>();
 
   features: Features;
+  /** compile-time limits (src/runtime/limits.ts): they rewrite core modules' memory and table maxima */
+  limits: CompileLimits | undefined = undefined;
   constructor(ast: ComponentAst, features: Features, parent: Scope | null) {
     this.features = features;
     this.scope = new Scope(parent, 'component');
@@ -183,7 +187,7 @@ class ComponentValidator {
         }
         let m: WebAssembly.Module;
         try {
-          m = new WebAssembly.Module(d.bytes as Uint8Array<ArrayBuffer>);
+          m = compileLimitedModule(d.bytes, this.limits);
         } catch (e) {
           throw new ValidationError('core module must be valid', `core module at byte offset ${d.offset}: ${(e as Error).message}`, d.offset);
         }
@@ -201,7 +205,7 @@ class ComponentValidator {
       case 'core-instance': return this.coreInstance(d.expr);
       case 'core-type': s.coreTypes.push(this.coreType(d.type, s)); return;
       case 'component': {
-        const child = validateComponent(d.component, this.features, s);
+        const child = validateComponent(d.component, this.features, s, this.limits);
         this.def.children.set(i, child);
         s.components.push(child.type);
         return;

@@ -1,0 +1,187 @@
+// Limits (-W max-memory-size, max-table-elements, max-instances/memories/tables,
+// timeout; -S max-resources, hostcall-fuel): one test per flag through the built
+// `weir run` (dist/cli/main.js), and the same limits through the embedding API.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from './helpers/fixtures.ts';
+import {
+  bigMinimumWat, bigTableWat, countsWat, growWat, handlesWat, sleepWat, spinWat, watFile, writeWat,
+} from './helpers/limits-fixtures.ts';
+import { assembleText } from '../src/wast/assemble.ts';
+import { Component, Trap, LinkError, WASMTIME_LIMIT_DEFAULTS } from '../src/index.ts';
+
+const mainJs = join(repoRoot, 'dist', 'cli', 'main.js');
+
+function weir(args: string[]) {
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, [mainJs, ...args], { encoding: 'utf8', timeout: 30_000, input: '' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, ms: performance.now() - t0 };
+}
+
+before(() => {
+  assert.ok(existsSync(mainJs), `${mainJs} is missing: run npx tsc -p .`);
+});
+
+const PAGE = 65536;
+
+test('-W max-memory-size: memory.grow past the limit returns -1 (memory32, memory64, shared)', async () => {
+  for (const kind of ['memory', 'memory64', 'shared'] as const) {
+    const f = await watFile(`grow-${kind}`, growWat(kind, 100));
+    assert.equal(weir(['run', f]).status, 0, `${kind}: unlimited by default`);
+    assert.equal(weir(['run', '-W', `max-memory-size=${100 * PAGE}`, f]).status, 0, `${kind}: 100 pages fit`);
+    const r = weir(['run', '-W', `max-memory-size=${100 * PAGE - 1}`, f]);
+    assert.equal(r.status, 1, `${kind}: grow to page 100 must fail: ${r.stderr}`);
+    assert.equal(r.stderr, '');
+  }
+  // the -Wname=value form and a size suffix: 64K is one page, the initial size
+  const one = await watFile('grow-memory-1', growWat('memory', 2));
+  assert.equal(weir(['run', '-Wmax-memory-size=128K', one]).status, 0);
+  assert.equal(weir(['run', '-Wmax-memory-size=64K', one]).status, 1);
+});
+
+test('-W max-memory-size: a memory whose minimum exceeds the limit fails to instantiate, naming it', async () => {
+  const f = await watFile('min20', bigMinimumWat(20));
+  assert.equal(weir(['run', '-W', 'max-memory-size=2M', f]).status, 0);
+  const r = weir(['run', '-W', 'max-memory-size=1M', f]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /memory minimum size of 20 pages exceeds memory limits \(max-memory-size 1048576 bytes/);
+});
+
+test('-W max-table-elements: table.grow past the limit returns -1; a larger minimum fails to instantiate', async () => {
+  const f = await watFile('grow-table', growWat('table', 100));
+  assert.equal(weir(['run', f]).status, 0);
+  assert.equal(weir(['run', '-W', 'max-table-elements=100', f]).status, 0);
+  assert.equal(weir(['run', '-W', 'max-table-elements=99', f]).status, 1);
+  const m = await watFile('tmin', bigTableWat(20));
+  const r = weir(['run', '-W', 'max-table-elements=19', m]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /table minimum size of 20 elements exceeds table limits \(max-table-elements 19\)/);
+});
+
+test('-W max-instances / max-memories / max-tables: counts per instantiation, trap when exceeded', async () => {
+  const f = await watFile('counts', countsWat(3)); // 4 core instances, 3 memories, 3 tables
+  assert.equal(weir(['run', '-W', 'max-instances=4,max-memories=3,max-tables=3', f]).status, 0);
+  for (const [flag, what] of [['max-instances=3', 'instance count too high at 4'], ['max-memories=2', 'memory count too high at 3'], ['max-tables=2', 'table count too high at 3']]) {
+    const r = weir(['run', '-W', flag, f]);
+    assert.equal(r.status, 134, flag);
+    assert.match(r.stderr, new RegExp(`^weir: trap: resource limit exceeded: ${what} \\(${flag.replace('=', ' ')}\\)`));
+  }
+});
+
+test('-S max-resources: handle N+1 of an instance traps', async () => {
+  const f = await watFile('handles', handlesWat(50));
+  assert.equal(weir(['run', f]).status, 0);
+  assert.equal(weir(['run', '-S', 'max-resources=50', f]).status, 0);
+  const r = weir(['run', '-S', 'max-resources=49', f]);
+  assert.equal(r.status, 134);
+  assert.match(r.stderr, /^weir: trap: handle table is full: resource limit exceeded \(max-resources 49\)/);
+});
+
+test('-S hostcall-fuel: a host call copying more than the limit traps before the copy; default 128 MiB', async () => {
+  const f = await watFile('write2000', writeWat(2000));
+  const ok = weir(['run', '-S', 'hostcall-fuel=2000', f]);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(ok.stdout.length, 2000);
+  assert.ok(ok.stdout.startsWith('hi\n'));
+  const r = weir(['run', '-S', 'hostcall-fuel=1999', f]);
+  assert.equal(r.status, 134);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /^weir: trap: hostcall-fuel exhausted: a call of a host import may copy at most 1999 bytes/);
+  // the default: a 200 MiB list argument is refused (wasmtime's 128 MiB)
+  const big = await watFile('write200m', writeWat(200 * 2 ** 20));
+  const d = weir(['run', big]);
+  assert.equal(d.status, 134);
+  assert.equal(d.stdout, '');
+  assert.match(d.stderr, new RegExp(`hostcall-fuel exhausted: .* at most ${WASMTIME_LIMIT_DEFAULTS.hostcallFuel} bytes`));
+});
+
+test('-W timeout: stops a guest spinning in run, in a start function, or blocked in a host call (exit 134, trap: interrupt)', async () => {
+  const cases = [
+    ['spin-run', spinWat('run')],
+    ['spin-start', spinWat('start')],
+    ['sleep', sleepWat()],
+  ] as const;
+  for (const [name, wat] of cases) {
+    const f = await watFile(name, wat);
+    const r = weir(['run', '-W', 'timeout=300ms', f]);
+    assert.equal(r.status, 134, `${name}: ${r.stderr}`);
+    assert.equal(r.stderr, 'weir: trap: interrupt (-W timeout=300ms expired)\n');
+    assert.ok(r.ms >= 300, `${name}: stopped after ${r.ms} ms`);
+    assert.ok(r.ms < 5000, `${name}: took ${r.ms} ms`);
+  }
+  // a guest that finishes in time runs normally (output, exit status) under a timeout
+  const w = await watFile('write3', writeWat(3));
+  const ok = weir(['run', '-W', 'timeout=20s', w]);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(ok.stdout, 'hi\n');
+  assert.equal(ok.stderr, '');
+  const g = await watFile('grow-limited', growWat('memory', 100));
+  assert.equal(weir(['run', '-W', `timeout=20s,max-memory-size=${99 * PAGE}`, g]).status, 1, 'other limits apply in the worker too');
+});
+
+test('-W flags Weir cannot honour are refused, never ignored; malformed values are usage errors', () => {
+  for (const [arg, msg] of [
+    ['fuel=1000', /-W fuel: not supported on V8/],
+    ['epoch-interruption', /-W epoch-interruption: not supported on V8/],
+    ['trap-on-grow-failure', /-W trap-on-grow-failure: not supported/],
+    ['max-wasm-stack=100000', /-W max-wasm-stack: not supported on V8/],
+    ['no-such-thing=1', /-W no-such-thing: not supported by weir \(supported: max-memory-size, /],
+    ['max-memory-size', /-W max-memory-size needs a value/],
+    ['max-memory-size=lots', /expected a number of bytes/],
+    ['timeout=forever', /expected a duration/],
+    ['timeout=0', /must be more than 0/],
+  ] as const) {
+    const r = weir(['run', '-W', arg, 'x.wasm']);
+    assert.equal(r.status, 2, arg);
+    assert.match(r.stderr, msg);
+  }
+  const s = weir(['run', '-S', 'max-resources=many', 'x.wasm']);
+  assert.equal(s.status, 2);
+  // serve does not take per-instance limits yet: refused, not ignored
+  const v = weir(['serve', '-W', 'timeout=1s', 'x.wasm']);
+  assert.equal(v.status, 2);
+  assert.match(v.stderr, /serve does not support timeout/);
+  const help = weir(['run', '--help']);
+  assert.match(help.stdout, /-W settings:\n {2}max-memory-size/);
+});
+
+test('API: compile limits cap memories; instantiate limits count, cap handles and host-call copies', async () => {
+  const grow = await assembleText(`(component
+    (core module $m (memory 1)
+      (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))
+    (core instance $i (instantiate $m))
+    (func (export "grow") (param "n" u32) (result s32) (canon lift (core func $i "grow"))))`);
+  const capped = Component.compile(grow, { limits: { maxMemorySize: 4 * PAGE } });
+  const inst = capped.instantiate();
+  assert.equal(inst.exports.grow(3), 1);
+  assert.equal(inst.exports.grow(1), -1);
+  assert.equal(Component.compile(grow).instantiate().exports.grow(10), 1, 'limits belong to the compiled component');
+  assert.throws(() => Component.compile(grow, { limits: { maxMemorySize: 1000 } }).instantiate(), (e: unknown) => e instanceof LinkError && /memory minimum size of 1 pages/.test((e as Error).message));
+  assert.throws(() => capped.instantiate({}, { limits: { maxInstances: 0 } }), (e: unknown) => e instanceof Trap && /instance count too high at 1/.test((e as Trap).reason));
+
+  const echo = await assembleText(`(component
+    (import "log" (func $log (param "s" string)))
+    (core module $mm (memory (export "mem") 1))
+    (core instance $mi (instantiate $mm))
+    (alias core export $mi "mem" (core memory $mem))
+    (core func $log (canon lower (func $log) (memory $mem)))
+    (core module $m (import "" "log" (func $log (param i32 i32)))
+      (func (export "say") (param i32) (call $log (i32.const 0) (local.get 0))))
+    (core instance $i (instantiate $m (with "" (instance (export "log" (func $log))))))
+    (func (export "say") (param "n" u32) (canon lift (core func $i "say"))))`);
+  const seen: number[] = [];
+  const e = Component.compile(echo).instantiate({ log: (s: string) => { seen.push(s.length); } }, { limits: { hostcallFuel: 100 } });
+  e.exports.say(100);
+  e.exports.say(100); // the budget is per call
+  assert.deepEqual(seen, [100, 100]);
+  assert.throws(() => e.exports.say(101), (x: unknown) => x instanceof Trap && /hostcall-fuel exhausted/.test((x as Trap).reason));
+  assert.deepEqual(seen, [100, 100], 'the host function was not called');
+
+  const handles = Component.compile(await assembleText(handlesWat(10)));
+  const run = (limits: object) => handles.instantiate({}, { limits }).exports['wasi:cli/run@0.2.0'].run();
+  assert.deepEqual(run({ maxResources: 10 }), { tag: 'ok' });
+  assert.throws(() => run({ maxResources: 9 }), (x: unknown) => x instanceof Trap && /max-resources 9/.test((x as Trap).reason));
+});
