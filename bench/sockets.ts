@@ -1,7 +1,9 @@
 // wasi:sockets benchmarks, each beside a plain node:net baseline measured in
 // the same run. Printed, never asserted. Loopback only.
 //
-// The guest is the componentize-qjs program of
+// Guests: a hand-written WAT echo server (bench/sockets-wat.ts; copies every
+// chunk through its linear memory, serves connections one at a time), and
+// the componentize-qjs program of
 // test/helpers/wasi-sockets-fixtures.ts (`tcp-echo-server`: every accepted
 // connection echoed by its own async loop through receive()/send() streams),
 // run by the built `weir run -S inherit-network` in its own process. The
@@ -17,6 +19,9 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from '../test/helpers/fixtures.ts';
 import { buildSocketsCmd } from '../test/helpers/wasi-sockets-fixtures.ts';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { parse } from '@bytecodealliance/jco';
+import { ECHO_WAT } from './sockets-wat.ts';
 import { type Bench, type BenchResult, median, withTarget } from './harness.ts';
 
 const node = process.execPath;
@@ -54,6 +59,18 @@ async function guestServer(count: number, splice = false): Promise<Server> {
   return start([mainJs, 'run', '-S', 'inherit-network', wasm, 'tcp-echo-server', '127.0.0.1', '0', String(count), ...(splice ? ['splice'] : [])]);
 }
 const nodeServer = () => start(['-e', NODE_ECHO]);
+
+let watFile: string | undefined;
+/** The WAT guest (bench/sockets-wat.ts) serving `count` connections one after another, in its own process. */
+async function watServer(count: number): Promise<Server> {
+  if (!watFile) {
+    const dir = join(repoRoot, '.cache', 'fixtures');
+    mkdirSync(dir, { recursive: true });
+    watFile = join(dir, 'bench-sockets-echo-wat.wasm');
+    writeFileSync(watFile, await parse(ECHO_WAT));
+  }
+  return start([join(repoRoot, 'bench', 'sockets-wat.ts'), watFile, String(count)]);
+}
 
 function stop(s: Server): void { if (s.proc.exitCode === null) s.proc.kill(); }
 
@@ -94,9 +111,11 @@ async function echoThroughput(port: number, bytes: number): Promise<number> {
 
 async function throughput(): Promise<BenchResult[]> {
   const bytes = MB << 20;
-  const g: number[] = [], sp: number[] = [], b: number[] = [];
-  // Interleaved, so that load from elsewhere on the machine hits all three alike.
+  const g: number[] = [], sp: number[] = [], w: number[] = [], b: number[] = [];
+  // Interleaved, so that load from elsewhere on the machine hits all alike.
   for (let i = 0; i < 3; i++) {
+    const ws = await watServer(1);
+    try { w.push(await echoThroughput(ws.port, bytes)); } finally { stop(ws); }
     const gs = await guestServer(1);
     try { g.push(await echoThroughput(gs.port, bytes)); } finally { stop(gs); }
     const ss = await guestServer(1, true);
@@ -107,6 +126,9 @@ async function throughput(): Promise<BenchResult[]> {
   const base = median(b);
   const label = 'node:net echo server (c.pipe(c)), own process';
   return [withTarget({
+    name: `TCP echo, 1 connection, ${MB} MiB each way, WAT p3 guest copying every chunk through its memory (256 KiB reads)`,
+    value: median(w), unit: 'MiB/s', higherIsBetter: true, baseline: base, baselineLabel: label, target: '≥ 70% of node',
+  }, 0.7 * base, '>='), withTarget({
     name: `TCP echo, 1 connection, ${MB} MiB each way, qjs p3 guest copying every chunk (read → write)`,
     value: median(g), unit: 'MiB/s', higherIsBetter: true, baseline: base, baselineLabel: label, target: '≥ 70% of node',
   }, 0.7 * base, '>='), withTarget({
@@ -176,10 +198,16 @@ async function connectRoundTrip(): Promise<BenchResult[]> {
   const gs = await guestServer(n + 50);
   let g;
   try { await perConnection(gs.port, 50); g = await perConnection(gs.port, n); } finally { stop(gs); }
+  const ws = await watServer(n + 50);
+  let w;
+  try { await perConnection(ws.port, 50); w = await perConnection(ws.port, n); } finally { stop(ws); }
   const ns = await nodeServer();
   let b;
   try { await perConnection(ns.port, 50); b = await perConnection(ns.port, n); } finally { stop(ns); }
   return [withTarget({
+    name: `connect + 1-byte round trip + close (until the server's FIN), per connection, WAT p3 guest server`,
+    value: w, unit: 'ms', baseline: b, baselineLabel: 'node:net echo server', target: '≤ 1.5× node',
+  }, 1.5 * b, '<='), withTarget({
     name: `connect + 1-byte round trip + close (until the server's FIN), per connection, qjs p3 guest server`,
     value: g, unit: 'ms', baseline: b, baselineLabel: 'node:net echo server', target: '≤ 1.5× node',
   }, 1.5 * b, '<=')];
