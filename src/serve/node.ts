@@ -16,6 +16,8 @@ import { errText, type ServeMachine } from './machine.ts';
 import { GuestResponseError } from './p3-adapter.ts';
 
 const NO_TRAILERS: Promise<Fields | null> = Promise.resolve(null);
+const LATER = Symbol('later');
+const later = (): Promise<typeof LATER> => new Promise((r) => setImmediate(r, LATER));
 const TERMINATED: ErrorCode = { tag: 'connection-terminated' };
 
 /** The request as the guest sees it. */
@@ -145,6 +147,15 @@ export async function writeResponse(req: IncomingMessage, res: ServerResponse, r
   };
   const stream = r.body.stream;
   let sent = 0;
+  /** Writes one chunk (headers first); false when the response was abandoned. */
+  const put = async (chunk: Uint8Array): Promise<boolean> => {
+    if (!res.headersSent && !head()) return false;
+    if (!res.write(chunk)) {
+      await Promise.race([new Promise((r2) => res.once('drain', r2)), closedP]);
+      if (closed) { abort(TERMINATED, null); return false; }
+    }
+    return true;
+  };
   let it: AsyncIterator<Uint8Array> | null = null;
   const abort = (code: ErrorCode, why: string | null) => {
     it?.return?.().catch(() => {});
@@ -154,24 +165,37 @@ export async function writeResponse(req: IncomingMessage, res: ServerResponse, r
     else res.destroy();
   };
   try {
+    // One chunk is held back until the next one (or the end) shows up or a
+    // macrotask passed: a body that ends right away leaves in one write with
+    // a content-length (one packet, no chunked framing), while a body that
+    // stalls still has its bytes sent at once (full duplex).
+    let held: Uint8Array | null = null;
     if (stream !== null && !isHead) {
       it = stream[Symbol.asyncIterator]();
+      let nextP = it.next();
       for (;;) {
-        const n = await Promise.race([it.next(), closedP]);
+        let n: IteratorResult<Uint8Array> | void | typeof LATER;
+        if (held !== null) {
+          n = await Promise.race([nextP, closedP, later()]);
+          if (n === LATER) {
+            if (!(await put(held))) return;
+            held = null;
+            n = await Promise.race([nextP, closedP]);
+          }
+        } else n = await Promise.race([nextP, closedP]);
         if (closed || n === undefined) { abort(TERMINATED, null); return; }
-        if (n.done) break;
-        const chunk = n.value;
+        const r = n as IteratorResult<Uint8Array>;
+        if (r.done) break;
+        const chunk = r.value;
+        nextP = it.next();
         if (chunk.length === 0) continue;
         sent += chunk.length;
         if (declared !== null && sent > declared) {
           abort({ tag: 'HTTP-response-body-size', val: BigInt(sent) }, `response body longer than its content-length (${declared}): connection aborted`);
           return;
         }
-        if (!res.headersSent && !head()) return;
-        if (!res.write(chunk)) {
-          await Promise.race([new Promise((r2) => res.once('drain', r2)), closedP]);
-          if (closed) { abort(TERMINATED, null); return; }
-        }
+        if (held !== null && !(await put(held))) return;
+        held = chunk;
       }
     } else if (stream !== null && isHead) {
       const h = stream[Symbol.asyncIterator]();
@@ -191,9 +215,17 @@ export async function writeResponse(req: IncomingMessage, res: ServerResponse, r
       return;
     }
     const sendTrailers = trailers !== null && trailers.length > 0 && wantsTrailers && declared === null && !isHead;
-    if (!res.headersSent && !head(sendTrailers && sent === 0 ? ['transfer-encoding', 'chunked'] : undefined)) return;
+    if (!res.headersSent) {
+      // Nothing written yet: the whole body is `held` (or empty).
+      const extra = sendTrailers ? (held === null ? ['transfer-encoding', 'chunked'] : undefined)
+        : declared === null && !isHead ? ['content-length', String(sent)] : undefined;
+      if (!head(extra)) return;
+    }
+    if (held !== null) {
+      if (sendTrailers) { res.write(held); held = null; }
+    }
     if (sendTrailers) res.addTrailers(flatHeaders(trailers!).reduce<[string, string][]>((a, v, i, arr) => { if (i % 2 === 0) a.push([v, arr[i + 1]]); return a; }, []));
-    res.end();
+    if (held !== null) res.end(held); else res.end();
     await Promise.race([new Promise((r2) => res.once('finish', r2)), closedP]);
     if (res.writableFinished) r.transmitted(null);
     else r.transmitted(TERMINATED);

@@ -235,3 +235,103 @@ export function middlewareWat(path: string): string {
   (instance $h (export "handle" (func $handle)))
   (export "wasi:http/handler@0.3.0" (instance $h)))`;
 }
+
+/**
+ * The smallest WASI 0.3 service, as a WAT component: every request gets 200
+ * with the body `hello` (a stream<u8> written after task.return) and no
+ * trailers. Async-lifted with a callback, so one instance holds any number of
+ * requests at once. The one waitable set is shared by all tasks: each task
+ * waits for exactly one event (its body write) and every such event is
+ * handled the same way, so which task handles which does not matter.
+ */
+export function helloWat(): string {
+  return `(component
+  (import "wasi:http/types@0.3.0" (instance $types
+    (export "fields" (type $fields (sub resource)))
+    (export "request" (type $req (sub resource)))
+    (export "response" (type $resp (sub resource)))
+    (type $dns0 (record (field "rcode" (option string)) (field "info-code" (option u16))))
+    (export "DNS-error-payload" (type $dns (eq $dns0)))
+    (type $tls0 (record (field "alert-id" (option u8)) (field "alert-message" (option string))))
+    (export "TLS-alert-received-payload" (type $tls (eq $tls0)))
+    (type $fsp0 (record (field "field-name" (option string)) (field "field-size" (option u32))))
+    (export "field-size-payload" (type $fsp (eq $fsp0)))
+    (type $ec0 (variant ${ERROR_CASES}))
+    (export "error-code" (type $ec (eq $ec0)))
+    (export "[constructor]fields" (func (result (own $fields))))
+    (export "[static]response.new" (func (param "headers" (own $fields)) (param "contents" (option (stream u8)))
+      (param "trailers" (future (result (option (own $fields)) (error $ec))))
+      (result (tuple (own $resp) (future (result (error $ec)))))))))
+  (alias export $types "fields" (type $fields))
+  (alias export $types "request" (type $req))
+  (alias export $types "response" (type $resp))
+  (alias export $types "error-code" (type $ec))
+  (type $S (stream u8))
+  (type $TF (future (result (option (own $fields)) (error $ec))))
+  (type $CF (future (result (error $ec))))
+  (core module $Mem (memory (export "mem") 1))
+  (core instance $mem (instantiate $Mem))
+  (alias export $types "[constructor]fields" (func $fields-new))
+  (alias export $types "[static]response.new" (func $response-new))
+  (core func $fields-new' (canon lower (func $fields-new) (memory (core memory $mem "mem"))))
+  (core func $response-new' (canon lower (func $response-new) (memory (core memory $mem "mem"))))
+  (core func $req-drop (canon resource.drop $req))
+  (core func $snew (canon stream.new $S))
+  (core func $swrite (canon stream.write $S async (memory (core memory $mem "mem"))))
+  (core func $sdrop (canon stream.drop-writable $S))
+  (core func $fnew (canon future.new $TF))
+  (core func $fwrite (canon future.write $TF async (memory (core memory $mem "mem"))))
+  (core func $fdrop (canon future.drop-writable $TF))
+  (core func $cdrop (canon future.drop-readable $CF))
+  (core func $tr (canon task.return (result (result (own $resp) (error $ec))) (memory (core memory $mem "mem"))))
+  (core func $wsnew (canon waitable-set.new))
+  (core func $join (canon waitable.join))
+  (core module $Main
+    (import "" "mem" (memory 1))
+    (import "" "fields-new" (func $fields-new (result i32)))
+    (import "" "response-new" (func $response-new (param i32 i32 i32 i32 i32)))
+    (import "" "req-drop" (func $req-drop (param i32)))
+    (import "" "snew" (func $snew (result i64)))
+    (import "" "swrite" (func $swrite (param i32 i32 i32) (result i32)))
+    (import "" "sdrop" (func $sdrop (param i32)))
+    (import "" "fnew" (func $fnew (result i64)))
+    (import "" "fwrite" (func $fwrite (param i32 i32) (result i32)))
+    (import "" "fdrop" (func $fdrop (param i32)))
+    (import "" "cdrop" (func $cdrop (param i32)))
+    (import "" "tr" (func $tr (param i32 i32 i32 i64 i32 i32 i32 i32)))
+    (import "" "wsnew" (func $wsnew (result i32)))
+    (import "" "join" (func $join (param i32 i32)))
+    (global $ws (mut i32) (i32.const 0))
+    (data (i32.const 16) "hello")
+    ;; 64..80: ok(none) for the trailers future (all zero); 128: response.new's results
+    (func (export "handle") (param $req i32) (result i32) (local $s i64) (local $f i64) (local $w i32) (local $r i32)
+      (call $req-drop (local.get $req))
+      (local.set $s (call $snew))
+      (local.set $f (call $fnew))
+      (call $response-new (call $fields-new) (i32.const 1) (i32.wrap_i64 (local.get $s)) (i32.wrap_i64 (local.get $f)) (i32.const 128))
+      (call $cdrop (i32.load (i32.const 132)))
+      ;; the host reads the trailers future from response.new on: this write completes at once
+      (if (i32.ne (i32.and (call $fwrite (i32.wrap_i64 (i64.shr_u (local.get $f) (i64.const 32))) (i32.const 64)) (i32.const 0xf)) (i32.const 0))
+        (then unreachable))
+      (call $fdrop (i32.wrap_i64 (i64.shr_u (local.get $f) (i64.const 32))))
+      (call $tr (i32.const 0) (i32.load (i32.const 128)) (i32.const 0) (i64.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))
+      (local.set $w (i32.wrap_i64 (i64.shr_u (local.get $s) (i64.const 32))))
+      (local.set $r (call $swrite (local.get $w) (i32.const 16) (i32.const 5)))
+      (if (i32.ne (local.get $r) (i32.const -1)) (then (call $sdrop (local.get $w)) (return (i32.const 0))))
+      (if (i32.eqz (global.get $ws)) (then (global.set $ws (call $wsnew))))
+      (call $join (local.get $w) (global.get $ws))
+      (i32.or (i32.const 2) (i32.shl (global.get $ws) (i32.const 4))))
+    (func (export "cb") (param $code i32) (param $idx i32) (param $p i32) (result i32)
+      (call $join (local.get $idx) (i32.const 0))
+      (call $sdrop (local.get $idx))
+      (i32.const 0)))
+  (core instance $main (instantiate $Main (with "" (instance
+    (export "mem" (memory $mem "mem")) (export "fields-new" (func $fields-new')) (export "response-new" (func $response-new'))
+    (export "req-drop" (func $req-drop)) (export "snew" (func $snew)) (export "swrite" (func $swrite)) (export "sdrop" (func $sdrop))
+    (export "fnew" (func $fnew)) (export "fwrite" (func $fwrite)) (export "fdrop" (func $fdrop)) (export "cdrop" (func $cdrop))
+    (export "tr" (func $tr)) (export "wsnew" (func $wsnew)) (export "join" (func $join))))))
+  (func $handle async (param "request" (own $req)) (result (result (own $resp) (error $ec)))
+    (canon lift (core func $main "handle") async (memory (core memory $mem "mem")) (callback (core func $main "cb"))))
+  (instance $h (export "handle" (func $handle)))
+  (export "wasi:http/handler@0.3.0" (instance $h)))`;
+}
