@@ -11,6 +11,7 @@ import {
   bigMinimumWat, bigTableWat, countsWat, growWat, handlesWat, sleepWat, spinWat, watFile, writeWat,
 } from './helpers/limits-fixtures.ts';
 import { assembleText } from '../src/wast/assemble.ts';
+import { buildCmd } from './helpers/wasi-fixtures.ts';
 import { Component, Trap, LinkError, WASMTIME_LIMIT_DEFAULTS } from '../src/index.ts';
 
 const mainJs = join(repoRoot, 'dist', 'cli', 'main.js');
@@ -59,6 +60,26 @@ test('-W max-table-elements: table.grow past the limit returns -1; a larger mini
   const r = weir(['run', '-W', 'max-table-elements=19', m]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /table minimum size of 20 elements exceeds table limits \(max-table-elements 19\)/);
+});
+
+test('-W trap-on-grow-failure: a failed memory.grow / table.grow traps (memory32, memory64, shared, table)', async () => {
+  for (const kind of ['memory', 'memory64', 'shared', 'table'] as const) {
+    const f = await watFile(`grow-${kind}`, growWat(kind, 100));
+    assert.equal(weir(['run', '-W', 'trap-on-grow-failure', f]).status, 0, `${kind}: growth that succeeds is unchanged`);
+    const limit = kind === 'table' ? 'max-table-elements=99' : `max-memory-size=${99 * PAGE}`;
+    assert.equal(weir(['run', '-W', limit, f]).status, 1, `${kind}: -1 without the flag`);
+    const r = weir(['run', '-W', `trap-on-grow-failure,${limit}`, f]);
+    assert.equal(r.status, 134, `${kind}: ${r.stderr}`);
+    assert.match(r.stderr, /^weir: trap: unreachable \(or a memory.grow \/ table.grow that failed: -W trap-on-grow-failure\)/);
+    assert.equal(weir(['run', '-W', `trap-on-grow-failure=n,${limit}`, f]).status, 1, `${kind}: =n turns it off`);
+  }
+});
+
+test('-W trap-on-grow-failure: a real toolchain\'s code (componentize-qjs) is rewritten and still runs', async () => {
+  const cmd = await buildCmd();
+  const r = weir(['run', '-W', 'trap-on-grow-failure', cmd, 'hello']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'hello, world\n');
 });
 
 test('-W max-instances / max-memories / max-tables: counts per instantiation, trap when exceeded', async () => {
@@ -126,7 +147,7 @@ test('-W flags Weir cannot honour are refused, never ignored; malformed values a
   for (const [arg, msg] of [
     ['fuel=1000', /-W fuel: not supported on V8/],
     ['epoch-interruption', /-W epoch-interruption: not supported on V8/],
-    ['trap-on-grow-failure', /-W trap-on-grow-failure: not supported/],
+    ['trap-on-grow-failure=maybe', /-W trap-on-grow-failure=maybe: expected y or n/],
     ['max-wasm-stack=100000', /-W max-wasm-stack: not supported on V8/],
     ['no-such-thing=1', /-W no-such-thing: not supported by weir \(supported: max-memory-size, /],
     ['max-memory-size', /-W max-memory-size needs a value/],

@@ -130,7 +130,7 @@ export const WASM_W_OPTIONS: Record<string, string> = {
   'max-instances': 'N: most core instances one instantiation may create (default 10000)',
   'max-memories': 'N: most linear memories one instantiation may define (default 10000)',
   'max-tables': 'N: most tables one instantiation may define (default 10000)',
-  'trap-on-grow-failure': 'not supported (see below)',
+  'trap-on-grow-failure': 'a failed memory.grow or table.grow traps (unreachable) instead of returning -1',
   timeout: 'DURATION: stop the guest after this long (500ms, 2s, 1m): weir run exits 134, trap: interrupt',
 };
 
@@ -138,7 +138,6 @@ export const WASM_W_OPTIONS: Record<string, string> = {
 export const WASM_W_UNSUPPORTED: Record<string, string> = {
   fuel: 'not supported on V8: Weir cannot count executed instructions (use -W timeout to bound a run)',
   'epoch-interruption': 'not supported on V8: there are no epoch checks in V8-compiled code (-W timeout stops a run)',
-  'trap-on-grow-failure': 'not supported yet: V8 reports a failed memory.grow only to the guest (-1), and Weir does not rewrite guest code',
   'max-wasm-stack': 'not supported on V8: the wasm stack is the thread\'s JS stack (node --stack-size)',
   'async-stack-size': 'not supported on V8: JSPI stacks are sized by V8 (--wasm-stack-switching-stack-size)',
 };
@@ -427,6 +426,10 @@ export function parseWasmSetting(spec: string, g: GuestOptions, command: string)
       case 'max-instances': l.maxInstances = parseLimitCount(need(), `-W ${name}`, command); break;
       case 'max-memories': l.maxMemories = parseLimitCount(need(), `-W ${name}`, command); break;
       case 'max-tables': l.maxTables = parseLimitCount(need(), `-W ${name}`, command); break;
+      case 'trap-on-grow-failure':
+        if (value !== undefined && !/^(y|yes|true|1|n|no|false|0)$/i.test(value)) throw new UsageError(`-W ${name}=${value}: expected y or n`, command);
+        l.trapOnGrowFailure = value === undefined || /^(y|yes|true|1)$/i.test(value);
+        break;
       case 'timeout': {
         const ms = parseDurationMs(need(), `-W ${name}`, command);
         if (!(ms > 0)) throw new UsageError(`-W timeout=${value}: must be more than 0`, command);

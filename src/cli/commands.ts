@@ -182,7 +182,8 @@ export async function runHere(opts: RunOptions, started?: () => void): Promise<n
     const { ExitSignal } = await import('../wasi/index.ts');
     if (e instanceof ExitSignal) return e.code; // exit during instantiation (start function)
     if (e instanceof Trap) {
-      process.stderr.write(`weir: trap: ${e.reason}\n`);
+      const hint = opts.limits?.trapOnGrowFailure && /unreachable/.test(e.reason) ? ' (or a memory.grow / table.grow that failed: -W trap-on-grow-failure)' : '';
+      process.stderr.write(`weir: trap: ${e.reason}${hint}\n`);
       const frames = e.wasmStack;
       if (frames.length > 0) process.stderr.write(`wasm stack:\n${frames.map((f) => `  ${f.trim()}`).join('\n')}\n`);
       if (opts.verbose && e.stack) process.stderr.write(`${e.stack}\n`);
@@ -202,7 +203,7 @@ async function serve(opts: ServeOptions): Promise<number> {
   // The serve pool does not take per-instance limits or a request timeout yet: refuse them
   // rather than ignore them (memory and table sizes are compiled into the components).
   const unwired = Object.entries(opts.limits ?? {})
-    .filter(([k, v]) => v !== undefined && k !== 'maxMemorySize' && k !== 'maxTableElements')
+    .filter(([k, v]) => v !== undefined && k !== 'maxMemorySize' && k !== 'maxTableElements' && k !== 'trapOnGrowFailure')
     .map(([k]) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
   if (unwired.length > 0) {
     process.stderr.write(`weir: serve does not support ${unwired.join(', ')} yet (weir run does)\nRun 'weir serve --help' for usage.\n`);

@@ -6,13 +6,14 @@ import type { CompileLimits, InstanceLimits } from '../runtime/limits.ts';
 import { WASMTIME_LIMIT_DEFAULTS } from '../runtime/limits.ts';
 import type { GuestOptions, RunOptions } from './args.ts';
 
-/** -W max-memory-size / max-table-elements (unset: unlimited, as in wasmtime). */
+/** -W max-memory-size / max-table-elements / trap-on-grow-failure (unset: unlimited, -1 on failure, as in wasmtime). */
 export function compileLimits(opts: GuestOptions): CompileLimits | undefined {
   const l = opts.limits;
-  if (l?.maxMemorySize === undefined && l?.maxTableElements === undefined) return undefined;
+  if (l?.maxMemorySize === undefined && l?.maxTableElements === undefined && !l?.trapOnGrowFailure) return undefined;
   return {
     ...(l.maxMemorySize !== undefined ? { maxMemorySize: l.maxMemorySize } : {}),
     ...(l.maxTableElements !== undefined ? { maxTableElements: l.maxTableElements } : {}),
+    ...(l.trapOnGrowFailure ? { trapOnGrowFailure: true } : {}),
   };
 }
 

@@ -12,6 +12,7 @@ import { LinkError, Trap } from '../errors.ts';
 import { Reader } from '../binary/reader.ts';
 import { readCoreGlobalType, readCoreRefType, skipConstExpr } from '../binary/core-module.ts';
 import type { ComponentInstanceState } from './instance.ts';
+import { trapOnGrowFailure } from './grow-trap.ts';
 
 /** Limits fixed when a component is compiled (they change the core modules). */
 export interface CompileLimits {
@@ -19,6 +20,8 @@ export interface CompileLimits {
   maxMemorySize?: number;
   /** elements: the most each table may grow to (default: unlimited) */
   maxTableElements?: number;
+  /** a memory.grow or table.grow that fails traps (`unreachable`) instead of returning -1 (src/runtime/grow-trap.ts) */
+  trapOnGrowFailure?: boolean;
 }
 
 /** Limits of one instantiation (a wasmtime Store): the component and every component nested in it. */
@@ -211,7 +214,8 @@ function clampedLimits(l: LimitsAt, memLimit: number | undefined, tableLimit: nu
 
 /** Compile a core module under compile-time limits, remembering what instantiation must check. */
 export function compileLimitedModule(bytes: Uint8Array, limits: CompileLimits | undefined): WebAssembly.Module {
-  const { bytes: out, info } = applyCompileLimits(bytes, limits);
+  const { bytes: clamped, info } = applyCompileLimits(bytes, limits);
+  const out = limits?.trapOnGrowFailure ? trapOnGrowFailure(clamped) : clamped;
   const m = new WebAssembly.Module(out as Uint8Array<ArrayBuffer>);
   moduleInfo.set(m, info);
   return m;

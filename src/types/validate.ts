@@ -10,7 +10,7 @@ import type {
 } from '../binary/ast.ts';
 import { parseCoreModuleType } from '../binary/core-module.ts';
 import { compileLimitedModule, type CompileLimits } from '../runtime/limits.ts';
-import { DecodeError, ValidationError } from '../errors.ts';
+import { DecodeError, LinkError, ValidationError } from '../errors.ts';
 import { Matcher, coreFuncTypeEqual, moduleSubtype, namedTypes, substDef, substExtern, type Subst } from './subtype.ts';
 import {
   ResourceType, type ComponentType, type CoreExternType, type CoreFuncType, type CoreModuleType, type DefType,
@@ -189,6 +189,7 @@ class ComponentValidator {
         try {
           m = compileLimitedModule(d.bytes, this.limits);
         } catch (e) {
+          if (e instanceof LinkError) throw e; // a limit the module cannot be compiled under (src/runtime/limits.ts)
           throw new ValidationError('core module must be valid', `core module at byte offset ${d.offset}: ${(e as Error).message}`, d.offset);
         }
         const seen = new Set<string>();
