@@ -162,6 +162,7 @@ export class TcpSocket {
   }
 
   private onConnection(s: Socket): void {
+    s.on('error', () => {}); // a reset while the peer is being checked must not become an uncaught error
     const peer = fromNode(s.remoteAddress, s.remotePort);
     if (!peer || this.released || this.queue.length >= ACCEPT_QUEUE) { s.resetAndDestroy(); return; }
     this.net.policy.allows(peer, 'tcp-accept').then((ok) => {
