@@ -330,3 +330,18 @@ test('composition: a WAT middleware importing wasi:http/handler calls the next c
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('WAT p3 guests: a minimal async-lifted hello; guest backpressure keeps new requests off its instance', { timeout: 30_000 }, async () => {
+  const { assembleText } = await import('../src/wast/assemble.ts');
+  const { helloWat } = await import('./helpers/http-serve-fixtures.ts');
+  for (const backpressure of [false, true]) {
+    const c = Component.compile(await assembleText(helloWat({ backpressure })));
+    const h = createHandler(c, { log: () => {} });
+    // Five responses whose bodies nobody reads yet: each guest task stays in its body write.
+    const rs = await Promise.all(Array.from({ length: 5 }, () => h.handle(new Request('http://x/'))));
+    assert.ok(rs.every((r) => r.status === 200));
+    assert.equal(h.machine.instancesCreated, backpressure ? 5 : 1, `backpressure ${backpressure}`);
+    assert.deepEqual(await Promise.all(rs.map((r) => r.text())), Array(5).fill('hello'));
+    await h.close();
+  }
+});

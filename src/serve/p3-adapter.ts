@@ -33,9 +33,12 @@ export function findP3Handler(exports: Record<string, any>): HandleFn | null {
 export function p3Adapter(exports: Record<string, any>, maxConcurrent: number): HandlerAdapter | null {
   const handle = findP3Handler(exports);
   if (!handle) return null;
+  const inst = implInstanceOf(handle);
   return {
     kind: 'p3',
     maxConcurrent,
+    // A guest that raised backpressure (backpressure.inc) gets no new request while it is up: it goes to another instance.
+    backpressure: inst ? () => inst.backpressure > 0 : undefined,
     handle(request: ServeRequest, signal: AbortSignal): HandleCall {
       const req = toHttpRequest(request);
       // Only an async-lifted export takes the options argument (a sync-lifted `async func` does not).
@@ -47,6 +50,14 @@ export function p3Adapter(exports: Record<string, any>, maxConcurrent: number): 
       return { response, done: call.then(() => undefined) };
     },
   };
+}
+
+/** The component instance behind an exported function (the wrapper carries the runtime function under a private symbol). */
+function implInstanceOf(f: Function): { backpressure: number } | null {
+  const sym = Object.getOwnPropertySymbols(f).find((x) => x.description === 'weir.func');
+  const cf = sym ? (f as unknown as Record<symbol, unknown>)[sym] : undefined;
+  const inst = (cf as { implInstance?: unknown } | undefined)?.implInstance;
+  return inst && typeof (inst as { backpressure?: unknown }).backpressure === 'number' ? inst as { backpressure: number } : null;
 }
 
 function toHttpRequest(r: ServeRequest): HttpRequest {

@@ -244,7 +244,8 @@ export function middlewareWat(path: string): string {
  * waits for exactly one event (its body write) and every such event is
  * handled the same way, so which task handles which does not matter.
  */
-export function helloWat(): string {
+export function helloWat(opts: { backpressure?: boolean } = {}): string {
+  const bp = opts.backpressure ?? false;
   return `(component
   (import "wasi:http/types@0.3.0" (instance $types
     (export "fields" (type $fields (sub resource)))
@@ -286,8 +287,12 @@ export function helloWat(): string {
   (core func $tr (canon task.return (result (result (own $resp) (error $ec))) (memory (core memory $mem "mem"))))
   (core func $wsnew (canon waitable-set.new))
   (core func $join (canon waitable.join))
+  (core func $bpinc (canon backpressure.inc))
+  (core func $bpdec (canon backpressure.dec))
   (core module $Main
     (import "" "mem" (memory 1))
+    (import "" "bpinc" (func $bpinc))
+    (import "" "bpdec" (func $bpdec))
     (import "" "fields-new" (func $fields-new (result i32)))
     (import "" "response-new" (func $response-new (param i32 i32 i32 i32 i32)))
     (import "" "req-drop" (func $req-drop (param i32)))
@@ -305,6 +310,7 @@ export function helloWat(): string {
     (data (i32.const 16) "hello")
     ;; 64..80: ok(none) for the trailers future (all zero); 128: response.new's results
     (func (export "handle") (param $req i32) (result i32) (local $s i64) (local $f i64) (local $w i32) (local $r i32)
+      ${bp ? '(call $bpinc)' : ''}
       (call $req-drop (local.get $req))
       (local.set $s (call $snew))
       (local.set $f (call $fnew))
@@ -317,16 +323,17 @@ export function helloWat(): string {
       (call $tr (i32.const 0) (i32.load (i32.const 128)) (i32.const 0) (i64.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))
       (local.set $w (i32.wrap_i64 (i64.shr_u (local.get $s) (i64.const 32))))
       (local.set $r (call $swrite (local.get $w) (i32.const 16) (i32.const 5)))
-      (if (i32.ne (local.get $r) (i32.const -1)) (then (call $sdrop (local.get $w)) (return (i32.const 0))))
+      (if (i32.ne (local.get $r) (i32.const -1)) (then (call $sdrop (local.get $w)) ${bp ? '(call $bpdec)' : ''} (return (i32.const 0))))
       (if (i32.eqz (global.get $ws)) (then (global.set $ws (call $wsnew))))
       (call $join (local.get $w) (global.get $ws))
       (i32.or (i32.const 2) (i32.shl (global.get $ws) (i32.const 4))))
     (func (export "cb") (param $code i32) (param $idx i32) (param $p i32) (result i32)
       (call $join (local.get $idx) (i32.const 0))
       (call $sdrop (local.get $idx))
+      ${bp ? '(call $bpdec)' : ''}
       (i32.const 0)))
   (core instance $main (instantiate $Main (with "" (instance
-    (export "mem" (memory $mem "mem")) (export "fields-new" (func $fields-new')) (export "response-new" (func $response-new'))
+    (export "mem" (memory $mem "mem")) (export "bpinc" (func $bpinc)) (export "bpdec" (func $bpdec)) (export "fields-new" (func $fields-new')) (export "response-new" (func $response-new'))
     (export "req-drop" (func $req-drop)) (export "snew" (func $snew)) (export "swrite" (func $swrite)) (export "sdrop" (func $sdrop))
     (export "fnew" (func $fnew)) (export "fwrite" (func $fwrite)) (export "fdrop" (func $fdrop)) (export "cdrop" (func $cdrop))
     (export "tr" (func $tr)) (export "wsnew" (func $wsnew)) (export "join" (func $join))))))
