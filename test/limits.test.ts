@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './helpers/fixtures.ts';
 import {
-  bigMinimumWat, bigTableWat, countsWat, growWat, handlesWat, sleepWat, spinWat, watFile, writeWat,
+  bigMinimumWat, bigTableWat, buildP3Spin, countsWat, growWat, handlesWat, sleepWat, spinWat, watFile, writeWat,
 } from './helpers/limits-fixtures.ts';
 import { assembleText } from '../src/wast/assemble.ts';
 import { buildCmd } from './helpers/wasi-fixtures.ts';
@@ -141,6 +141,19 @@ test('-W timeout: stops a guest spinning in run, in a start function, or blocked
   assert.equal(ok.stderr, '');
   const g = await watFile('grow-limited', growWat('memory', 100));
   assert.equal(weir(['run', '-W', `timeout=20s,max-memory-size=${99 * PAGE}`, g]).status, 1, 'other limits apply in the worker too');
+});
+
+test('-W timeout: stops a WASI 0.3 guest spinning after a JSPI resumption, or awaiting a wait-for forever', async (t) => {
+  const f = await buildP3Spin();
+  if (!f) { t.skip('WASI 0.3 WIT not available (jco)'); return; }
+  for (const what of ['spin', 'sleep']) {
+    const r = weir(['run', '-W', 'timeout=300ms', f, what]);
+    assert.equal(r.status, 134, `${what}: ${r.stderr}`);
+    assert.equal(r.stderr, 'weir: trap: interrupt (-W timeout=300ms expired)\n');
+    assert.ok(r.ms >= 300 && r.ms < 5000, `${what}: ${r.ms} ms`);
+  }
+  const done = weir(['run', '-W', 'timeout=20s', f, 'none']);
+  assert.equal(done.status, 0, done.stderr);
 });
 
 test('-W flags Weir cannot honour are refused, never ignored; malformed values are usage errors', () => {

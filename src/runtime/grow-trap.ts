@@ -59,7 +59,12 @@ function memarg(r: Reader): void {
 function findGrows(r: Reader, memories: boolean[], tables: boolean[]): Site[] {
   const sites: Site[] = [];
   const u = () => r.u32();
-  while (!r.eof) {
+  const buf = r.buf;
+  while (r.pos < r.end) {
+    // fast paths: numeric instructions (no immediates) and local/global access with a one-byte index
+    const b0 = buf[r.pos]!;
+    if (b0 >= 0x45 && b0 <= 0xc4) { r.pos++; continue; }
+    if (b0 >= 0x20 && b0 <= 0x24 && buf[r.pos + 1]! < 0x80) { r.pos += 2; continue; }
     const start = r.offset;
     const op = r.byte();
     switch (op) {
@@ -160,7 +165,7 @@ export function trapOnGrowFailure(bytes: Uint8Array): Uint8Array {
   const memories: boolean[] = [];
   const tables: boolean[] = [];
   let importedFuncs = 0;
-  let code: { start: number; end: number; content: number[] } | null = null;
+  let code: { start: number; end: number; content: Chunks } | null = null;
   while (!r.eof) {
     const headerStart = r.pos;
     const id = r.byte();
@@ -196,10 +201,11 @@ export function trapOnGrowFailure(bytes: Uint8Array): Uint8Array {
       case 5: { const n = s.u32(); for (let i = 0; i < n; i++) memories.push(readLimitsIs64(s, true)); break; }
       case 10: {
         const n = s.u32();
-        const content: number[] = [];
-        pushLeb(content, n);
+        const content = new Chunks();
+        content.leb(n);
         let changed = false;
         for (let i = 0; i < n; i++) {
+          const entryStart = s.pos;
           const bodySize = s.u32();
           const body = s.sub(bodySize);
           const bodyStart = body.pos;
@@ -209,8 +215,7 @@ export function trapOnGrowFailure(bytes: Uint8Array): Uint8Array {
           const codeStart = body.pos;
           const sites = findGrows(body, memories, tables);
           if (sites.length === 0) {
-            pushLeb(content, bodySize);
-            for (let p = bodyStart; p < body.end; p++) content.push(bytes[p]!);
+            content.slice(bytes, entryStart, body.end); // size and body unchanged
             continue;
           }
           changed = true;
@@ -219,22 +224,22 @@ export function trapOnGrowFailure(bytes: Uint8Array): Uint8Array {
           const base = params + locals;
           const need32 = sites.some((x) => !x.is64);
           const need64 = sites.some((x) => x.is64);
-          const out: number[] = [];
-          pushLeb(out, groups + (need32 ? 1 : 0) + (need64 ? 1 : 0));
-          for (let p = bodyStart + lebLength(bytes, bodyStart); p < codeStart; p++) out.push(bytes[p]!);
-          if (need32) out.push(1, 0x7f);
-          if (need64) out.push(1, 0x7e);
+          const out = new Chunks();
+          out.leb(groups + (need32 ? 1 : 0) + (need64 ? 1 : 0));
+          out.slice(bytes, bodyStart + lebLength(bytes, bodyStart), codeStart);
+          if (need32) out.bytes([1, 0x7f]);
+          if (need64) out.bytes([1, 0x7e]);
           const l32 = base;
           const l64 = base + (need32 ? 1 : 0);
           let copied = codeStart;
           for (const site of sites) {
-            for (let p = copied; p < site.at; p++) out.push(bytes[p]!);
-            out.push(...check(site.is64 ? l64 : l32, site.is64));
+            out.slice(bytes, copied, site.at);
+            out.bytes(check(site.is64 ? l64 : l32, site.is64));
             copied = site.at;
           }
-          for (let p = copied; p < body.end; p++) out.push(bytes[p]!);
-          pushLeb(content, out.length);
-          for (const b of out) content.push(b);
+          out.slice(bytes, copied, body.end);
+          content.leb(out.length);
+          content.append(out);
         }
         if (changed) code = { start: headerStart, end: s.end, content };
         break;
@@ -243,14 +248,29 @@ export function trapOnGrowFailure(bytes: Uint8Array): Uint8Array {
     }
   }
   if (code === null) return bytes;
-  const header: number[] = [10];
-  pushLeb(header, code.content.length);
-  const out = new Uint8Array(code.start + header.length + code.content.length + (bytes.length - code.end));
-  out.set(bytes.subarray(0, code.start), 0);
-  out.set(header, code.start);
-  out.set(code.content, code.start + header.length);
-  out.set(bytes.subarray(code.end), code.start + header.length + code.content.length);
-  return out;
+  const all = new Chunks();
+  all.slice(bytes, 0, code.start);
+  all.bytes([10]);
+  all.leb(code.content.length);
+  all.append(code.content);
+  all.slice(bytes, code.end, bytes.length);
+  return all.join();
+}
+
+/** Output built from slices of the input and small runs of new bytes, copied once at the end. */
+class Chunks {
+  parts: Uint8Array[] = [];
+  length = 0;
+  slice(b: Uint8Array, from: number, to: number): void { if (to > from) { this.parts.push(b.subarray(from, to)); this.length += to - from; } }
+  bytes(xs: number[]): void { this.parts.push(Uint8Array.from(xs)); this.length += xs.length; }
+  leb(v: number): void { const xs: number[] = []; pushLeb(xs, v); this.bytes(xs); }
+  append(c: Chunks): void { for (const p of c.parts) this.parts.push(p); this.length += c.length; }
+  join(): Uint8Array {
+    const out = new Uint8Array(this.length);
+    let o = 0;
+    for (const p of this.parts) { out.set(p, o); o += p.length; }
+    return out;
+  }
 }
 
 function lebLength(bytes: Uint8Array, at: number): number {

@@ -123,3 +123,26 @@ export async function watFile(name: string, wat: string): Promise<string> {
   writeFileSync(file, await assembleText(wat));
   return file;
 }
+
+/**
+ * A WASI 0.3 command (componentize-qjs): `spin` awaits a 1 ms wait-for (so the
+ * rest runs in a JSPI-resumed task) and then loops forever; `sleep` awaits a
+ * one-hour wait-for. Undefined when the WASI 0.3 WIT is unavailable.
+ */
+export async function buildP3Spin(): Promise<string | undefined> {
+  const { wasiP3WitDir, p3CommandWit } = await import('./wasi-p3-fixtures.ts');
+  const { buildQjsComponent } = await import('./fixtures.ts');
+  const dir = wasiP3WitDir();
+  if (!dir) return undefined;
+  const js = `import env from 'wasi:cli/environment@0.3.0';
+import mono from 'wasi:clocks/monotonic-clock@0.3.0';
+export const run = {
+  async run() {
+    const what = env.getArguments()[1];
+    if (what === 'spin') { await mono.waitFor(1000000); for (;;) {} }
+    if (what === 'sleep') await mono.waitFor(3600e9);
+  },
+};
+`;
+  return buildQjsComponent('limits-p3-spin', p3CommandWit(dir, 'cmd', ['cli/environment', 'clocks/monotonic-clock']), 'cmd', js);
+}
