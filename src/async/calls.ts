@@ -12,10 +12,10 @@ import { CallScope } from '../runtime/resources.ts';
 import { ComponentFunc, HostFunc, markEntered, toTrap, unmarkEntered } from '../runtime/call.ts';
 import {
   BLOCKED, current, currentThread, entryFinished, HostCall, noteTrap, releaseExclusive, runEntry, setCurrent, store, SUSPENDED, Task,
-  Thread, type Blocked, type CoreEntry, type OnCancel, type OnResolve, type OnStart,
+  Thread, type Blocked, type CallSite, type CoreEntry,
 } from './task.ts';
 import { promisingEntry } from './trampoline.ts';
-import { EVENT_CANCELLED, EVENT_NONE, EventCode, Subtask, SubtaskState, WaitableSet, type EventTuple } from './waitable.ts';
+import { EVENT_CANCELLED, EVENT_NONE, EventCode, Subtask, SubtaskState, type Waitable, WaitableSet, type EventTuple } from './waitable.ts';
 import { resultToJs } from './jsvalues.ts';
 
 export const CallbackCode = { EXIT: 0, YIELD: 1, WAIT: 2, MAX: 2 } as const;
@@ -77,27 +77,20 @@ export class AsyncLiftedFunc extends ComponentFunc {
   /** The host calls: a Promise of the (JS) result. */
   call(args: unknown[], caller: ComponentInstanceState | null, signal?: AbortSignal): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const root = caller === null ? new HostCall(reject) : null;
-      if (root) {
-        root.signal = signal ?? null;
-        store.pendingRoots.add(root);
-      }
-      let onCancel: OnCancel | null = null;
-      const onResolve: OnResolve = (result, cancelled) => {
-        root?.done();
-        if (signal && abort) signal.removeEventListener('abort', abort);
-        if (cancelled) reject(signal?.reason ?? new Error('the call was cancelled'));
-        else resolve(caller === null && this.toJs ? this.toJs(result) : result);
-      };
-      const abort = signal ? () => { if (onCancel) onCancel(null); } : null;
+      const site = new ExportCall(resolve, reject, args, caller === null ? this.toJs : null, signal ?? null);
+      // a call from the host is a root: traps and deadlocks reject it
+      const root = caller === null ? site : null;
+      if (root) store.pendingRoots.add(root);
+      let task: Task;
       try {
-        onCancel = this.invoke(caller, () => args, onResolve, root ?? current?.task.root ?? null);
+        task = this.invoke(caller, site, root ?? current?.task.root ?? null);
       } catch (e) {
-        root?.done();
+        site.done();
         reject(toTrap(e));
         return;
       }
-      if (signal && abort && root && !root.settled) {
+      if (signal && root && !root.settled) {
+        const abort = site.abort = () => task.requestCancellation(null);
         if (signal.aborted) abort();
         else signal.addEventListener('abort', abort, { once: true });
       }
@@ -105,10 +98,12 @@ export class AsyncLiftedFunc extends ComponentFunc {
     });
   }
 
-  invoke(caller: ComponentInstanceState | null, onStart: OnStart, onResolve: OnResolve, root: HostCall | null): OnCancel {
+  /** Returns the task: it is how the caller requests cancellation (OnCancel). */
+  invoke(caller: ComponentInstanceState | null, site: CallSite, root: HostCall | null): Task {
     const inst = this.inst;
     if (!inst.mayEnterFrom(caller)) throw new Trap(inst.poisoned ? 'cannot enter component instance: it trapped earlier' : 'cannot enter component instance');
-    const task = new Task(this.type, this.opts, this.mode !== 'sync', this.mode === 'callback', inst, onStart, onResolve, root);
+    const task = new Task(this.type, this.opts, this.mode !== 'sync', this.mode === 'callback', inst, site, root);
+    if (this.mode === 'callback') task.loop = this;
     const t = new Thread(task);
     inst.enterFrom(caller);
     try {
@@ -121,7 +116,7 @@ export class AsyncLiftedFunc extends ComponentFunc {
     } finally {
       inst.leaveTo(caller);
     }
-    return (c) => task.requestCancellation(c);
+    return task;
   }
 
   /** The body of canon_lift's thread_func after entering. */
@@ -185,8 +180,8 @@ export class AsyncLiftedFunc extends ComponentFunc {
       if (code === CallbackCode.YIELD) {
         if (task.deliverPendingCancel(true)) ev = EVENT_CANCELLED;
         else {
-          t.cont = (cancelled) => this.resumeCallback(t, cancelled ? EVENT_CANCELLED : EVENT_NONE);
-          t.readyFunc = () => inst.exclusiveThread === null;
+          t.cont = resumeAfterYield;
+          t.readyFunc = exclusiveFree;
           t.cancellable = true;
           store.yieldLater(t);
           ev = BLOCKED;
@@ -194,7 +189,13 @@ export class AsyncLiftedFunc extends ComponentFunc {
       } else {
         const wset = inst.handles.get(packed >>> 4);
         trapIf(!(wset instanceof WaitableSet), 'callback returned an invalid waitable set index');
-        ev = (wset as WaitableSet).waitForEventAnd(t, () => inst.exclusiveThread === null, true, (e) => this.resumeCallback(t, e));
+        // WaitableSet.wait_for_event_and(exclusive lock free), with shared functions as readiness check and continuation
+        const ws = wset as WaitableSet;
+        ws.addWaiter(t);
+        t.waitSet = ws;
+        const c = t.waitUntil(eventAndExclusiveFree, true, resumeAfterWait);
+        if (c === BLOCKED) return;
+        ev = endWait(t, c);
       }
       if (ev === BLOCKED) return;
       t.waitsForExclusive = false;
@@ -208,7 +209,7 @@ export class AsyncLiftedFunc extends ComponentFunc {
     }
   }
 
-  private resumeCallback(t: Thread, ev: EventTuple): void {
+  resumeCallback(t: Thread, ev: EventTuple): void {
     t.waitsForExclusive = false;
     this.inst.exclusiveThread = t;
     const r = runEntry(t, this.callbackEntry(), [ev[0], ev[1], ev[2]]);
@@ -220,32 +221,113 @@ export class AsyncLiftedFunc extends ComponentFunc {
   }
 }
 
+// The callback loop's waits: shared functions (the thread is their argument), not per-wait closures.
+
+function exclusiveFree(t: Thread): boolean { return t.task.inst.exclusiveThread === null; }
+
+function eventAndExclusiveFree(t: Thread): boolean {
+  return t.task.inst.exclusiveThread === null && t.waitSet!.hasPendingEvent();
+}
+
+function endWait(t: Thread, cancelled: boolean): EventTuple {
+  const ws = t.waitSet!;
+  t.waitSet = null;
+  ws.removeWaiter(t);
+  return cancelled ? EVENT_CANCELLED : ws.getPendingEvent();
+}
+
+function resumeAfterWait(cancelled: boolean, t: Thread): void {
+  const ev = endWait(t, cancelled);
+  (t.task.loop as AsyncLiftedFunc).resumeCallback(t, ev);
+}
+
+function resumeAfterYield(cancelled: boolean, t: Thread): void {
+  (t.task.loop as AsyncLiftedFunc).resumeCallback(t, cancelled ? EVENT_CANCELLED : EVENT_NONE);
+}
+
+/** A call of an async export by the host (or through `call` by another instance): the task's call site, settling a Promise. */
+class ExportCall extends HostCall implements CallSite {
+  resolve: (v: unknown) => void;
+  args: unknown[] | null;
+  toJs: ((v: unknown) => unknown) | null;
+  /** the abort listener on `signal`, once added */
+  abort: (() => void) | null = null;
+  constructor(resolve: (v: unknown) => void, reject: (e: unknown) => void, args: unknown[], toJs: ((v: unknown) => unknown) | null,
+    signal: AbortSignal | null) {
+    super(reject);
+    this.resolve = resolve;
+    this.args = args;
+    this.toJs = toJs;
+    this.signal = signal;
+  }
+
+  onStart(): unknown[] {
+    const a = this.args!;
+    this.args = null;
+    return a;
+  }
+
+  onResolve(result: unknown, cancelled: boolean): void {
+    this.done();
+    const signal = this.signal;
+    if (this.abort !== null) signal!.removeEventListener('abort', this.abort);
+    if (cancelled) this.reject(signal?.reason ?? new Error('the call was cancelled'));
+    else this.resolve(this.toJs !== null ? this.toJs(result) : result);
+  }
+}
+
 // ------------------------------------------------------------------ canon lower
 
-/** Lowering context bits shared by the async and blocking lowers. */
-function subtaskProtocol(
-  inst: ComponentInstanceState, cx: LiftLowerContext, subtask: Subtask,
-  liftArgs: () => unknown[], lowerResult: (v: unknown) => void,
-): { onStart: OnStart; onResolve: OnResolve; progress: { f: (() => void) | null } } {
-  const progress: { f: (() => void) | null } = { f: null };
-  const onStart: OnStart = () => {
-    progress.f?.();
-    subtask.state = SubtaskState.STARTED;
+/**
+ * The caller's side of a lowered call of an async-typed callee: the subtask
+ * itself is the call site (definitions.py canon_lower's on_start/on_resolve).
+ */
+class LoweredSubtask extends Subtask implements CallSite {
+  inst: ComponentInstanceState;
+  cx: LiftLowerContext;
+  coreArgs: unknown[];
+  liftArgs: (cx: LiftLowerContext, coreArgs: unknown[]) => unknown[];
+  lowerResult: (cx: LiftLowerContext, v: unknown, coreArgs: unknown[]) => unknown;
+  /** handle index once the async lower returned it to the caller (0 before): progress then becomes an event */
+  index = 0;
+  /** the flat result of a synchronous lower */
+  flatResult: unknown = undefined;
+
+  constructor(inst: ComponentInstanceState, cx: LiftLowerContext, coreArgs: unknown[],
+    liftArgs: (cx: LiftLowerContext, coreArgs: unknown[]) => unknown[], lowerResult: (cx: LiftLowerContext, v: unknown, coreArgs: unknown[]) => unknown) {
+    super(new CallScope());
+    this.inst = inst;
+    this.cx = cx;
+    this.coreArgs = coreArgs;
+    this.liftArgs = liftArgs;
+    this.lowerResult = lowerResult;
+  }
+
+  onStart(): unknown[] {
+    if (this.index !== 0) this.setPendingEvent(subtaskEvent);
+    this.state = SubtaskState.STARTED;
+    const inst = this.inst;
     const outer = inst.lowerScope;
-    inst.lowerScope = subtask.lenders;
-    try { return liftArgs(); } finally { inst.lowerScope = outer; }
-  };
-  const onResolve: OnResolve = (result, cancelled) => {
-    progress.f?.();
+    inst.lowerScope = this.lenders;
+    try { return this.liftArgs(this.cx, this.coreArgs); } finally { inst.lowerScope = outer; }
+  }
+
+  onResolve(result: unknown, cancelled: boolean): void {
+    if (this.index !== 0) this.setPendingEvent(subtaskEvent);
     if (cancelled) {
-      subtask.resolve(subtask.state === SubtaskState.STARTING ? SubtaskState.CANCELLED_BEFORE_STARTED : SubtaskState.CANCELLED_BEFORE_RETURNED);
+      this.resolve(this.state === SubtaskState.STARTING ? SubtaskState.CANCELLED_BEFORE_STARTED : SubtaskState.CANCELLED_BEFORE_RETURNED);
     } else {
-      lowerResult(result);
-      subtask.resolve(SubtaskState.RETURNED);
+      this.flatResult = this.lowerResult(this.cx, result, this.coreArgs);
+      this.resolve(SubtaskState.RETURNED);
     }
-  };
-  void cx;
-  return { onStart, onResolve, progress };
+  }
+}
+
+/** The pending event of a lowered subtask (`this` is the subtask). */
+function subtaskEvent(this: Waitable): EventTuple {
+  const s = this as LoweredSubtask;
+  if (s.resolved()) s.deliverResolve();
+  return [EventCode.SUBTASK, s.index, s.state];
 }
 
 /** canon lower ... async */
@@ -256,12 +338,10 @@ export function lowerAsync(callee: ComponentFunc, ft: FuncType, inst: ComponentI
   return function loweredAsync(...coreArgs: unknown[]): number {
     const t = currentThread();
     trapIf(!inst.mayLeave, 'cannot leave component instance');
-    const subtask = new Subtask(new CallScope());
-    const { onStart, onResolve, progress } = subtaskProtocol(inst, cx,
-      subtask, () => adapter.liftArgs(cx, coreArgs), (v) => adapter.lowerResult(cx, v, coreArgs));
+    const subtask = new LoweredSubtask(inst, cx, coreArgs, adapter.liftArgs, adapter.lowerResult);
     const marked = markEntered(inst);
     try {
-      subtask.onCancel = callee.invoke(inst, onStart, onResolve, t.task.root);
+      subtask.onCancel = callee.invoke(inst, subtask, t.task.root);
     } catch (e) {
       throw toTrap(e);
     } finally {
@@ -272,12 +352,7 @@ export function lowerAsync(callee: ComponentFunc, ft: FuncType, inst: ComponentI
       return SubtaskState.RETURNED;
     }
     const i = inst.handles.add(subtask);
-    progress.f = () => {
-      subtask.setPendingEvent(() => {
-        if (subtask.resolved()) subtask.deliverResolve();
-        return [EventCode.SUBTASK, i, subtask.state];
-      });
-    };
+    subtask.index = i;
     return subtask.state | (i << 4);
   };
 }
@@ -337,13 +412,10 @@ export function lowerBlocking(callee: ComponentFunc, ft: FuncType, inst: Compone
     // type may only block while another thread of its instance is ready (canon_lift's loop for
     // !ft.async); like wasmtime, treat the call itself as the block and check that up front.
     trapIf(!t.task.ft.async && !otherReadyThread(inst, t), 'cannot block a synchronous task before returning');
-    const subtask = new Subtask(new CallScope());
-    let flatResult: unknown = undefined;
-    const { onStart, onResolve } = subtaskProtocol(inst, cx, subtask,
-      () => adapter.liftArgs(cx, coreArgs), (v) => { flatResult = adapter.lowerResult(cx, v, coreArgs); });
+    const subtask = new LoweredSubtask(inst, cx, coreArgs, adapter.liftArgs, adapter.lowerResult);
     const marked = markEntered(inst);
     try {
-      subtask.onCancel = callee.invoke(inst, onStart, onResolve, t.task.root);
+      subtask.onCancel = callee.invoke(inst, subtask, t.task.root);
     } catch (e) {
       throw toTrap(e);
     } finally {
@@ -351,7 +423,7 @@ export function lowerBlocking(callee: ComponentFunc, ft: FuncType, inst: Compone
     }
     const finish = () => {
       subtask.deliverResolve();
-      return flatResult;
+      return subtask.flatResult;
     };
     if (subtask.resolved()) return finish();
     subtask.resolveWaiter = t;

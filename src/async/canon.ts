@@ -514,7 +514,7 @@ function subtaskCancel(inst: ComponentInstanceState, asyncOpt: boolean, i: numbe
   };
   if (!subtask.resolved()) {
     subtask.cancellationRequested = true;
-    subtask.onCancel!(inst);
+    subtask.onCancel!.requestCancellation(inst);
     if (!subtask.resolved()) {
       if (!asyncOpt) return subtask.waitForPendingEvent(t, finish);
       return BLOCKED_CODE;

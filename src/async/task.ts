@@ -24,12 +24,21 @@ import type { CanonOptions } from '../abi/context.ts';
 import type { FuncType } from '../types/types.ts';
 import type { ComponentInstanceState } from '../runtime/instance.ts';
 import { CallScope } from '../runtime/resources.ts';
+import type { WaitableSet } from './waitable.ts';
 
-/** Callbacks the caller supplies for one call (definitions.py OnStart/OnResolve). */
-export type OnStart = () => unknown[];
-/** `cancelled` is true for `on_resolve(None)`. */
-export type OnResolve = (result: unknown, cancelled: boolean) => void;
-export type OnCancel = (caller: ComponentInstanceState | null) => void;
+/**
+ * The caller's side of one call (definitions.py OnStart/OnResolve), an object
+ * rather than two closures: a pending call then costs no closures or contexts.
+ * `cancelled` is true for `on_resolve(None)`.
+ */
+export interface CallSite {
+  onStart(): unknown[];
+  onResolve(result: unknown, cancelled: boolean): void;
+}
+/** What `invoke` returns: how the caller requests cancellation (the Task itself for lifted callees). */
+export interface OnCancel {
+  requestCancellation(caller: ComponentInstanceState | null): void;
+}
 
 /** Returned by blocking operations in continuation style when the thread blocked. */
 export const BLOCKED = Symbol('blocked');
@@ -38,7 +47,10 @@ export type Blocked = typeof BLOCKED;
 /** Returned by `runEntry` when the core call suspended its JSPI stack. */
 export const SUSPENDED = Symbol('suspended');
 
-type Cont = (cancelled: boolean) => void;
+/** `t` is the thread itself, so that shared functions can serve as continuations. */
+type Cont = (cancelled: boolean, t: Thread) => void;
+/** A thread's readiness check (gets the thread, like Cont). */
+export type ReadyFunc = (t: Thread) => boolean;
 
 // ------------------------------------------------------------------ host roots
 
@@ -143,7 +155,7 @@ class Store {
       if (!t.waiting()) continue;
       const inst = t.task.inst;
       if (inst.poisoned) continue;
-      if (!t.readyFunc!()) { t.park(); continue; }
+      if (!t.readyFunc!(t)) { t.park(); continue; }
       if (!t.yieldWait) this.progress++;
       resumeTop(t);
     }
@@ -202,7 +214,7 @@ class Store {
     const live = (t: Thread) => t.task.root !== null && !t.task.root.settled;
     for (let i = this.qhead; i < this.queue.length; i++) {
       const t = this.queue[i]!;
-      if (t.waiting() && live(t) && t.readyFunc!()) return false;
+      if (t.waiting() && live(t) && t.readyFunc!(t)) return false;
     }
     for (const t of this.yielders) if (live(t)) return false;
     return true;
@@ -273,7 +285,7 @@ export class Thread {
   /** continuation; non-null iff the thread is not running */
   cont: Cont | null = null;
   /** non-null iff waiting */
-  readyFunc: (() => boolean) | null = null;
+  readyFunc: ReadyFunc | null = null;
   cancellable = false;
   queued = false;
   /** blocked inside a Suspending import; resuming resolves its Promise */
@@ -296,13 +308,15 @@ export class Thread {
   cancelOnResume = false;
   /** waiting only because it yielded (resuming it is not progress for deadlock detection) */
   yieldWait = false;
+  /** the waitable set a callback-lifted task waits on (its WAIT code), read by the shared wait functions */
+  waitSet: WaitableSet | null = null;
 
   constructor(task: Task) { this.task = task; }
 
   running(): boolean { return this.cont === null; }
   suspended(): boolean { return this.cont !== null && this.readyFunc === null; }
   waiting(): boolean { return this.cont !== null && this.readyFunc !== null; }
-  ready(): boolean { return this.waiting() && this.readyFunc!(); }
+  ready(): boolean { return this.waiting() && this.readyFunc!(this); }
 
   /** Not ready when looked at: register with the instance-level condition it needs (sources of other events wake it themselves). */
   park(): void {
@@ -311,11 +325,11 @@ export class Thread {
     else if ((this.waitsForEntry || this.waitsForExclusive) && inst.exclusiveThread !== null) inst.exclusiveWaiters.push(this);
   }
 
-  startWaiting(ready: () => boolean, k: Cont, cancellable: boolean): void {
+  startWaiting(ready: ReadyFunc, k: Cont, cancellable: boolean): void {
     this.cont = k;
     this.readyFunc = ready;
     this.cancellable = cancellable;
-    if (ready()) store.wake(this);
+    if (ready(this)) store.wake(this);
     else this.park();
   }
 
@@ -334,16 +348,16 @@ export class Thread {
     this.waitsForExclusive = false;
     this.yieldWait = false;
     if (this.cancelOnResume) { this.cancelOnResume = false; cancelled = true; }
-    k(cancelled);
+    k(cancelled, this);
   }
 
   /**
    * Thread.wait_until in continuation style: returns the `cancelled` flag when
    * no blocking was needed, else BLOCKED (and `k` runs when resumed).
    */
-  waitUntil(ready: () => boolean, cancellable: boolean, k: Cont, mayReturnAtOnce = true): boolean | Blocked {
+  waitUntil(ready: ReadyFunc, cancellable: boolean, k: Cont, mayReturnAtOnce = true): boolean | Blocked {
     if (this.task.deliverPendingCancel(cancellable)) return true;
-    if (mayReturnAtOnce && ready()) return false;
+    if (mayReturnAtOnce && ready(this)) return false;
     this.startWaiting(ready, k, cancellable);
     return BLOCKED;
   }
@@ -411,24 +425,24 @@ export class Task {
   async: boolean;
   callback: boolean;
   inst: ComponentInstanceState;
-  onStart: OnStart;
-  onResolve: OnResolve;
+  site: CallSite;
   state: number = TaskState.INITIAL;
   /** borrows received by this call (num_borrows) */
   scope = new CallScope();
   implicitThread: Thread | null = null;
   threads: Thread[] = [];
   root: HostCall | null;
+  /** the lifted function running a callback-lifted task's event loop (its resumeCallback continues the loop) */
+  loop: unknown = null;
 
   constructor(ft: FuncType, opts: CanonOptions | null, async: boolean, callback: boolean, inst: ComponentInstanceState,
-    onStart: OnStart, onResolve: OnResolve, root: HostCall | null) {
+    site: CallSite, root: HostCall | null) {
     this.ft = ft;
     this.opts = opts;
     this.async = async;
     this.callback = callback;
     this.inst = inst;
-    this.onStart = onStart;
-    this.onResolve = onResolve;
+    this.site = site;
     this.root = root;
   }
 
@@ -477,7 +491,9 @@ export class Task {
   }
 
   registerThread(t: Thread): void {
-    this.threads.push(t);
+    // most tasks have one thread: a literal array holds it exactly (a push onto [] reserves 17 slots)
+    if (this.threads.length === 0) this.threads = [t];
+    else this.threads.push(t);
     t.index = this.inst.threads.add(t);
   }
 
@@ -540,7 +556,7 @@ export class Task {
 
   start(): unknown[] {
     this.state = TaskState.STARTED;
-    return this.onStart();
+    return this.site.onStart();
   }
 
   /** Task.return_ */
@@ -549,7 +565,7 @@ export class Task {
     trapIf(this.scope.numBorrows > 0, 'borrow handles still remain at the end of the call');
     this.state = TaskState.RESOLVED;
     store.progress++;
-    this.onResolve(result, false);
+    this.site.onResolve(result, false);
   }
 
   /** Task.cancel */
@@ -558,9 +574,12 @@ export class Task {
     trapIf(this.scope.numBorrows > 0, 'borrow handles still remain at the end of the call');
     this.state = TaskState.RESOLVED;
     store.progress++;
-    this.onResolve(undefined, true);
+    this.site.onResolve(undefined, true);
   }
 }
+
+/** A call site that passes no arguments and ignores the result. */
+export const NO_SITE: CallSite = { onStart: () => [], onResolve: () => {} };
 
 export function releaseExclusive(inst: ComponentInstanceState): void {
   inst.exclusiveThread = null;
@@ -665,7 +684,7 @@ export function wrapRealloc<F extends Function>(inst: ComponentInstanceState, re
   return function reallocInOwnTask(...args: unknown[]) {
     if (t === null) {
       const ft: FuncType = { kind: 'func', async: false, params: [], result: null };
-      t = new Thread(new Task(ft, null, false, false, inst, () => [], () => {}, null));
+      t = new Thread(new Task(ft, null, false, false, inst, NO_SITE, null));
     }
     t.storage0 = 0;
     t.storage1 = 0;

@@ -16,14 +16,15 @@ export const EVENT_NONE: EventTuple = [EventCode.NONE, 0, 0];
 export const EVENT_CANCELLED: EventTuple = [EventCode.TASK_CANCELLED, 0, 0];
 
 export class Waitable {
-  pendingEvent: (() => EventTuple) | null = null;
+  /** called with the waitable as `this` (so a shared function can serve every waitable) */
+  pendingEvent: ((this: Waitable) => EventTuple) | null = null;
   wset: WaitableSet | null = null;
   /** the thread waiting on this waitable alone (has_sync_waiter) */
   syncWaiter: Thread | null = null;
   /** the waitable set whose ready list holds this waitable */
   readyIn: WaitableSet | null = null;
 
-  setPendingEvent(f: () => EventTuple): void {
+  setPendingEvent(f: (this: Waitable) => EventTuple): void {
     this.pendingEvent = f;
     store.progress++;
     const ws = this.wset;
@@ -38,7 +39,7 @@ export class Waitable {
   getPendingEvent(): EventTuple {
     const f = this.pendingEvent!;
     this.pendingEvent = null;
-    return f();
+    return f.call(this);
   }
 
   /**
@@ -61,7 +62,8 @@ export class Waitable {
     }
     this.wset = wset;
     if (wset) {
-      wset.elems.push(this);
+      if (wset.elems.length === 0) wset.elems = [this]; // exact size: a push onto [] reserves 17 slots
+      else wset.elems.push(this);
       if (this.pendingEvent !== null) wset.noteReady(this);
     }
   }
@@ -115,11 +117,9 @@ export class WaitableSet {
    */
   waitForEventAnd(t: Thread, readyFunc: (() => boolean) | null, cancellable: boolean, k: (e: EventTuple) => void): EventTuple | Blocked {
     const ready = readyFunc === null ? () => this.hasPendingEvent() : () => readyFunc() && this.hasPendingEvent();
-    this.numWaiting++;
-    this.waiters.push(t);
+    this.addWaiter(t);
     const after = (cancelled: boolean): EventTuple => {
       this.removeWaiter(t);
-      this.numWaiting--;
       return cancelled ? EVENT_CANCELLED : this.getPendingEvent();
     };
     const r = t.waitUntil(ready, cancellable, (c) => k(after(c)));
@@ -129,19 +129,25 @@ export class WaitableSet {
 
   /** The same for a thread on a JSPI stack (waitable-set.wait). */
   waitForEventStack<T>(t: Thread, cancellable: boolean, map: (e: EventTuple) => T): T | Promise<T> {
-    this.numWaiting++;
-    this.waiters.push(t);
+    this.addWaiter(t);
     return t.suspendStack(() => this.hasPendingEvent(), cancellable, (cancelled) => {
       this.removeWaiter(t);
-      this.numWaiting--;
       return map(cancelled ? EVENT_CANCELLED : this.getPendingEvent());
     });
   }
 
-  private removeWaiter(t: Thread): void {
+  /** A thread starts waiting on this set (numWaiting and the threads to wake). */
+  addWaiter(t: Thread): void {
+    this.numWaiting++;
+    if (this.waiters.length === 0) this.waiters = [t]; // exact size, as in join
+    else this.waiters.push(t);
+  }
+
+  removeWaiter(t: Thread): void {
     const ws = this.waiters;
     const i = ws.indexOf(t);
     if (i >= 0) { ws[i] = ws[ws.length - 1]!; ws.pop(); }
+    this.numWaiting--;
   }
 
   poll(t: Thread, cancellable: boolean): EventTuple {

@@ -6,7 +6,7 @@
 //  * `call(args, caller)`: JS values in, the JS result out (a Promise for
 //    `async` function types, and for synchronous functions whose instance had
 //    to block on a JSPI stack);
-//  * `invoke(caller, onStart, onResolve, root)`: definitions.py's FuncInst, used
+//  * `invoke(caller, site, root)`: definitions.py's FuncInst (site: on_start/on_resolve), used
 //    by async lowers and the async runtime (src/async).
 
 import { createContext, type CanonOptions, type LiftLowerContext } from '../abi/context.ts';
@@ -16,8 +16,8 @@ import type { FuncType } from '../types/types.ts';
 import type { ComponentInstanceState } from './instance.ts';
 import { CallScope } from './resources.ts';
 import {
-  current, entryFinished, HostCall, noteTrap, runEntry, setCurrent, store, SUSPENDED, Task, TaskState, Thread, toTrapError,
-  type CoreEntry, type OnCancel, type OnResolve, type OnStart,
+  current, entryFinished, HostCall, NO_SITE, noteTrap, runEntry, setCurrent, store, SUSPENDED, Task, TaskState, Thread, toTrapError,
+  type CallSite, type CoreEntry, type OnCancel,
 } from '../async/task.ts';
 import { promisingEntry } from '../async/trampoline.ts';
 import { hostArgsToJs, resultToJs } from '../async/jsvalues.ts';
@@ -32,12 +32,12 @@ export abstract class ComponentFunc {
   constructor(type: FuncType) { this.type = type; }
   abstract call(args: unknown[], caller: ComponentInstanceState | null): unknown;
   /** definitions.py FuncInst: start the call; returns how to request its cancellation. */
-  abstract invoke(caller: ComponentInstanceState | null, onStart: OnStart, onResolve: OnResolve, root: HostCall | null): OnCancel;
+  abstract invoke(caller: ComponentInstanceState | null, site: CallSite, root: HostCall | null): OnCancel;
   /** the instance whose core code runs when this function is called (null for host functions) */
   get implInstance(): ComponentInstanceState | null { return null; }
 }
 
-const noCancel: OnCancel = () => {};
+const noCancel: OnCancel = { requestCancellation() {} };
 
 /** Marks host functions for synchronous imports that may return a Promise (see `mayBlock`). */
 export const MAY_BLOCK: unique symbol = Symbol.for('weir.mayBlock') as any;
@@ -87,60 +87,80 @@ export class HostFunc extends ComponentFunc {
     hostBlocks.add(p);
     return p;
   }
-  invoke(caller: ComponentInstanceState | null, onStart: OnStart, onResolve: OnResolve, root: HostCall | null): OnCancel {
-    const raw = onStart();
+  invoke(caller: ComponentInstanceState | null, site: CallSite, root: HostCall | null): OnCancel {
+    const raw = site.onStart();
     const args = this.needsConversion ? hostArgsToJs(this.type)!(raw) : raw;
     // (only async-typed functions are invoked asynchronously: `canon lower async` needs an async type)
     if (!this.type.async) {
-      onResolve(this.fn(...args), false);
+      site.onResolve(this.fn(...args), false);
       return noCancel;
     }
     // An async host function gets `this.signal`, aborted when the guest cancels the subtask.
-    let ctrl: AbortController | null = null;
-    const self = { get signal() { return (ctrl ??= new AbortController()).signal; } };
-    const r = this.fn.apply(self, args);
+    const call = new HostSubcall(site, caller, root);
+    const r = this.fn.apply(call, args);
     if (r === null || (typeof r !== 'object' && typeof r !== 'function') || typeof (r as PromiseLike<unknown>).then !== 'function') {
-      onResolve(r, false);
+      site.onResolve(r, false);
       return noCancel;
     }
-    return this.settleLater(r as PromiseLike<unknown>, caller, onResolve, root, () => ctrl?.abort());
+    store.hostCalls.add(call);
+    Promise.resolve(r).then((v) => call.fulfilled(v), (e) => call.rejected(e));
+    return call;
+  }
+}
+
+/**
+ * One pending call of an async host function: its `this` (the `signal` getter,
+ * made on first use), its entry in store.hostCalls, and its OnCancel. One
+ * object instead of a closure per role keeps pending host calls small.
+ */
+class HostSubcall implements OnCancel {
+  /** the host call it works for (store.hostCalls entries have it) */
+  readonly root: HostCall | null;
+  #site: CallSite;
+  #caller: ComponentInstanceState | null;
+  #ctrl: AbortController | null = null;
+  #done = false;
+  constructor(site: CallSite, caller: ComponentInstanceState | null, root: HostCall | null) {
+    this.#site = site;
+    this.#caller = caller;
+    this.root = root;
   }
 
-  private settleLater(r: PromiseLike<unknown>, caller: ComponentInstanceState | null, onResolve: OnResolve, root: HostCall | null,
-    abort: () => void): OnCancel {
-    let done = false;
-    const op = { root };
-    store.hostCalls.add(op);
-    Promise.resolve(r).then((v) => {
-      if (done) return;
-      done = true;
-      store.hostCalls.delete(op);
-      store.progress++;
-      try {
-        onResolve(v, false);
-      } catch (e) {
-        const t = toTrapError(e);
-        caller?.poison();
-        root?.fail(t);
-      }
-      store.schedule();
-    }, (e) => {
-      if (done) return;
-      done = true;
-      store.hostCalls.delete(op);
-      store.progress++;
-      const t = e instanceof Trap ? e : new Trap(`host function failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-      caller?.poison();
-      root?.fail(t);
-      store.schedule();
-    });
-    return () => {
-      if (done) return;
-      done = true;
-      store.hostCalls.delete(op);
-      abort();
-      onResolve(undefined, true);
-    };
+  /** aborted when the guest cancels the subtask */
+  get signal(): AbortSignal { return (this.#ctrl ??= new AbortController()).signal; }
+
+  fulfilled(v: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    store.hostCalls.delete(this);
+    store.progress++;
+    try {
+      this.#site.onResolve(v, false);
+    } catch (e) {
+      const t = toTrapError(e);
+      this.#caller?.poison();
+      this.root?.fail(t);
+    }
+    store.schedule();
+  }
+
+  rejected(e: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    store.hostCalls.delete(this);
+    store.progress++;
+    const t = e instanceof Trap ? e : new Trap(`host function failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    this.#caller?.poison();
+    this.root?.fail(t);
+    store.schedule();
+  }
+
+  requestCancellation(): void {
+    if (this.#done) return;
+    this.#done = true;
+    store.hostCalls.delete(this);
+    this.#ctrl?.abort();
+    this.#site.onResolve(undefined, true);
   }
 }
 
@@ -193,7 +213,7 @@ export class LiftedFunc extends ComponentFunc {
     const inst = this.inst;
     if (!inst.mayEnterFrom(caller)) throw new Trap(inst.poisoned ? 'cannot enter component instance: it trapped earlier' : 'cannot enter component instance');
     inst.enterFrom(caller);
-    const task = new Task(this.type, this.opts, false, false, inst, noStart, noResolve, current?.task.root ?? null);
+    const task = new Task(this.type, this.opts, false, false, inst, NO_SITE, current?.task.root ?? null);
     task.state = TaskState.STARTED;
     const t = new Thread(task);
     task.implicitThread = t;
@@ -290,16 +310,13 @@ export class LiftedFunc extends ComponentFunc {
     }
   }
 
-  invoke(caller: ComponentInstanceState | null, onStart: OnStart, onResolve: OnResolve, _root: HostCall | null): OnCancel {
-    const r = this.callRaw(onStart(), caller);
-    if (r instanceof Promise) r.then((v) => onResolve(v, false));
-    else onResolve(r, false);
+  invoke(caller: ComponentInstanceState | null, site: CallSite, _root: HostCall | null): OnCancel {
+    const r = this.callRaw(site.onStart(), caller);
+    if (r instanceof Promise) r.then((v) => site.onResolve(v, false));
+    else site.onResolve(r, false);
     return noCancel;
   }
 }
-
-function noStart(): unknown[] { return []; }
-function noResolve(): void {}
 
 /** Mark `inst` (and its ancestors) entered while a JSPI-resumed thread calls out; returns what to undo. */
 export function markEntered(inst: ComponentInstanceState): ComponentInstanceState[] | null {
