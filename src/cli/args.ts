@@ -60,6 +60,8 @@ export interface RunOptions extends GuestOptions {
   cmd: 'run';
   file: string;
   args: string[];
+  /** `--link FILE`: components the run component's unprovided imports are linked to, in order. */
+  links?: string[];
 }
 
 export interface ServeOptions extends GuestOptions {
@@ -186,6 +188,11 @@ Options:
   --env NAME                     Pass host environment variable NAME to the guest. Repeatable.
   --inherit-env                  Pass the whole host environment to the guest
                                  (--env settings override it).
+  --link FILE                    Link another component: each import of the run component
+                                 that the host does not provide is linked to the same
+                                 interface exported by a --link component (the first that
+                                 has it; a --link component may import from later ones).
+                                 Repeatable.
   -S NAME[=VALUE][,…]            WASI settings, wasmtime's spellings (see below). Repeatable.
   -W NAME[=VALUE][,…]            Limits, wasmtime's spellings (see below). Repeatable.
   --allow-outbound HOST[:PORT]   Let the guest send HTTP requests (wasi:http) to HOST.
@@ -520,6 +527,7 @@ function finishGuestOptions(g: GuestOptions): void {
 
 function parseRun(c: Cursor, verbose: boolean): Command {
   const g = emptyGuestOptions(verbose);
+  const links: string[] = [];
   while (!c.done) {
     const raw = c.peek();
     if (raw === '--') {
@@ -530,13 +538,14 @@ function parseRun(c: Cursor, verbose: boolean): Command {
     c.next();
     const [opt, inline] = splitShort(raw);
     if (opt === '-h' || opt === '--help') return { cmd: 'help', topic: 'run' };
+    if (opt === '--link') { links.push(c.value(opt, inline)); continue; }
     if (guestOption(g, c, opt, inline, 'run')) continue;
     throw new UsageError(`unknown option ${opt}`, 'run');
   }
   if (c.done) throw new UsageError('missing <component.wasm>', 'run');
   const file = c.next();
   finishGuestOptions(g);
-  return { cmd: 'run', file, args: c.rest(), ...g };
+  return { cmd: 'run', file, args: c.rest(), ...(links.length ? { links } : {}), ...g };
 }
 
 function parseServe(c: Cursor, verbose: boolean): Command {

@@ -153,6 +153,16 @@ export async function runHere(opts: RunOptions, started?: () => void): Promise<n
   } catch (e) {
     return report(opts.file, e, opts.verbose);
   }
+  const linked = [];
+  for (const file of opts.links ?? []) {
+    try {
+      const bytes = readFileSync(file);
+      const { deviationOptions } = await import('./toolchains.ts');
+      linked.push({ name: basename(file), component: Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), deviationOptions(file, opts.strict, opts.verbose)) });
+    } catch (e) {
+      return report(file, e, opts.verbose);
+    }
+  }
   let wasi;
   try {
     wasi = createWasi({
@@ -171,7 +181,20 @@ export async function runHere(opts: RunOptions, started?: () => void): Promise<n
   }
   try {
     started?.();
-    const instance = component.instantiate(wasi.imports, { limits: instanceLimits(opts) });
+    let instance;
+    if (linked.length === 0) instance = component.instantiate(wasi.imports, { limits: instanceLimits(opts) });
+    else {
+      // --link: composition as for `weir serve` (src/serve/compose.ts)
+      const { planComposition, instantiateComposition, CompositionError } = await import('../serve/compose.ts');
+      const parts = [{ name: basename(opts.file), component }, ...linked];
+      try {
+        instance = instantiateComposition(parts, planComposition(parts, wasi.imports), wasi.imports, { limits: instanceLimits(opts) })[0];
+      } catch (e) {
+        if (!(e instanceof CompositionError)) throw e;
+        process.stderr.write(`weir: ${e.message}\n`);
+        return 1;
+      }
+    }
     if (!findRunExport(instance)) {
       const names = Object.keys(instance.exports).join(', ') || 'nothing';
       process.stderr.write(`weir: ${opts.file}: not a command: it does not export wasi:cli/run (it exports ${names})\n`);

@@ -47,7 +47,7 @@ export function planComposition(parts: Part[], hostImports: Imports): LinkPlan {
 }
 
 /** Instantiates the parts last to first with the plan's links; returns the instances in command-line order. */
-export function instantiateComposition(parts: Part[], plan: LinkPlan, hostImports: Imports): Instance[] {
+export function instantiateComposition(parts: Part[], plan: LinkPlan, hostImports: Imports, options?: Parameters<Component['instantiate']>[1]): Instance[] {
   const instances: Instance[] = new Array(parts.length);
   for (let i = parts.length - 1; i >= 0; i--) {
     let imports = hostImports;
@@ -57,7 +57,7 @@ export function instantiateComposition(parts: Part[], plan: LinkPlan, hostImport
       if (imports === hostImports) imports = { ...hostImports };
       imports[name] = instances[from].exports[key];
     }
-    instances[i] = parts[i].component.instantiate(imports);
+    instances[i] = parts[i].component.instantiate(imports, options);
   }
   return instances;
 }
