@@ -131,7 +131,7 @@ export function guestNetworkConfig(opts: GuestOptions): { inheritNetwork: boolea
 async function run(opts: RunOptions): Promise<number> {
   if (opts.limits?.timeoutMs !== undefined) {
     const { runWithTimeout } = await import('./limits.ts');
-    return runWithTimeout(opts, EXIT_TRAP);
+    return runWithTimeout(opts, EXIT_TRAP, import.meta.url); // the worker loads this module (or the bundle it is in)
   }
   return runHere(opts);
 }

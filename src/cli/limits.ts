@@ -41,12 +41,14 @@ function showMs(ms: number): string {
  * it: worker.terminate() interrupts V8 even inside wasm code). The clock
  * starts when the worker has compiled the component and is about to
  * instantiate it. On expiry: `weir: trap: interrupt`, exit 134.
+ * `commandsUrl` is the module exporting `runHere` (commands.js, or the CLI
+ * bundle when main.js runs that), so the worker loads what the main thread did.
  */
-export async function runWithTimeout(opts: RunOptions, exitTrap: number): Promise<number> {
+export async function runWithTimeout(opts: RunOptions, exitTrap: number, commandsUrl: string): Promise<number> {
   const { Worker } = await import('node:worker_threads');
   const ts = import.meta.url.endsWith('.ts');
   const worker = new Worker(new URL(ts ? './run-worker.ts' : './run-worker.js', import.meta.url), {
-    workerData: opts,
+    workerData: { opts, commandsUrl },
     stdin: false,
     stdout: false,
     stderr: false,

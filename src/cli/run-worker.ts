@@ -14,6 +14,7 @@ process.stderr.write = ((chunk: string | Uint8Array) => {
   return true;
 }) as typeof process.stderr.write;
 
-const { runHere } = await import('./commands.ts');
-const code = await runHere(workerData as RunOptions, () => parentPort!.postMessage({ started: true }));
+const { opts, commandsUrl } = workerData as { opts: RunOptions; commandsUrl: string };
+const { runHere } = (await import(commandsUrl)) as typeof import('./commands.ts');
+const code = await runHere(opts, () => parentPort!.postMessage({ started: true }));
 parentPort!.postMessage({ code });
