@@ -12,7 +12,7 @@ import { CallScope } from '../runtime/resources.ts';
 import { ComponentFunc, HostFunc, markEntered, toTrap, unmarkEntered } from '../runtime/call.ts';
 import {
   BLOCKED, current, currentThread, entryFinished, HostCall, noteTrap, releaseExclusive, runEntry, setCurrent, store, SUSPENDED, Task,
-  Thread, type Blocked, type CallSite, type CoreEntry,
+  TaskDef, Thread, type Blocked, type CallSite, type CoreEntry,
 } from './task.ts';
 import { promisingEntry } from './trampoline.ts';
 import { EVENT_CANCELLED, EVENT_NONE, EventCode, Subtask, SubtaskState, type Waitable, WaitableSet, type EventTuple } from './waitable.ts';
@@ -35,6 +35,7 @@ export class AsyncLiftedFunc extends ComponentFunc {
   private syncAdapter: FuncAdapter | null;
   private asyncAdapter: AsyncLiftAdapter | null;
   private toJs: ((v: unknown) => unknown) | null;
+  private taskDef: TaskDef;
 
   constructor(type: FuncType, inst: ComponentInstanceState, core: Function, opts: CanonOptions, asyncOpt: boolean, callback: Function | null) {
     super(type);
@@ -47,6 +48,7 @@ export class AsyncLiftedFunc extends ComponentFunc {
     this.syncAdapter = this.mode === 'sync' ? planFunc(type, opts.memory64) : null;
     this.asyncAdapter = this.mode === 'sync' ? null : planAsyncLift(type, opts.memory64, this.mode === 'callback');
     this.toJs = resultToJs(type);
+    this.taskDef = new TaskDef(type, opts, this.mode !== 'sync', this.mode === 'callback', this.mode === 'callback' ? this : null);
   }
 
   override get implInstance(): ComponentInstanceState { return this.inst; }
@@ -102,8 +104,7 @@ export class AsyncLiftedFunc extends ComponentFunc {
   invoke(caller: ComponentInstanceState | null, site: CallSite, root: HostCall | null): Task {
     const inst = this.inst;
     if (!inst.mayEnterFrom(caller)) throw new Trap(inst.poisoned ? 'cannot enter component instance: it trapped earlier' : 'cannot enter component instance');
-    const task = new Task(this.type, this.opts, this.mode !== 'sync', this.mode === 'callback', inst, site, root);
-    if (this.mode === 'callback') task.loop = this;
+    const task = new Task(this.taskDef, inst, site, root);
     const t = new Thread(task);
     inst.enterFrom(caller);
     try {
@@ -278,6 +279,12 @@ class ExportCall extends HostCall implements CallSite {
 
 // ------------------------------------------------------------------ canon lower
 
+/** The adapter methods a lower uses (FuncAdapter and AsyncLowerAdapter both have them). */
+interface LowerAdapter {
+  liftArgs(cx: LiftLowerContext, coreArgs: ArrayLike<unknown>): unknown[];
+  lowerResult(cx: LiftLowerContext, v: unknown, coreArgs: ArrayLike<unknown>): unknown;
+}
+
 /**
  * The caller's side of a lowered call of an async-typed callee: the subtask
  * itself is the call site (definitions.py canon_lower's on_start/on_resolve).
@@ -286,21 +293,18 @@ class LoweredSubtask extends Subtask implements CallSite {
   inst: ComponentInstanceState;
   cx: LiftLowerContext;
   coreArgs: unknown[];
-  liftArgs: (cx: LiftLowerContext, coreArgs: unknown[]) => unknown[];
-  lowerResult: (cx: LiftLowerContext, v: unknown, coreArgs: unknown[]) => unknown;
+  adapter: LowerAdapter;
   /** handle index once the async lower returned it to the caller (0 before): progress then becomes an event */
   index = 0;
   /** the flat result of a synchronous lower */
   flatResult: unknown = undefined;
 
-  constructor(inst: ComponentInstanceState, cx: LiftLowerContext, coreArgs: unknown[],
-    liftArgs: (cx: LiftLowerContext, coreArgs: unknown[]) => unknown[], lowerResult: (cx: LiftLowerContext, v: unknown, coreArgs: unknown[]) => unknown) {
+  constructor(inst: ComponentInstanceState, cx: LiftLowerContext, coreArgs: unknown[], adapter: LowerAdapter) {
     super(new CallScope());
     this.inst = inst;
     this.cx = cx;
     this.coreArgs = coreArgs;
-    this.liftArgs = liftArgs;
-    this.lowerResult = lowerResult;
+    this.adapter = adapter;
   }
 
   onStart(): unknown[] {
@@ -309,7 +313,7 @@ class LoweredSubtask extends Subtask implements CallSite {
     const inst = this.inst;
     const outer = inst.lowerScope;
     inst.lowerScope = this.lenders;
-    try { return this.liftArgs(this.cx, this.coreArgs); } finally { inst.lowerScope = outer; }
+    try { return this.adapter.liftArgs(this.cx, this.coreArgs); } finally { inst.lowerScope = outer; }
   }
 
   onResolve(result: unknown, cancelled: boolean): void {
@@ -317,7 +321,7 @@ class LoweredSubtask extends Subtask implements CallSite {
     if (cancelled) {
       this.resolve(this.state === SubtaskState.STARTING ? SubtaskState.CANCELLED_BEFORE_STARTED : SubtaskState.CANCELLED_BEFORE_RETURNED);
     } else {
-      this.flatResult = this.lowerResult(this.cx, result, this.coreArgs);
+      this.flatResult = this.adapter.lowerResult(this.cx, result, this.coreArgs);
       this.resolve(SubtaskState.RETURNED);
     }
   }
@@ -338,7 +342,7 @@ export function lowerAsync(callee: ComponentFunc, ft: FuncType, inst: ComponentI
   return function loweredAsync(...coreArgs: unknown[]): number {
     const t = currentThread();
     trapIf(!inst.mayLeave, 'cannot leave component instance');
-    const subtask = new LoweredSubtask(inst, cx, coreArgs, adapter.liftArgs, adapter.lowerResult);
+    const subtask = new LoweredSubtask(inst, cx, coreArgs, adapter);
     const marked = markEntered(inst);
     try {
       subtask.onCancel = callee.invoke(inst, subtask, t.task.root);
@@ -412,7 +416,7 @@ export function lowerBlocking(callee: ComponentFunc, ft: FuncType, inst: Compone
     // type may only block while another thread of its instance is ready (canon_lift's loop for
     // !ft.async); like wasmtime, treat the call itself as the block and check that up front.
     trapIf(!t.task.ft.async && !otherReadyThread(inst, t), 'cannot block a synchronous task before returning');
-    const subtask = new LoweredSubtask(inst, cx, coreArgs, adapter.liftArgs, adapter.lowerResult);
+    const subtask = new LoweredSubtask(inst, cx, coreArgs, adapter);
     const marked = markEntered(inst);
     try {
       subtask.onCancel = callee.invoke(inst, subtask, t.task.root);

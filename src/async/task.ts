@@ -276,6 +276,9 @@ export function toTrapError(e: unknown): unknown {
 
 // ------------------------------------------------------------------ threads
 
+const CANCELLABLE = 1, QUEUED = 2, JSPI_SUSPENDED = 4, ASYNC_RUNNING = 8, SYNC_DONE = 16, WAITS_FOR_ENTRY = 32,
+  WAITS_FOR_EXCLUSIVE = 64, CANCEL_ON_RESUME = 128, YIELD_WAIT = 256;
+
 export class Thread {
   task: Task;
   /** index in the instance's thread table; 0 when unregistered */
@@ -286,28 +289,39 @@ export class Thread {
   cont: Cont | null = null;
   /** non-null iff waiting */
   readyFunc: ReadyFunc | null = null;
-  cancellable = false;
-  queued = false;
+  /** the boolean state below, packed (a pending task keeps its thread: 8 bytes instead of 72) */
+  private flags = 0;
+  get cancellable(): boolean { return (this.flags & CANCELLABLE) !== 0; }
+  set cancellable(v: boolean) { this.flags = v ? this.flags | CANCELLABLE : this.flags & ~CANCELLABLE; }
+  get queued(): boolean { return (this.flags & QUEUED) !== 0; }
+  set queued(v: boolean) { this.flags = v ? this.flags | QUEUED : this.flags & ~QUEUED; }
   /** blocked inside a Suspending import; resuming resolves its Promise */
-  jspiSuspended = false;
+  get jspiSuspended(): boolean { return (this.flags & JSPI_SUSPENDED) !== 0; }
+  set jspiSuspended(v: boolean) { this.flags = v ? this.flags | JSPI_SUSPENDED : this.flags & ~JSPI_SUSPENDED; }
   /** resumed from a JSPI suspension and still running */
-  asyncRunning = false;
+  get asyncRunning(): boolean { return (this.flags & ASYNC_RUNNING) !== 0; }
+  set asyncRunning(v: boolean) { this.flags = v ? this.flags | ASYNC_RUNNING : this.flags & ~ASYNC_RUNNING; }
+  /** result capture for JSPI entries that finish synchronously */
+  get syncDone(): boolean { return (this.flags & SYNC_DONE) !== 0; }
+  set syncDone(v: boolean) { this.flags = v ? this.flags | SYNC_DONE : this.flags & ~SYNC_DONE; }
+  /** park reason for instance-level waits */
+  get waitsForEntry(): boolean { return (this.flags & WAITS_FOR_ENTRY) !== 0; }
+  set waitsForEntry(v: boolean) { this.flags = v ? this.flags | WAITS_FOR_ENTRY : this.flags & ~WAITS_FOR_ENTRY; }
+  get waitsForExclusive(): boolean { return (this.flags & WAITS_FOR_EXCLUSIVE) !== 0; }
+  set waitsForExclusive(v: boolean) { this.flags = v ? this.flags | WAITS_FOR_EXCLUSIVE : this.flags & ~WAITS_FOR_EXCLUSIVE; }
+  /** a cancellation was delivered to this (JSPI) thread: resume it with cancelled = true */
+  get cancelOnResume(): boolean { return (this.flags & CANCEL_ON_RESUME) !== 0; }
+  set cancelOnResume(v: boolean) { this.flags = v ? this.flags | CANCEL_ON_RESUME : this.flags & ~CANCEL_ON_RESUME; }
+  /** waiting only because it yielded (resuming it is not progress for deadlock detection) */
+  get yieldWait(): boolean { return (this.flags & YIELD_WAIT) !== 0; }
+  set yieldWait(v: boolean) { this.flags = v ? this.flags | YIELD_WAIT : this.flags & ~YIELD_WAIT; }
   /** counts JSPI suspensions (runEntry uses it to tell a suspended entry from a trapped one) */
   suspensions = 0;
   /** a synchronous call this thread made that is still running (the callee blocked) */
   nestedSync: Promise<unknown> | null = null;
-  /** result capture for JSPI entries that finish synchronously */
-  syncDone = false;
   syncValue: unknown = undefined;
   /** continuation for a JSPI entry that finishes after the thread was suspended */
   entryDone: ((v: unknown) => void) | null = null;
-  /** park reason for instance-level waits */
-  waitsForEntry = false;
-  waitsForExclusive = false;
-  /** a cancellation was delivered to this (JSPI) thread: resume it with cancelled = true */
-  cancelOnResume = false;
-  /** waiting only because it yielded (resuming it is not progress for deadlock detection) */
-  yieldWait = false;
   /** the waitable set a callback-lifted task waits on (its WAIT code), read by the shared wait functions */
   waitSet: WaitableSet | null = null;
 
@@ -418,33 +432,53 @@ function setCurrentTo<T>(t: Thread): (v: T) => T {
 
 export const TaskState = { INITIAL: 1, STARTED: 2, PENDING_CANCEL: 3, CANCEL_DELIVERED: 4, RESOLVED: 5 } as const;
 
-export class Task {
+/** What all tasks of one lifted function share (kept once per function, not in every task). */
+export class TaskDef {
   ft: FuncType;
   /** canon options of the lift (null for host-implemented functions) */
   opts: CanonOptions | null;
   async: boolean;
   callback: boolean;
-  inst: ComponentInstanceState;
-  site: CallSite;
-  state: number = TaskState.INITIAL;
-  /** borrows received by this call (num_borrows) */
-  scope = new CallScope();
-  implicitThread: Thread | null = null;
-  threads: Thread[] = [];
-  root: HostCall | null;
   /** the lifted function running a callback-lifted task's event loop (its resumeCallback continues the loop) */
-  loop: unknown = null;
-
-  constructor(ft: FuncType, opts: CanonOptions | null, async: boolean, callback: boolean, inst: ComponentInstanceState,
-    site: CallSite, root: HostCall | null) {
+  loop: unknown;
+  constructor(ft: FuncType, opts: CanonOptions | null, async: boolean, callback: boolean, loop: unknown = null) {
     this.ft = ft;
     this.opts = opts;
     this.async = async;
     this.callback = callback;
+    this.loop = loop;
+  }
+}
+
+/**
+ * A task is the borrow scope of its call (definitions.py Task.num_borrows):
+ * it extends CallScope rather than owning one.
+ */
+export class Task extends CallScope {
+  def: TaskDef;
+  inst: ComponentInstanceState;
+  site: CallSite;
+  state: number = TaskState.INITIAL;
+  implicitThread: Thread | null = null;
+  /** registered threads: one Thread (the usual case, no array), several in an array, or null */
+  threads: Thread | Thread[] | null = null;
+  root: HostCall | null;
+
+  constructor(def: TaskDef, inst: ComponentInstanceState, site: CallSite, root: HostCall | null) {
+    super();
+    this.def = def;
     this.inst = inst;
     this.site = site;
     this.root = root;
   }
+
+  get ft(): FuncType { return this.def.ft; }
+  get opts(): CanonOptions | null { return this.def.opts; }
+  get async(): boolean { return this.def.async; }
+  get callback(): boolean { return this.def.callback; }
+  get loop(): unknown { return this.def.loop; }
+  /** borrows received by this call (num_borrows): the task itself */
+  get scope(): CallScope { return this; }
 
   needsExclusive(): boolean { return !this.async || this.callback; }
 
@@ -491,9 +525,10 @@ export class Task {
   }
 
   registerThread(t: Thread): void {
-    // most tasks have one thread: a literal array holds it exactly (a push onto [] reserves 17 slots)
-    if (this.threads.length === 0) this.threads = [t];
-    else this.threads.push(t);
+    const ts = this.threads;
+    if (ts === null) this.threads = t;
+    else if (ts instanceof Thread) this.threads = [ts, t];
+    else ts.push(t);
     t.index = this.inst.threads.add(t);
   }
 
@@ -504,10 +539,15 @@ export class Task {
   }
 
   unregisterThread(t: Thread): void {
-    const i = this.threads.indexOf(t);
-    if (i >= 0) this.threads.splice(i, 1);
+    const ts = this.threads;
+    if (ts === t) this.threads = null;
+    else if (Array.isArray(ts)) {
+      const i = ts.indexOf(t);
+      if (i >= 0) ts.splice(i, 1);
+      if (ts.length === 0) this.threads = null;
+    }
     if (t.index !== 0) { this.inst.threads.remove(t.index); t.index = 0; }
-    if (this.threads.length === 0) {
+    if (this.threads === null) {
       trapIf(this.state !== TaskState.RESOLVED, 'async-lifted export failed to produce a result');
     }
   }
@@ -523,7 +563,8 @@ export class Task {
     if (this.state !== TaskState.STARTED) return;
     const inst = this.inst;
     let pick: Thread | null = null;
-    for (const t of this.threads) {
+    const ts = this.threads;
+    for (const t of ts === null ? [] : ts instanceof Thread ? [ts] : ts) {
       if (!t.cancellable || t.running()) continue;
       if (t === this.implicitThread && this.needsExclusive() && inst.exclusiveThread !== null && inst.exclusiveThread !== t) continue;
       pick = t;
@@ -684,7 +725,7 @@ export function wrapRealloc<F extends Function>(inst: ComponentInstanceState, re
   return function reallocInOwnTask(...args: unknown[]) {
     if (t === null) {
       const ft: FuncType = { kind: 'func', async: false, params: [], result: null };
-      t = new Thread(new Task(ft, null, false, false, inst, NO_SITE, null));
+      t = new Thread(new Task(new TaskDef(ft, null, false, false), inst, NO_SITE, null));
     }
     t.storage0 = 0;
     t.storage1 = 0;

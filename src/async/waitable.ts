@@ -73,19 +73,23 @@ export class Waitable {
   }
 }
 
+/** Shared (frozen) empty ready list: a waiting set keeps no array of its own until an event arrives. */
+const NONE_READY: Waitable[] = Object.freeze([]) as unknown as Waitable[];
+
 export class WaitableSet {
   elems: Waitable[] = [];
   numWaiting = 0;
   /** threads blocked in wait_for_event_and on this set */
   waiters: Thread[] = [];
-  /** waitables that got a pending event while in this set (FIFO, entries may be stale) */
-  ready: Waitable[] = [];
+  /** waitables that got a pending event while in this set (FIFO, entries may be stale); NONE_READY until the first */
+  ready: Waitable[] = NONE_READY;
   rhead = 0;
 
   noteReady(w: Waitable): void {
     if (w.readyIn !== this) {
       w.readyIn = this;
-      this.ready.push(w);
+      if (this.ready === NONE_READY) this.ready = [w];
+      else this.ready.push(w);
     }
     for (const t of this.waiters) store.wake(t);
   }

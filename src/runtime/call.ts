@@ -16,7 +16,7 @@ import type { FuncType } from '../types/types.ts';
 import type { ComponentInstanceState } from './instance.ts';
 import { CallScope } from './resources.ts';
 import {
-  current, entryFinished, HostCall, NO_SITE, noteTrap, runEntry, setCurrent, store, SUSPENDED, Task, TaskState, Thread, toTrapError,
+  current, entryFinished, HostCall, NO_SITE, noteTrap, runEntry, setCurrent, store, SUSPENDED, Task, TaskDef, TaskState, Thread, toTrapError,
   type CallSite, type CoreEntry, type OnCancel,
 } from '../async/task.ts';
 import { promisingEntry } from '../async/trampoline.ts';
@@ -178,6 +178,7 @@ export class LiftedFunc extends ComponentFunc {
   private adapter: ReturnType<typeof planFunc>;
   private entry: CoreEntry | null = null;
   private toJs: ((v: unknown) => unknown) | null;
+  private taskDef: TaskDef;
   constructor(type: FuncType, inst: ComponentInstanceState, core: Function, opts: CanonOptions) {
     super(type);
     this.inst = inst;
@@ -186,6 +187,7 @@ export class LiftedFunc extends ComponentFunc {
     this.cx = createContext(opts, inst.handleOps);
     this.adapter = planFunc(type, opts.memory64);
     this.toJs = resultToJs(type);
+    this.taskDef = new TaskDef(type, opts, false, false);
   }
 
   override get implInstance(): ComponentInstanceState { return this.inst; }
@@ -213,7 +215,7 @@ export class LiftedFunc extends ComponentFunc {
     const inst = this.inst;
     if (!inst.mayEnterFrom(caller)) throw new Trap(inst.poisoned ? 'cannot enter component instance: it trapped earlier' : 'cannot enter component instance');
     inst.enterFrom(caller);
-    const task = new Task(this.type, this.opts, false, false, inst, NO_SITE, current?.task.root ?? null);
+    const task = new Task(this.taskDef, inst, NO_SITE, current?.task.root ?? null);
     task.state = TaskState.STARTED;
     const t = new Thread(task);
     task.implicitThread = t;
