@@ -12,8 +12,8 @@
 // rather than half-rewritten.
 
 import { LinkError } from '../errors.ts';
-import { Reader } from '../binary/reader.ts';
-import { readCoreRecType, readCoreValType, readHeapType, readCoreRefType, readCoreGlobalType, skipConstExpr, type CoreTypeEntry } from '../binary/core-module.ts';
+import { Reader } from './reader.ts';
+import { readCoreRecType, readCoreValType, readHeapType, readCoreRefType, readCoreGlobalType, skipConstExpr, type CoreTypeEntry } from './core-module.ts';
 
 /** The module uses an instruction the rewriter does not know: it is refused, not half-rewritten. */
 export class GrowTrapError extends LinkError {}

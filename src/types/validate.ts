@@ -9,7 +9,7 @@ import type {
   Definition, ExternTypeAst, InstanceDecl, NameAttrs, Sort, TypeAst, ValTypeRef,
 } from '../binary/ast.ts';
 import { parseCoreModuleType } from '../binary/core-module.ts';
-import { compileLimitedModule, type CompileLimits } from '../runtime/limits.ts';
+import { compileLimitedModule, type CompileLimits } from '../binary/limits.ts';
 import { DecodeError, LinkError, ValidationError } from '../errors.ts';
 import { Matcher, coreFuncTypeEqual, moduleSubtype, namedTypes, substDef, substExtern, type Subst } from './subtype.ts';
 import {
