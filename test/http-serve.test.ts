@@ -224,6 +224,10 @@ test('bad input gets a clear answer and the server lives on', { timeout: 30_000 
   const lie = await raw(served.url, `GET /length-lie HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
   assert.ok(!/\r\n\r\nfour.{6}/.test(lie), 'no padded body');
   assert.match(served.stderr(), /shorter than its content-length/);
+  // a content-length that is not a number: 500 and a log line, never sent
+  const badLen = await get(`${served.url}/bad-length`);
+  assert.equal(badLen.status, 500);
+  assert.match(served.stderr(), /invalid content-length/);
   // set-status-code refuses 999; the guest then fails (qjs turns the err into a throw): 500, never 999 on the wire
   const st = await get(`${served.url}/status?code=999`);
   assert.equal(st.status, 500);

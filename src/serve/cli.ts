@@ -42,6 +42,8 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
     if (opts.verbose && e instanceof Error && e.stack) log(e.stack);
     return 1;
   }
+  // A bug in a request's bookkeeping must cost that request, not the server.
+  process.on('unhandledRejection', (e) => { log(`weir: internal error (request abandoned): ${errText(e)}`); });
   const server: Server = createServer({ keepAlive: true }, nodeListener(machine, log));
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {

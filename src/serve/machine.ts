@@ -211,10 +211,12 @@ export class ServeMachine {
     return Promise.race([call.response, slot.failed]).then((r) => {
       let once = false;
       const transmitted = r.transmitted;
+      const trailers = Promise.race([r.body.trailers, slot.failed]);
+      trailers.catch(() => {}); // a front end that gave up on the body never reads them
       return {
         status: r.status,
         headers: r.headers,
-        body: { stream: r.body.stream === null ? null : guard(r.body.stream, slot.failed), trailers: Promise.race([r.body.trailers, slot.failed]) },
+        body: { stream: r.body.stream === null ? null : guard(r.body.stream, slot.failed), trailers },
         transmitted: (e) => { if (once) return; once = true; transmitted(e); release(); },
       };
     }, (e: unknown) => { release(); throw e; });

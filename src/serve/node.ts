@@ -96,14 +96,18 @@ function flatHeaders(f: Fields, out: string[] = []): string[] {
   return out;
 }
 
+/** The declared content-length: null when none, NaN when invalid (not digits, or several differing values). */
 function contentLength(f: Fields): number | null {
+  let found: number | null = null;
   for (const [k, v] of f.entries()) {
     if (k.length === 14 && k.toLowerCase() === 'content-length') {
       const s = Buffer.from(v).toString('latin1').trim();
-      return /^[0-9]+$/.test(s) ? Number(s) : null;
+      const n = /^[0-9]{1,15}$/.test(s) ? Number(s) : NaN;
+      if (Number.isNaN(n) || (found !== null && found !== n)) return NaN;
+      found = n;
     }
   }
-  return null;
+  return found;
 }
 
 /** Answer a failed request: 500 if nothing was sent yet, else cut the connection (never a response that looks complete). */
@@ -127,6 +131,12 @@ export async function writeResponse(req: IncomingMessage, res: ServerResponse, r
   const isHead = req.method === 'HEAD';
   const declared = contentLength(r.headers);
   const wantsTrailers = /(?:^|,)\s*trailers\s*(?:,|$)/i.test(String(req.headers.te ?? ''));
+  if (Number.isNaN(declared)) {
+    r.transmitted({ tag: 'internal-error', val: undefined });
+    r.body.stream?.[Symbol.asyncIterator]().return?.().catch(() => {});
+    answerFailure(res, log, `${req.method} ${req.url}: the guest's response has an invalid content-length: answered 500`);
+    return;
+  }
   let flat: string[];
   try {
     flat = flatHeaders(r.headers);

@@ -104,6 +104,7 @@ export const handler = {
     if (route === '/stream') return respond(200, [], Array.from({ length: Number(query(path, 'n') || '3') }, (_, i) => 'chunk' + i + '\n'), null, Number(query(path, 'ms') || '0'));
     if (route === '/status') return respond(Number(query(path, 'code')), [], ['status'], null, 0);
     if (route === '/length-lie') return respond(200, [['content-length', '10']], ['four'], null, 0);
+    if (route === '/bad-length') return respond(200, [['content-length', 'ten']], ['four'], null, 0);
     if (route === '/error') throw { tag: 'internal-error', val: 'guest says no' };
     if (route === '/trap') throw 42;
     if (route === '/types') return respond(200, [], [JSON.stringify({ f: FUTURES })], null, 0);
