@@ -131,13 +131,12 @@ export class BodySlot {
     this.taken = true;
     const stream = this.contents as AsyncIterable<Uint8Array> | null;
     this.contents = null;
-    return {
-      stream,
-      trailers: this.trailers.then((t) => {
-        if (t.tag === 'err') throw new HttpError(t.val);
-        return t.val ?? null;
-      }),
-    };
+    const trailers = this.trailers.then((t) => {
+      if (t.tag === 'err') throw new HttpError(t.val);
+      return t.val ?? null;
+    });
+    trailers.catch(() => {}); // a consumer that stops early never reads them
+    return { stream, trailers };
   }
   /** Release a body nobody will read (the resource was dropped). */
   discard(): void {
