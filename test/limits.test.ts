@@ -182,6 +182,37 @@ test('-W flags Weir cannot honour are refused, never ignored; malformed values a
   assert.match(help.stdout, /-W settings:\n {2}max-memory-size/);
 });
 
+test('API: limits of imported memories, memory64, multi-memory, and tables with an initializer are clamped consistently', async () => {
+  const bytes = await assembleText(`(component
+    (core module $a (memory (export "m") 1 1000) (memory (export "m64") i64 1) (table (export "t") 1 funcref (ref.null func)))
+    (core instance $ai (instantiate $a))
+    (core module $b
+      (import "a" "m" (memory 1 2000))
+      (import "a" "m64" (memory i64 1))
+      (import "a" "t" (table 1 funcref))
+      (memory $own 1)
+      (func (export "grow") (param i32) (result i32) (memory.grow 0 (local.get 0)))
+      (func (export "grow64") (param i32) (result i32) (i32.wrap_i64 (memory.grow 1 (i64.extend_i32_u (local.get 0)))))
+      (func (export "growOwn") (param i32) (result i32) (memory.grow $own (local.get 0)))
+      (func (export "growTable") (param i32) (result i32) (table.grow 0 (ref.null func) (local.get 0))))
+    (core instance $bi (instantiate $b (with "a" (instance $ai))))
+    (func (export "grow") (param "n" u32) (result s32) (canon lift (core func $bi "grow")))
+    (func (export "grow64") (param "n" u32) (result s32) (canon lift (core func $bi "grow64")))
+    (func (export "grow-own") (param "n" u32) (result s32) (canon lift (core func $bi "growOwn")))
+    (func (export "grow-table") (param "n" u32) (result s32) (canon lift (core func $bi "growTable"))))`);
+  const free = Component.compile(bytes).instantiate().exports;
+  assert.equal(free.grow(9), 1);
+  assert.equal(free['grow-table'](9), 1);
+  const e = Component.compile(bytes, { limits: { maxMemorySize: 4 * PAGE, maxTableElements: 4 } }).instantiate().exports;
+  for (const f of ['grow', 'grow64', 'grow-own']) {
+    assert.equal(e[f](4), -1, `${f}: 5 pages > 4`);
+    assert.equal(e[f](3), 1, `${f}: 4 pages fit`);
+    assert.equal(e[f](1), -1, `${f}: full`);
+  }
+  assert.equal(e['grow-table'](3), 1);
+  assert.equal(e['grow-table'](1), -1);
+});
+
 test('API: compile limits cap memories; instantiate limits count, cap handles and host-call copies', async () => {
   const grow = await assembleText(`(component
     (core module $m (memory 1)
