@@ -13,6 +13,7 @@ import {
 import { assembleText } from '../src/wast/assemble.ts';
 import { buildCmd } from './helpers/wasi-fixtures.ts';
 import { Component, Trap, LinkError, WASMTIME_LIMIT_DEFAULTS } from '../src/index.ts';
+import { parseArgs } from '../src/cli/args.ts';
 
 const mainJs = join(repoRoot, 'dist', 'cli', 'main.js');
 
@@ -154,6 +155,19 @@ test('-W timeout: stops a WASI 0.3 guest spinning after a JSPI resumption, or aw
   }
   const done = weir(['run', '-W', 'timeout=20s', f, 'none']);
   assert.equal(done.status, 0, done.stderr);
+});
+
+test('-W parsing: -W a=1,b=2, -Wname=value, --wasm, repeated; -S limits; no limits key when none is given', () => {
+  const r = parseArgs(['run', '-W', 'max-memory-size=1M,max-table-elements=7', '-Wmax-instances=3', '--wasm', 'timeout=1.5s',
+    '-W', 'trap-on-grow-failure', '-S', 'max-resources=9,hostcall-fuel=2K', 'x.wasm', '-W', 'guest-arg']);
+  assert.equal(r.cmd, 'run');
+  if (r.cmd !== 'run') return;
+  assert.deepEqual(r.limits, {
+    maxMemorySize: 2 ** 20, maxTableElements: 7, maxInstances: 3, timeoutMs: 1500, trapOnGrowFailure: true, maxResources: 9, hostcallFuel: 2048,
+  });
+  assert.deepEqual(r.args, ['-W', 'guest-arg'], 'options after the component belong to the guest');
+  const plain = parseArgs(['run', 'x.wasm']);
+  assert.ok(!('limits' in plain));
 });
 
 test('-W flags Weir cannot honour are refused, never ignored; malformed values are usage errors', () => {

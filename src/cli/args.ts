@@ -440,6 +440,7 @@ export function parseWasmSetting(spec: string, g: GuestOptions, command: string)
       case 'timeout': {
         const ms = parseDurationMs(need(), `-W ${name}`, command);
         if (!(ms > 0)) throw new UsageError(`-W timeout=${value}: must be more than 0`, command);
+        if (ms > 2 ** 31 - 1) throw new UsageError(`-W timeout=${value}: at most 596h (the longest timer Node offers)`, command);
         l.timeoutMs = ms;
         break;
       }
