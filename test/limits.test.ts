@@ -157,6 +157,30 @@ test('-W timeout: stops a WASI 0.3 guest spinning after a JSPI resumption, or aw
   assert.equal(done.status, 0, done.stderr);
 });
 
+test('-W max-memory-size holds for --link components too', async () => {
+  const app = await watFile('link-app', `(component
+    (import "test:lib/answer@0.1.0" (instance $a (export "get" (func (result u32)))))
+    (alias export $a "get" (func $get))
+    (core func $get' (canon lower (func $get)))
+    (core module $M
+      (import "" "get" (func $get (result i32)))
+      (func (export "run") (result i32) (i32.ne (call $get) (i32.const 42))))
+    (core instance $m (instantiate $M (with "" (instance (export "get" (func $get'))))))
+    (func $run (result (result)) (canon lift (core func $m "run")))
+    (instance $r (export "run" (func $run)))
+    (export "wasi:cli/run@0.2.0" (instance $r)))`);
+  const lib = await watFile('link-lib', `(component
+    (core module $M (memory 20) (func (export "get") (result i32) (i32.const 42)))
+    (core instance $m (instantiate $M))
+    (func $get (result u32) (canon lift (core func $m "get")))
+    (instance $i (export "get" (func $get)))
+    (export "test:lib/answer@0.1.0" (instance $i)))`);
+  assert.equal(weir(['run', '--link', lib, app]).status, 0);
+  const r = weir(['run', '-W', 'max-memory-size=1M', '--link', lib, app]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /memory minimum size of 20 pages exceeds memory limits/);
+});
+
 test('-W parsing: -W a=1,b=2, -Wname=value, --wasm, repeated; -S limits; no limits key when none is given', () => {
   const r = parseArgs(['run', '-W', 'max-memory-size=1M,max-table-elements=7', '-Wmax-instances=3', '--wasm', 'timeout=1.5s',
     '-W', 'trap-on-grow-failure', '-S', 'max-resources=9,hostcall-fuel=2K', 'x.wasm', '-W', 'guest-arg']);

@@ -158,7 +158,11 @@ export async function runHere(opts: RunOptions, started?: () => void): Promise<n
     try {
       const bytes = readFileSync(file);
       const { deviationOptions } = await import('./toolchains.ts');
-      linked.push({ name: basename(file), component: Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), deviationOptions(file, opts.strict, opts.verbose)) });
+      const limits = compileLimits(opts); // -W max-memory-size etc. hold for linked components too
+      linked.push({ name: basename(file), component: Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
+        ...deviationOptions(file, opts.strict, opts.verbose),
+        ...(limits ? { limits } : {}),
+      }) });
     } catch (e) {
       return report(file, e, opts.verbose);
     }
