@@ -213,9 +213,9 @@ test('-W flags Weir cannot honour are refused, never ignored; malformed values a
   const s = weir(['run', '-S', 'max-resources=many', 'x.wasm']);
   assert.equal(s.status, 2);
   // serve does not take per-instance limits yet: refused, not ignored
-  const v = weir(['serve', '-W', 'timeout=1s', 'x.wasm']);
+  const v = weir(['serve', '-W', 'timeout=1s,max-instances=5', '-S', 'max-resources=5', 'x.wasm']);
   assert.equal(v.status, 2);
-  assert.match(v.stderr, /serve does not support timeout/);
+  assert.match(v.stderr, /serve does not support -W timeout, -W max-instances, -S max-resources yet/);
   const help = weir(['run', '--help']);
   assert.match(help.stdout, /-W settings:\n {2}max-memory-size/);
 });

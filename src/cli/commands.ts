@@ -231,7 +231,7 @@ async function serve(opts: ServeOptions): Promise<number> {
   // rather than ignore them (memory and table sizes are compiled into the components).
   const unwired = Object.entries(opts.limits ?? {})
     .filter(([k, v]) => v !== undefined && k !== 'maxMemorySize' && k !== 'maxTableElements' && k !== 'trapOnGrowFailure')
-    .map(([k]) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
+    .map(([k]) => (k === 'timeoutMs' ? '-W timeout' : k === 'maxResources' || k === 'hostcallFuel' ? '-S ' : '-W ') + (k === 'timeoutMs' ? '' : k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)));
   if (unwired.length > 0) {
     process.stderr.write(`weir: serve does not support ${unwired.join(', ')} yet (weir run does)\nRun 'weir serve --help' for usage.\n`);
     return 2;
