@@ -12,7 +12,7 @@ import { ServeMachine, errText, type ServeConfig } from './machine.ts';
 import { nodeListener } from './node.ts';
 import { GuestResponseError } from './p3-adapter.ts';
 
-export { ServeMachine, ServeSetupError, SERVE_DEFAULTS, type ServeConfig } from './machine.ts';
+export { ServeMachine, ServeSetupError, ShuttingDownError, SERVE_DEFAULTS, type ServeConfig } from './machine.ts';
 export type { ServeRequest, ServeResponse, HandlerAdapter, HandleCall } from './adapter.ts';
 
 /** One component, or a composition in order (each import not provided by the host links to a later component's export). */

@@ -77,6 +77,11 @@ export class InstanceFailedError extends Error {
   override name = 'InstanceFailedError';
 }
 
+/** The machine is draining: the front end answers 503 and closes the connection. */
+export class ShuttingDownError extends Error {
+  override name = 'ShuttingDownError';
+}
+
 export class ServeMachine {
   readonly kind: 'p3' | 'p2';
   private readonly parts: Part[];
@@ -181,7 +186,7 @@ export class ServeMachine {
    * instance dies while the body is being sent.
    */
   handle(request: ServeRequest, signal: AbortSignal = NEVER): Promise<ServeResponse> {
-    if (this.closing) return Promise.reject(new InstanceFailedError('the server is shutting down'));
+    if (this.closing) return Promise.reject(new ShuttingDownError('the server is shutting down'));
     let slot: Slot;
     try {
       slot = this.acquire();

@@ -12,7 +12,7 @@ import { Fields, type FieldEntries } from '../wasi/core/http/fields.ts';
 import { HttpError, type ErrorCode } from '../wasi/core/http/errors.ts';
 import type { Body } from '../wasi/core/http/message.ts';
 import type { ServeRequest, ServeResponse } from './adapter.ts';
-import { errText, type ServeMachine } from './machine.ts';
+import { ShuttingDownError, errText, type ServeMachine } from './machine.ts';
 import { GuestResponseError } from './p3-adapter.ts';
 
 const NO_TRAILERS: Promise<Fields | null> = Promise.resolve(null);
@@ -257,6 +257,12 @@ export function nodeListener(machine: ServeMachine, log: (l: string) => void): (
     machine.handle(request).then(
       (r) => writeResponse(req, res, r, log),
       (e: unknown) => {
+        if (e instanceof ShuttingDownError && !res.headersSent) {
+          // A request that arrived on a kept-alive connection while draining.
+          res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', connection: 'close', 'retry-after': '1' });
+          res.end('Service Unavailable: shutting down\n');
+          return;
+        }
         const why = e instanceof GuestResponseError ? e.message : `request failed: ${errText(e)}`;
         answerFailure(res, log, `${req.method} ${req.url}: ${why}`);
       },
