@@ -24,7 +24,14 @@ export async function bundleCli(cli = join(root, 'dist', 'cli')): Promise<string
     platform: 'node',
     // The package's own dist/ is bundled; node: built-ins stay imports.
     external: [/^node:/],
+    // needed by includeDependenciesRecursively: false (the entry keeps its exports)
+    preserveEntrySignatures: 'allow-extension',
     logLevel: 'warn',
+    // Modules both imported lazily by the CLI and statically by the API entry
+    // stay where they are; that is expected, not worth a warning.
+    onLog(level, log, handler) {
+      if (log.code !== 'INEFFECTIVE_DYNAMIC_IMPORT') handler(level, log);
+    },
     output: {
       dir: cli,
       format: 'esm',
@@ -32,6 +39,16 @@ export async function bundleCli(cli = join(root, 'dist', 'cli')): Promise<string
       chunkFileNames: 'weir-[name].js',
       minify: false,
       sourcemap: false,
+      // One lazily loaded chunk for everything a run needs, instead of one
+      // per dynamic import (a plain `weir run` then reads three files however
+      // the imports are split), and one for the HTTP server (serve/cli.js
+      // imports node:http, which a run must not load).
+      codeSplitting: {
+        groups: [
+          { name: 'server', test: /[\\/]dist[\\/]serve[\\/]cli\.js$/, includeDependenciesRecursively: false },
+          { name: 'core', test: /[\\/]dist[\\/]/ },
+        ],
+      },
     },
   });
   // The package's bin: tsc writes it without the executable bit, and `npx weir` in a fresh
