@@ -349,3 +349,16 @@ test('WAT p3 guests: a minimal async-lifted hello; guest backpressure keeps new 
     await h.close();
   }
 });
+
+test('idle instances are closed after idleInstanceTimeoutMs; the next request makes a new one', { timeout: 30_000 }, async () => {
+  const { assembleText } = await import('../src/wast/assemble.ts');
+  const { helloWat } = await import('./helpers/http-serve-fixtures.ts');
+  const h = createHandler(Component.compile(await assembleText(helloWat())), { idleInstanceTimeoutMs: 100, log: () => {} });
+  assert.equal(await (await h.handle(new Request('http://x/'))).text(), 'hello');
+  assert.equal(h.machine.instances, 1);
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal(h.machine.instances, 0);
+  assert.equal(await (await h.handle(new Request('http://x/'))).text(), 'hello');
+  assert.equal(h.machine.instancesCreated, 2);
+  await h.close();
+});
