@@ -179,6 +179,16 @@ function measure(cx: LiftLowerContext, t: ValType, ptr: number, budget: number):
 
 /** Copy `n` elements from `src` to `dst` (memory to memory for plain numbers). */
 function copyElems(dst: WritableBuffer, src: ReadableBuffer, n: number): void {
+  if (dst instanceof HostByteBuffer && src instanceof GuestBuffer && src.t !== null && src.t.kind === 'u8') {
+    // guest memory straight into the host's array: no intermediate copy
+    const cx = src.cx;
+    ensureViews(cx);
+    checkRange(cx, src.ptr, 1, n);
+    dst.bytes.set(cx.u8.subarray(src.ptr, src.ptr + n), dst.progress);
+    src.ptr += n; src.progress += n;
+    dst.progress += n;
+    return;
+  }
   if (dst instanceof GuestBuffer && src instanceof GuestBuffer && src.plan && noneOrNumberType(src.t)) {
     const bytes = n * src.plan.size;
     ensureViews(src.cx);
@@ -204,6 +214,20 @@ export class HostWritableBuffer implements WritableBuffer {
   isZeroLength(): boolean { return this.capacity === 0; }
   write(vs: ArrayLike<unknown>): void {
     this.chunks.push(vs);
+    this.progress += vs.length;
+  }
+}
+
+/** A host read of a stream<u8> into an array the host provides (and reuses): no allocation per chunk. */
+export class HostByteBuffer implements WritableBuffer {
+  readonly t: Elem;
+  progress = 0;
+  bytes: Uint8Array;
+  constructor(t: Elem, bytes: Uint8Array) { this.t = t; this.bytes = bytes; }
+  remain(): number { return this.bytes.length - this.progress; }
+  isZeroLength(): boolean { return this.bytes.length === 0; }
+  write(vs: ArrayLike<unknown>): void {
+    this.bytes.set(vs as ArrayLike<number>, this.progress);
     this.progress += vs.length;
   }
 }
@@ -574,6 +598,64 @@ export class HostStreamSource implements SharedStream {
     this.dropped = true;
     this.stop();
   }
+}
+
+/**
+ * Reads a guest stream<u8> for the host into arrays the host provides, without
+ * a web ReadableStream in between (see takeGuestByteStream).
+ */
+export class GuestByteReader {
+  private readonly shared: SharedStream;
+  private readonly close: () => void;
+  private ended = false;
+  constructor(shared: SharedStream, close: () => void) { this.shared = shared; this.close = close; }
+
+  /** Copies what the guest writes next into `into`: resolves to the byte count, or null once the guest dropped its end. */
+  read(into: Uint8Array): Promise<number | null> {
+    if (this.ended) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const buf = new HostByteBuffer(this.shared.t, into);
+      this.shared.read(null, buf, (reclaim) => {
+        reclaim();
+        resolve(buf.progress);
+      }, (result) => {
+        if (result === CopyResult.DROPPED) {
+          this.ended = true;
+          this.shared.drop();
+          this.close();
+          resolve(buf.progress > 0 ? buf.progress : null);
+          return;
+        }
+        resolve(buf.progress);
+      });
+      store.schedule();
+    });
+  }
+
+  /** The host stops reading: the guest sees its stream dropped. */
+  cancel(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.shared.cancel();
+    this.shared.drop();
+    this.close();
+  }
+}
+
+/**
+ * The guest stream<u8> behind `rs` when `rs` is a ReadableStream made by
+ * guestStreamToJs that nobody has read or locked yet: the caller then reads it
+ * directly (and `rs` is locked). Null for any other value.
+ */
+export function takeGuestByteStream(rs: unknown): GuestByteReader | null {
+  if (rs === null || typeof rs !== 'object') return null;
+  const e = jsStreamShared.get(rs);
+  if (!e || e.used || (rs as ReadableStream).locked) return null;
+  const t = e.shared.t;
+  if (t === null || t.kind !== 'u8') return null;
+  e.used = true;
+  (rs as ReadableStream).getReader(); // nobody else reads it now
+  return new GuestByteReader(e.shared, e.close);
 }
 
 /** A host value given to a guest as a stream: our own ReadableStream of a guest stream passes the guest stream on. */

@@ -37,6 +37,7 @@ export interface ByteSource {
   whenReadable?(signal?: AbortSignal): Promise<void>;
 }
 
+/** A sink never keeps `bytes` once a write returned or its Promise settled (callers reuse the array). */
 export interface ByteSink {
   /** Write all of `bytes` (blocking). */
   writeSync(bytes: Uint8Array): void;

@@ -5,6 +5,7 @@
 
 import { toWasiError, type FsErrorCode } from '../core/errors.ts';
 import { readFrom, writeTo, type ByteSink, type ByteSource } from '../core/streams.ts';
+import { takeGuestByteStream, type GuestByteReader } from '../../async/streams.ts';
 
 export type Result<T, E> = { tag: 'ok'; val: T } | { tag: 'err'; val: E };
 export const ok = <T>(val: T): { tag: 'ok'; val: T } => ({ tag: 'ok', val });
@@ -59,6 +60,8 @@ export function sourceToStream(src: ByteSource, maxChunk: number): [AsyncIterabl
  * the failed write (the stream is then cancelled, so the guest sees it dropped).
  */
 export async function pumpToSink(data: ReadableStream<Uint8Array>, sink: ByteSink, closeSink: boolean): Promise<FsErrorCode | null> {
+  const direct = takeGuestByteStream(data);
+  if (direct !== null) return pumpDirect(direct, sink, closeSink);
   const reader = data.getReader();
   try {
     for (;;) {
@@ -71,6 +74,32 @@ export async function pumpToSink(data: ReadableStream<Uint8Array>, sink: ByteSin
     return toWasiError(e).code;
   } finally {
     reader.releaseLock();
+    if (closeSink) sink.close();
+  }
+}
+
+/** Largest buffer pumpDirect grows to. */
+const MAX_PUMP_CHUNK = 1 << 20;
+
+/**
+ * pumpToSink for a guest stream read directly: each chunk is copied from guest
+ * memory into one reused buffer (the sink does not keep the bytes once its
+ * write resolved), which grows while the guest fills it.
+ */
+async function pumpDirect(g: GuestByteReader, sink: ByteSink, closeSink: boolean): Promise<FsErrorCode | null> {
+  let buf = new Uint8Array(FIRST_CHUNK);
+  try {
+    for (;;) {
+      const n = await g.read(buf);
+      if (n === null) return null;
+      if (n === 0) continue;
+      await writeTo(sink, n === buf.length ? buf : buf.subarray(0, n));
+      if (n === buf.length && buf.length < MAX_PUMP_CHUNK) buf = new Uint8Array(buf.length * 2);
+    }
+  } catch (e) {
+    g.cancel();
+    return toWasiError(e).code;
+  } finally {
     if (closeSink) sink.close();
   }
 }
