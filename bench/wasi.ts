@@ -9,7 +9,7 @@
 // WASI 0.3 command from its prebuilt binaries (never copied into this repo).
 
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync, createReadStream } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Component } from '../src/index.ts';
@@ -104,8 +104,19 @@ async function startup(): Promise<BenchResult[]> {
 
 const mbps = (bytes: number, ms: number) => bytes / (1 << 20) / (ms / 1000);
 
+/** bench/fixtures/cat.wat assembled into a temporary file (removed by the caller). */
+async function watCat(): Promise<{ path: string; cleanup: () => void }> {
+  const { parse } = await import('@bytecodealliance/jco');
+  const out = await (parse as (t: string) => Uint8Array | Promise<Uint8Array>)(readFileSync(join(repoRoot, 'bench', 'fixtures', 'cat.wat'), 'utf8'));
+  const dir = mkdtempSync(join(tmpdir(), 'weir-bench-cat-'));
+  const path = join(dir, 'cat.wasm');
+  writeFileSync(path, out instanceof Uint8Array ? out : new Uint8Array(out as ArrayLike<number>));
+  return { path, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 async function cat(): Promise<BenchResult[]> {
   const w = await cmd();
+  const wat = await watCat();
   // head and wc are C programs: the pipeline's cost is the middle process.
   const run = (middle: string) => {
     const r = spawnSync('sh', ['-c', `head -c ${BYTES} /dev/zero | ${middle} | wc -c`], { encoding: 'utf8' });
@@ -114,18 +125,30 @@ async function cat(): Promise<BenchResult[]> {
   };
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const out: BenchResult[] = [];
-  for (const mode of ['cat', 'cat-direct']) {
-    const [weirMs, nodeMs] = wallPair(
-      () => run(`${q(node)} ${q(mainJs)} run ${q(w)} ${mode}`),
-      () => run(`${q(node)} -e 'process.stdin.pipe(process.stdout)'`),
-      3,
-    );
-    const v = mbps(BYTES, weirMs), b = mbps(BYTES, nodeMs);
-    out.push(withTarget({
-      name: `stdin → stdout, ${MB} MiB, qjs 0.3 ${mode === 'cat' ? 'cat (through guest memory)' : 'cat-direct (stdin stream handed to stdout)'}, whole process`,
-      value: v, unit: 'MiB/s', higherIsBetter: true, baseline: b,
-      baselineLabel: 'node -e "process.stdin.pipe(process.stdout)"', target: '≥ 50% of node',
-    }, 0.5 * b, '>='));
+  // the WAT cat copies through guest memory with no language runtime in the loop: it measures Weir's stream path
+  const modes: [string, string, string][] = [
+    ['cat', `${q(w)} cat`, 'qjs 0.3 cat (through guest memory)'],
+    ['wat-cat', q(wat.path), 'WAT 0.3 cat (bench/fixtures/cat.wat: stream.read into guest memory, stream.write out, 64 KiB)'],
+    ['cat-direct', `${q(w)} cat-direct`, 'qjs 0.3 cat-direct (stdin stream handed to stdout)'],
+  ];
+  try {
+    for (const [mode, args, label] of modes) {
+      const [weirMs, nodeMs] = wallPair(
+        () => run(`${q(node)} ${q(mainJs)} run ${args}`),
+        () => run(`${q(node)} -e 'process.stdin.pipe(process.stdout)'`),
+        mode === 'cat-direct' ? 3 : 5,
+      );
+      const v = mbps(BYTES, weirMs), b = mbps(BYTES, nodeMs);
+      const target = mode === 'cat-direct' ? 0.5 : 0.7;
+      out.push(withTarget({
+        name: `stdin → stdout, ${MB} MiB, ${label}, whole process`,
+        value: v, unit: 'MiB/s', higherIsBetter: true, baseline: b,
+        baselineLabel: 'node -e "process.stdin.pipe(process.stdout)"', target: `≥ ${target * 100}% of node`,
+        note: `${Math.round((100 * v) / b)}% of node`,
+      }, target * b, '>='));
+    }
+  } finally {
+    wat.cleanup();
   }
   return out;
 }
