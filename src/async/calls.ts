@@ -370,6 +370,7 @@ export function lowerBlocking(callee: ComponentFunc, ft: FuncType, inst: Compone
   const adapter = planFunc(ft, opts.memory64);
   const cx = createContext(opts, inst.handleOps);
   if (callee instanceof HostFunc) cx.fuelLimit = inst.hostcallFuel; // -S hostcall-fuel
+  if (callee instanceof HostFunc && callee.viewsBytes) cx.viewLists = true; // byte lists as views (see viewsBytes)
   if (!ft.async) {
     return function loweredMayBlock(...coreArgs: unknown[]): unknown {
       // the thread is needed only to block (a core start function may call this outside any task)

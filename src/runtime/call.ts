@@ -56,6 +56,21 @@ export function mayBlock<F extends (...args: any[]) => unknown>(fn: F): F {
   return fn;
 }
 
+/** Marks host functions that may receive `list<u8>` arguments as views of guest memory (see `viewsBytes`). */
+export const VIEWS_BYTES: unique symbol = Symbol.for('weir.viewsBytes') as any;
+
+/**
+ * Mark a host function that uses its `list<u8>` arguments only while it runs
+ * (until its Promise settles, for a `mayBlock` function): it then receives
+ * them as views of the caller's linear memory instead of copies. It must copy
+ * whatever it keeps longer (the guest may overwrite the memory afterwards).
+ * Returns `fn` itself.
+ */
+export function viewsBytes<F extends (...args: any[]) => unknown>(fn: F): F {
+  Object.defineProperty(fn, VIEWS_BYTES, { value: true });
+  return fn;
+}
+
 /** Promises returned by may-block host functions (a synchronous caller awaiting one must not hold the scheduler). */
 const hostBlocks = new WeakSet<Promise<unknown>>();
 export function isHostBlock(p: Promise<unknown>): boolean { return hostBlocks.has(p); }
@@ -65,11 +80,14 @@ export class HostFunc extends ComponentFunc {
   fn: (...args: any[]) => unknown;
   /** `fn` was marked with `mayBlock`: lowered through a Suspending import, its Promises suspend the guest. */
   readonly mayBlock: boolean;
+  /** `fn` was marked with `viewsBytes`: synchronous lowers hand it byte lists as views of guest memory. */
+  readonly viewsBytes: boolean;
   private needsConversion: boolean;
   constructor(type: FuncType, fn: (...args: any[]) => unknown) {
     super(type);
     this.fn = fn;
     this.mayBlock = !type.async && (fn as { [MAY_BLOCK]?: boolean })[MAY_BLOCK] === true;
+    this.viewsBytes = !type.async && (fn as { [VIEWS_BYTES]?: boolean })[VIEWS_BYTES] === true;
     this.needsConversion = hostArgsToJs(type) !== null;
   }
   call(args: unknown[]): unknown {
@@ -340,6 +358,7 @@ export function lowerSync(callee: ComponentFunc, type: FuncType, inst: Component
   // A guest-to-guest call into another memory: byte lists go from this memory straight into the
   // callee's (its lowering copies them before this instance can run again), without a JS copy between.
   if (callee instanceof LiftedFunc && callee.opts.memory !== null && callee.opts.memory !== opts.memory) cx.viewLists = true;
+  if (callee instanceof HostFunc && callee.viewsBytes) cx.viewLists = true;
   return function lowered(...coreArgs: unknown[]) {
     trapIf(!inst.mayLeave, 'cannot leave component instance');
     const outer = inst.lowerScope;

@@ -37,7 +37,11 @@ export interface ByteSource {
   whenReadable?(signal?: AbortSignal): Promise<void>;
 }
 
-/** A sink never keeps `bytes` once a write returned or its Promise settled (callers reuse the array). */
+/**
+ * A sink never keeps `bytes` once a write returned or its Promise settled: the
+ * caller may reuse the array (pumpToSink does), or it may be a view of guest
+ * memory (WASI 0.2 output-stream writes). A sink that keeps them copies them.
+ */
 export interface ByteSink {
   /** Write all of `bytes` (blocking). */
   writeSync(bytes: Uint8Array): void;

@@ -29,7 +29,7 @@
 // the `pollable` HostResource in `IoResources`.
 
 import { Trap } from '../../errors.ts';
-import { mayBlock } from '../../runtime/call.ts';
+import { mayBlock, viewsBytes } from '../../runtime/call.ts';
 import { HostResource } from '../../runtime/resources.ts';
 import type { Clocks } from '../core/clocks.ts';
 import { WasiError, toWasiError, type FsErrorCode } from '../core/errors.ts';
@@ -310,7 +310,8 @@ export class SinkWriter {
       if (n >= bytes.length) return;
       bytes = bytes.subarray(n);
     }
-    this.queue.push(bytes);
+    // `bytes` may be a view of guest memory (viewsBytes): keep a copy
+    this.queue.push(bytes.slice());
     this.queued += bytes.length;
     this.pump ??= this.drain();
   }
@@ -485,8 +486,9 @@ export function ioImports(r: IoResources, version: string): Record<string, Recor
       '[method]input-stream.blocking-skip': mayBlock((s: InputStream, len: bigint) => s.blockingSkip(len)),
       '[method]input-stream.subscribe': (s: InputStream) => s.subscribe(),
       '[method]output-stream.check-write': (s: OutputStream) => s.checkWrite(),
-      '[method]output-stream.write': (s: OutputStream, b: Uint8Array) => s.write(b),
-      '[method]output-stream.blocking-write-and-flush': mayBlock((s: OutputStream, b: Uint8Array) => s.blockingWriteAndFlush(b)),
+      // the bytes are views of guest memory: sinks write them at once, SinkWriter copies what it queues
+      '[method]output-stream.write': viewsBytes((s: OutputStream, b: Uint8Array) => s.write(b)),
+      '[method]output-stream.blocking-write-and-flush': viewsBytes(mayBlock((s: OutputStream, b: Uint8Array) => s.blockingWriteAndFlush(b))),
       '[method]output-stream.flush': (s: OutputStream) => s.flush(),
       '[method]output-stream.blocking-flush': mayBlock((s: OutputStream) => s.blockingFlush()),
       '[method]output-stream.subscribe': (s: OutputStream) => s.subscribe(),

@@ -96,11 +96,12 @@ class TcpSink implements ByteSink {
   }
   writeNow(bytes: Uint8Array): number {
     const n = Math.min(this.sock.writeCapacity(), bytes.length);
-    if (n > 0) this.sock.writeNow(n === bytes.length ? bytes : bytes.subarray(0, n));
+    // net.Socket.write keeps the bytes until sent, and they may be a view of guest memory (viewsBytes): copy
+    if (n > 0) this.sock.writeNow(bytes.slice(0, n));
     return n;
   }
-  write(bytes: Uint8Array): Promise<void> { return this.sock.write(bytes); }
-  writeSync(bytes: Uint8Array): void { this.sock.writeNow(bytes); }
+  write(bytes: Uint8Array): Promise<void> { return this.sock.write(bytes.slice()); }
+  writeSync(bytes: Uint8Array): void { this.sock.writeNow(bytes.slice()); }
   flushSync(): void {}
   close(): void {
     if (this.closed) return;
