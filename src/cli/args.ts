@@ -76,6 +76,13 @@ export interface ServeOptions extends GuestOptions {
   maxInstanceConcurrentReuseCount?: number;
   /** --idle-instance-timeout, in milliseconds. */
   idleInstanceTimeoutMs?: number;
+  /** H9: --tls-cert / --tls-key (PEM files; both or neither): HTTPS with h2 and http/1.1. */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** H9: --metrics-addr HOST:PORT: Prometheus text at /metrics. */
+  metricsAddr?: { host: string; port: number };
+  /** H9: --log-format text|json (json: one access-log line per request on stderr). */
+  logFormat?: 'text' | 'json';
 }
 
 export interface InspectOptions {
@@ -248,6 +255,17 @@ Options:
                      Requests one instance holds at once (default 16; 0.2: 1)
   --idle-instance-timeout DURATION
                      Close an instance idle this long (default 1s; e.g. 500ms, 2s)
+  --tls-cert FILE --tls-key FILE
+                     Serve HTTPS (HTTP/2 and HTTP/1.1, by ALPN) with this PEM
+                     certificate chain and private key; the first stderr line
+                     is then 'Serving HTTPS on https://ADDR:PORT/'
+  --metrics-addr HOST:PORT
+                     Serve Prometheus metrics at http://HOST:PORT/metrics
+                     (printed on the second stderr line)
+  --log-format text|json
+                     json: one JSON access-log line per request on stderr
+                     (default text: no access log). Guest stdout/stderr lines
+                     are always prefixed 'stdout [INSTANCE] :: '
   --dir, --dir-readonly, --env, --inherit-env, -S, -W, --allow-outbound, --allow-net, --strict:
                      as for weir run
   -v, --verbose      Print stack traces and extra diagnostics on errors
@@ -316,7 +334,7 @@ export function parseEnv(spec: string): EnvSetting {
   return { name, value: eq >= 0 ? spec.slice(eq + 1) : undefined };
 }
 
-export function parseAddr(spec: string): { host: string; port: number } {
+export function parseAddr(spec: string, opt = '--addr'): { host: string; port: number } {
   let host: string;
   let portText: string;
   const bracket = /^\[([^\]]*)\]:(.*)$/.exec(spec);
@@ -325,14 +343,14 @@ export function parseAddr(spec: string): { host: string; port: number } {
     portText = bracket[2];
   } else {
     const colon = spec.lastIndexOf(':');
-    if (colon < 0) throw new UsageError(`--addr ${JSON.stringify(spec)}: expected HOST:PORT`, 'serve');
+    if (colon < 0) throw new UsageError(`${opt} ${JSON.stringify(spec)}: expected HOST:PORT`, 'serve');
     host = spec.slice(0, colon);
     portText = spec.slice(colon + 1);
-    if (host.includes(':')) throw new UsageError(`--addr ${JSON.stringify(spec)}: write IPv6 hosts in brackets, e.g. [::1]:8080`, 'serve');
+    if (host.includes(':')) throw new UsageError(`${opt} ${JSON.stringify(spec)}: write IPv6 hosts in brackets, e.g. [::1]:8080`, 'serve');
   }
-  if (host === '') throw new UsageError(`--addr ${JSON.stringify(spec)}: missing host`, 'serve');
+  if (host === '') throw new UsageError(`${opt} ${JSON.stringify(spec)}: missing host`, 'serve');
   if (!/^[0-9]+$/.test(portText) || Number(portText) > 65535) {
-    throw new UsageError(`--addr ${JSON.stringify(spec)}: port must be a number from 0 to 65535`, 'serve');
+    throw new UsageError(`${opt} ${JSON.stringify(spec)}: port must be a number from 0 to 65535`, 'serve');
   }
   return { host, port: Number(portText) };
 }
@@ -554,6 +572,7 @@ function parseServe(c: Cursor, verbose: boolean): Command {
   let addr = DEFAULT_ADDR;
   const files: string[] = [];
   const pool: Pick<ServeOptions, 'maxInstanceReuseCount' | 'maxInstanceConcurrentReuseCount' | 'idleInstanceTimeoutMs'> = {};
+  const observe: Pick<ServeOptions, 'tlsCert' | 'tlsKey' | 'metricsAddr' | 'logFormat'> = {}; // H9
   let optionsDone = false;
   while (!c.done) {
     const raw = c.next();
@@ -567,15 +586,27 @@ function parseServe(c: Cursor, verbose: boolean): Command {
         case '--max-instance-reuse-count': pool.maxInstanceReuseCount = parseCount(c.value(opt, inline), opt); continue;
         case '--max-instance-concurrent-reuse-count': pool.maxInstanceConcurrentReuseCount = parseCount(c.value(opt, inline), opt); continue;
         case '--idle-instance-timeout': pool.idleInstanceTimeoutMs = parseDurationMs(c.value(opt, inline), opt); continue;
+        case '--tls-cert': observe.tlsCert = c.value(opt, inline); continue;
+        case '--tls-key': observe.tlsKey = c.value(opt, inline); continue;
+        case '--metrics-addr': observe.metricsAddr = parseAddr(c.value(opt, inline), opt); continue;
+        case '--log-format': {
+          const v = c.value(opt, inline);
+          if (v !== 'text' && v !== 'json') throw new UsageError(`--log-format ${JSON.stringify(v)}: expected text or json`, 'serve');
+          observe.logFormat = v;
+          continue;
+        }
         default: throw new UsageError(`unknown option ${opt}`, 'serve');
       }
     }
     files.push(raw);
   }
   if (files.length === 0) throw new UsageError('missing <component.wasm>', 'serve');
+  if ((observe.tlsCert === undefined) !== (observe.tlsKey === undefined)) {
+    throw new UsageError(observe.tlsCert === undefined ? '--tls-key needs --tls-cert' : '--tls-cert needs --tls-key', 'serve');
+  }
   const { host, port } = parseAddr(addr);
   finishGuestOptions(g);
-  return { cmd: 'serve', files, host, port, ...pool, ...g };
+  return { cmd: 'serve', files, host, port, ...pool, ...observe, ...g };
 }
 
 /** A count of at least 1 (serve's pool limits). */

@@ -267,6 +267,8 @@ async function serve(opts: ServeOptions): Promise<number> {
     ...(opts.maxInstanceReuseCount !== undefined ? { maxInstanceReuseCount: opts.maxInstanceReuseCount } : {}),
     ...(opts.maxInstanceConcurrentReuseCount !== undefined ? { maxInstanceConcurrentReuseCount: opts.maxInstanceConcurrentReuseCount } : {}),
     ...(opts.idleInstanceTimeoutMs !== undefined ? { idleInstanceTimeoutMs: opts.idleInstanceTimeoutMs } : {}),
+    // H9: --tls-cert/--tls-key, --metrics-addr, --log-format (src/serve/cli-extras.ts)
+    tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, metricsAddr: opts.metricsAddr, logFormat: opts.logFormat,
     verbose: opts.verbose,
   });
   // Pooled outgoing connections and timers must not keep a drained server alive.

@@ -11,8 +11,10 @@ import type { Component } from '../host/component.ts';
 import type { WasiConfig } from '../wasi/index.ts';
 import { ServeMachine, ServeSetupError, errText } from './machine.ts';
 import { nodeListener } from './node.ts';
+import { ServeExtras, type ServeExtrasOptions } from './cli-extras.ts'; // H9: TLS, metrics, access log
+import { createHttpsServer } from './tls.ts';
 
-export interface ServeCliOptions {
+export interface ServeCliOptions extends ServeExtrasOptions {
   files: string[];
   components: Component[];
   host: string;
@@ -27,6 +29,14 @@ export interface ServeCliOptions {
 const log = (l: string): void => { process.stderr.write(`${l}\n`); };
 
 export async function serveCli(opts: ServeCliOptions): Promise<number> {
+  // H9 hook: TLS files are checked before anything is instantiated or bound.
+  let extras: ServeExtras;
+  try {
+    extras = new ServeExtras(opts, log);
+  } catch (e) {
+    log(`weir: ${errText(e)}`);
+    return 1;
+  }
   let machine: ServeMachine;
   try {
     machine = new ServeMachine(opts.components.map((component, i) => ({ name: basename(opts.files[i]), component })), {
@@ -35,7 +45,9 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
       ...(opts.maxInstanceConcurrentReuseCount !== undefined ? { maxInstanceConcurrentReuseCount: opts.maxInstanceConcurrentReuseCount } : {}),
       ...(opts.idleInstanceTimeoutMs !== undefined ? { idleInstanceTimeoutMs: opts.idleInstanceTimeoutMs } : {}),
       log,
+      ...extras.machineConfig(), // H9 hook
     });
+    extras.attach(machine);
     machine.warm();
   } catch (e) {
     log(`weir: ${e instanceof ServeSetupError ? e.message : `${basename(opts.files[0])}: cannot instantiate: ${errText(e)}`}`);
@@ -44,7 +56,9 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   }
   // A bug in a request's bookkeeping must cost that request, not the server.
   process.on('unhandledRejection', (e) => { log(`weir: internal error (request abandoned): ${errText(e)}`); });
-  const server: Server = createServer({ keepAlive: true }, nodeListener(machine, log));
+  // H9 hook: with --tls-cert/--tls-key one node:http2 secure server answers h2 and http/1.1.
+  const listener = extras.listener(nodeListener(machine, log));
+  const server: Server = extras.tls ? createHttpsServer(extras.tls, listener) as unknown as Server : createServer({ keepAlive: true }, listener);
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
     s.setNoDelay(true);
@@ -52,19 +66,30 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
     s.once('close', () => sockets.delete(s));
   });
   try {
+    await extras.listenMetrics(); // H9 hook
+  } catch (e) {
+    log(`weir: cannot listen on --metrics-addr ${opts.metricsAddr!.host}:${opts.metricsAddr!.port}: ${(e as NodeJS.ErrnoException).code ?? errText(e)}`);
+    await machine.close();
+    return 1;
+  }
+  try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(opts.port, opts.host, () => { server.off('error', reject); resolve(); });
     });
   } catch (e) {
     log(`weir: cannot listen on ${opts.host}:${opts.port}: ${(e as NodeJS.ErrnoException).code ?? errText(e)}`);
+    extras.close();
     await machine.close();
     return 1;
   }
   const addr = server.address();
   const port = addr && typeof addr === 'object' ? addr.port : opts.port;
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  process.stderr.write(`Serving HTTP on http://${host}:${port}/\n`);
+  // H9 hook: TLS mode says HTTPS; the metrics URL (if any) is the second line.
+  process.stderr.write(extras.tls ? `Serving HTTPS on https://${host}:${port}/\n` : `Serving HTTP on http://${host}:${port}/\n`);
+  const metricsUrl = extras.metricsUrl();
+  if (metricsUrl) process.stderr.write(`Metrics on ${metricsUrl}\n`);
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -73,7 +98,8 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
       stopping = true;
       if (opts.verbose) log(`weir: ${signal}: finishing ${machine.pending} request(s) in flight`);
       server.close();
-      server.closeIdleConnections();
+      server.closeIdleConnections?.(); // H9: not on the TLS (http2) server
+      extras.close();
       void machine.close().then(() => {
         for (const s of sockets) s.destroy();
         resolve(0);

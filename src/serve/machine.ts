@@ -21,6 +21,7 @@ import type { HandlerAdapter, ServeRequest, ServeResponse } from './adapter.ts';
 import { instantiateComposition, planComposition, CompositionError, type LinkPlan, type Part } from './compose.ts';
 import { NEVER_SIGNAL as NEVER, P3_HANDLER, p3Adapter } from './p3-adapter.ts';
 import { p2Adapter } from './p2-adapter.ts';
+import type { ServeObserver } from './observe.ts';
 
 const P2_HANDLER = 'wasi:http/incoming-handler@0.2.0';
 
@@ -44,6 +45,10 @@ export interface ServeConfig {
   instanceIdEnv?: boolean;
   /** One-line diagnostics (a trapped instance, a refused response). Default: stderr. */
   log?: (line: string) => void;
+  /** H9: instance events for metrics and access logs (src/serve/observe.ts). */
+  observer?: ServeObserver;
+  /** H9: per-instance WASI settings over `wasi` (weir serve: stdout/stderr prefixed with the instance id). */
+  instanceWasi?: (instance: number) => Partial<WasiConfig>;
 }
 
 export class ServeSetupError extends Error {
@@ -153,7 +158,9 @@ export class ServeMachine {
       ? [...(base.env as Iterable<readonly [string, string]>)].map(([k, v]) => [k, v] as [string, string])
       : Object.entries(base.env as Record<string, string>);
     if (this.config.instanceIdEnv !== false) env.push(['INSTANCE_ID', String(id)]);
-    const wasi = createWasi({ ...base, env, http: { ...(base.http ?? {}), client: this.client() } });
+    const own = this.config.instanceWasi?.(id); // H9 hook
+    const t0 = this.config.observer?.instantiated ? performance.now() : 0; // H9 hook
+    const wasi = createWasi({ ...base, ...own, env, http: { ...(base.http ?? {}), client: this.client() } });
     let adapter: HandlerAdapter | null;
     try {
       const instances = instantiateComposition(this.parts, this.plan, { ...wasi.imports, ...this.shared });
@@ -166,6 +173,7 @@ export class ServeMachine {
     if (!adapter) throw new ServeSetupError(`${this.parts[0].name}: the instance has no handler export`);
     const slot = new Slot(id, adapter, wasi);
     this.instancesCreated++;
+    this.config.observer?.instantiated?.(id, (performance.now() - t0) / 1000); // H9 hook
     this.slots.push(slot);
     return slot;
   }
@@ -195,6 +203,7 @@ export class ServeMachine {
       return Promise.reject(e);
     }
     if (slot.idleTimer) { clearTimeout(slot.idleTimer); slot.idleTimer = null; }
+    this.config.observer?.assigned?.(slot.id); // H9 hook
     slot.inFlight++;
     slot.served++;
     this.inFlight++;
@@ -232,6 +241,7 @@ export class ServeMachine {
     slot.dead = true;
     this.log(`weir: instance ${slot.id} failed: ${errText(e)}; it is discarded (${slot.inFlight - 1} other request(s) in flight on it fail)`);
     slot.fail(new InstanceFailedError(`instance ${slot.id} failed`));
+    this.config.observer?.trapped?.(slot.id); // H9 hook
     // Calls on a trapped instance may never return: their slots are free now.
     for (const end of [...slot.calls]) end();
     this.remove(slot);
@@ -258,6 +268,7 @@ export class ServeMachine {
     if (i >= 0) this.slots.splice(i, 1);
     if (slot.idleTimer) { clearTimeout(slot.idleTimer); slot.idleTimer = null; }
     if (slot.inFlight === 0 && slot.wasi !== this.firstWasi) slot.wasi.close();
+    if (i >= 0) this.config.observer?.closed?.(slot.id); // H9 hook
   }
 
   /** Requests in flight right now. */

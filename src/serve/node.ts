@@ -14,6 +14,8 @@ import type { Body } from '../wasi/core/http/message.ts';
 import type { ServeRequest, ServeResponse } from './adapter.ts';
 import { ShuttingDownError, errText, type ServeMachine } from './machine.ts';
 import { GuestResponseError } from './p3-adapter.ts';
+import { h2Trailers, isHttp2, isTls, serveRequestFromH2 } from './http2.ts'; // H9 hook: HTTPS/h2 (see http2.ts)
+import type { Http2ServerRequest } from 'node:http2';
 
 const NO_TRAILERS: Promise<Fields | null> = Promise.resolve(null);
 const LATER = Symbol('later');
@@ -45,7 +47,7 @@ export function serveRequestFromNode(req: IncomingMessage, scheme: 'HTTP' | 'HTT
 }
 
 /** The incoming body, read on demand; trailers settle at its end (reject if the client went away). */
-function requestBody(req: IncomingMessage): Body {
+export function requestBody(req: IncomingMessage): Body {
   let settle!: (t: Fields | null) => void;
   let fail!: (e: unknown) => void;
   const trailers = new Promise<Fields | null>((res, rej) => { settle = res; fail = rej; });
@@ -130,7 +132,9 @@ export async function writeResponse(req: IncomingMessage, res: ServerResponse, r
   res.once('close', () => onClose!());
   const isHead = req.method === 'HEAD';
   const declared = contentLength(r.headers);
-  const wantsTrailers = /(?:^|,)\s*trailers\s*(?:,|$)/i.test(String(req.headers.te ?? ''));
+  // H9 hook: h2 carries trailers in a HEADERS frame (no TE needed, no chunked framing).
+  const h2 = isHttp2(req);
+  const wantsTrailers = h2 || /(?:^|,)\s*trailers\s*(?:,|$)/i.test(String(req.headers.te ?? ''));
   if (Number.isNaN(declared)) {
     r.transmitted({ tag: 'internal-error', val: undefined });
     r.body.stream?.[Symbol.asyncIterator]().return?.().catch(() => {});
@@ -227,14 +231,16 @@ export async function writeResponse(req: IncomingMessage, res: ServerResponse, r
     const sendTrailers = trailers !== null && trailers.length > 0 && wantsTrailers && declared === null && !isHead;
     if (!res.headersSent) {
       // Nothing written yet: the whole body is `held` (or empty).
-      const extra = sendTrailers ? (held === null ? ['transfer-encoding', 'chunked'] : undefined)
+      const extra = sendTrailers ? (held === null && !h2 ? ['transfer-encoding', 'chunked'] : undefined)
         : declared === null && !isHead ? ['content-length', String(sent)] : undefined;
       if (!head(extra)) return;
     }
     if (held !== null) {
       if (sendTrailers) { res.write(held); held = null; }
     }
-    if (sendTrailers) res.addTrailers(flatHeaders(trailers!).reduce<[string, string][]>((a, v, i, arr) => { if (i % 2 === 0) a.push([v, arr[i + 1]]); return a; }, []));
+    // H9 hook: node's h2 compatibility response takes trailers as an object only (repeated names as arrays).
+    if (sendTrailers && h2) res.addTrailers(h2Trailers(flatHeaders(trailers!)));
+    else if (sendTrailers) res.addTrailers(flatHeaders(trailers!).reduce<[string, string][]>((a, v, i, arr) => { if (i % 2 === 0) a.push([v, arr[i + 1]]); return a; }, []));
     if (held !== null) res.end(held); else res.end();
     await Promise.race([new Promise((r2) => res.once('finish', r2)), closedP]);
     if (res.writableFinished) r.transmitted(null);
@@ -249,7 +255,8 @@ export function nodeListener(machine: ServeMachine, log: (l: string) => void): (
   return (req, res) => {
     let request: ServeRequest;
     try {
-      request = serveRequestFromNode(req);
+      // H9 hook: h2 streams map pseudo-headers; a TLS connection is scheme HTTPS.
+      request = isHttp2(req) ? serveRequestFromH2(req as unknown as Http2ServerRequest) : serveRequestFromNode(req, isTls(req) ? 'HTTPS' : 'HTTP');
     } catch (e) {
       answerFailure(res, log, `bad request: ${errText(e)}`);
       return;
@@ -259,7 +266,8 @@ export function nodeListener(machine: ServeMachine, log: (l: string) => void): (
       (e: unknown) => {
         if (e instanceof ShuttingDownError && !res.headersSent) {
           // A request that arrived on a kept-alive connection while draining.
-          res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', connection: 'close', 'retry-after': '1' });
+          // H9 hook: h2 has no Connection header (node refuses it); the client's session ends with the server's.
+          res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', ...(isHttp2(req) ? {} : { connection: 'close' }), 'retry-after': '1' });
           res.end('Service Unavailable: shutting down\n');
           return;
         }

@@ -1,0 +1,128 @@
+// Prometheus metrics for `weir serve --metrics-addr HOST:PORT` (text
+// exposition format 0.0.4, written here: counters, gauges and cumulative
+// histograms with `le` buckets, `_sum` and `_count`). Fed by observe.ts;
+// gauges that the machine already knows (instances, requests in flight in
+// the machine) are read when scraped.
+
+import { createServer, type Server } from 'node:http';
+import type { RequestRecord, RequestSink, ServeObserver } from './observe.ts';
+
+/** Request duration buckets (seconds). */
+const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Instantiation time buckets (seconds). */
+const INSTANTIATION_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+export class Histogram {
+  readonly bounds: number[];
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+  constructor(bounds: number[]) {
+    this.bounds = bounds;
+    this.counts = bounds.map(() => 0);
+  }
+  observe(v: number): void {
+    this.sum += v;
+    this.count++;
+    for (let i = 0; i < this.bounds.length; i++) if (v <= this.bounds[i]) { this.counts[i]++; break; }
+  }
+  /** The exposition lines: cumulative buckets, +Inf, _sum, _count. */
+  lines(name: string): string[] {
+    const out: string[] = [];
+    let c = 0;
+    for (let i = 0; i < this.bounds.length; i++) {
+      c += this.counts[i];
+      out.push(`${name}_bucket{le="${num(this.bounds[i])}"} ${c}`);
+    }
+    out.push(`${name}_bucket{le="+Inf"} ${this.count}`, `${name}_sum ${num(this.sum)}`, `${name}_count ${this.count}`);
+    return out;
+  }
+}
+
+function num(v: number): string {
+  if (v === Infinity) return '+Inf';
+  if (v === -Infinity) return '-Inf';
+  if (Number.isNaN(v)) return 'NaN';
+  return String(v);
+}
+
+/** What the metrics read from the machine at scrape time. */
+export interface MetricsSource {
+  /** Live instances. */
+  readonly instances: number;
+}
+
+export class ServeMetrics implements RequestSink {
+  private readonly byStatus = new Map<string, number>();
+  private inFlight = 0;
+  private traps = 0;
+  private timeouts = 0;
+  private instantiations = 0;
+  private readonly requestSeconds = new Histogram(REQUEST_BUCKETS);
+  private readonly instantiationSeconds = new Histogram(INSTANTIATION_BUCKETS);
+  private source: MetricsSource | null = null;
+  /** Instance events for the ServeMachine (pass as ServeObservation's instanceEvents). */
+  readonly instanceEvents: ServeObserver = {
+    instantiated: (_i, seconds) => { this.instantiations++; this.instantiationSeconds.observe(seconds); },
+    trapped: () => { this.traps++; },
+    timedOut: () => { this.timeouts++; },
+  };
+
+  /** Where live instances are read from (the ServeMachine). */
+  attach(source: MetricsSource): void { this.source = source; }
+
+  started(): void { this.inFlight++; }
+
+  finished(r: RequestRecord): void {
+    this.inFlight--;
+    const code = r.status === null ? 'none' : String(r.status);
+    this.byStatus.set(code, (this.byStatus.get(code) ?? 0) + 1);
+    this.requestSeconds.observe(r.seconds);
+  }
+
+  /** The Prometheus text exposition. */
+  render(): string {
+    const out: string[] = [];
+    const metric = (name: string, type: string, help: string, lines: string[]) => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...lines);
+    };
+    const codes = [...this.byStatus.keys()].sort();
+    metric('weir_http_requests_total', 'counter', 'HTTP requests answered, by status code (code="none": the connection ended before a status was sent).',
+      codes.map((c) => `weir_http_requests_total{code="${c}"} ${this.byStatus.get(c)}`));
+    metric('weir_http_requests_in_flight', 'gauge', 'HTTP requests received and not yet answered.', [`weir_http_requests_in_flight ${this.inFlight}`]);
+    metric('weir_instances', 'gauge', 'Live component instances in the pool.', [`weir_instances ${this.source?.instances ?? 0}`]);
+    metric('weir_workers', 'gauge', 'Worker threads serving requests (weir serve runs every instance on the main thread).', ['weir_workers 1']);
+    metric('weir_instances_created_total', 'counter', 'Component instances created.', [`weir_instances_created_total ${this.instantiations}`]);
+    metric('weir_instance_traps_total', 'counter', 'Instances discarded because a guest call trapped.', [`weir_instance_traps_total ${this.traps}`]);
+    metric('weir_request_timeouts_total', 'counter', 'Requests that ran out of time.', [`weir_request_timeouts_total ${this.timeouts}`]);
+    metric('weir_instantiation_duration_seconds', 'histogram', 'Time to instantiate one instance (composition included).', this.instantiationSeconds.lines('weir_instantiation_duration_seconds'));
+    metric('weir_http_request_duration_seconds', 'histogram', 'Time from a request\'s arrival to the end of its response.', this.requestSeconds.lines('weir_http_request_duration_seconds'));
+    return `${out.join('\n')}\n`;
+  }
+}
+
+/** Binds a server answering GET /metrics with `metrics.render()`; rejects if it cannot listen. */
+export async function listenMetrics(metrics: ServeMetrics, host: string, port: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('Not Found: metrics are at /metrics\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
+      res.end('Method Not Allowed\n');
+      return;
+    }
+    const body = metrics.render();
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => { server.off('error', reject); resolve(); });
+  });
+  server.unref();
+  return server;
+}
