@@ -45,8 +45,7 @@ export async function bundleCli(cli = join(root, 'dist', 'cli')): Promise<string
       // imports node:http, which a run must not load).
       codeSplitting: {
         groups: [
-          // (H9: with the modules only serve/cli.js imports that load node:http2, node:tls, node:async_hooks)
-          { name: 'server', test: /[\\/]dist[\\/]serve[\\/](?:cli|cli-extras|tls|metrics|observe|access-log)\.js$/, includeDependenciesRecursively: false },
+          { name: 'server', test: /[\\/]dist[\\/]serve[\\/]cli\.js$/, includeDependenciesRecursively: false },
           { name: 'core', test: /[\\/]dist[\\/]/ },
         ],
       },

@@ -13,4 +13,5 @@ export { createWasi, createWasiP2Imports, createWasiP3Imports, runCommand, findR
 export { HttpClient, OutboundPolicy, HttpError, type HttpConfig, type ErrorCode as HttpErrorCode } from './wasi/index.ts';
 export { NetRuleError, type NetworkConfig, type SocketAddrCheck, type SocketAddrUse, type CheckedAddress } from './wasi/index.ts';
 export { createRequestListener, createHandler, createServeMachine, ServeMachine, ServeSetupError, SERVE_DEFAULTS, type ServeOptions as HttpServeOptions, type RequestListener, type Handler as HttpHandler, type Serveable } from './serve/index.ts';
+export { ServeObservation, ServeMetrics, JsonAccessLog, type ServeObserver, type RequestRecord, type RequestSink } from './serve/index.ts'; // H9
 export { Fields as HttpFields, HeaderError } from './wasi/core/http/fields.ts';

@@ -11,11 +11,12 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { connect as h2connect } from 'node:http2';
+import { connect as h2connect, createSecureServer } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildService, weirBin } from './helpers/http-serve-fixtures.ts';
 import { buildJsProxy } from './helpers/http-fixtures.ts';
+import { Component, createRequestListener, ServeMetrics, ServeObservation, JsonAccessLog } from '../src/index.ts';
 
 const hasOpenssl = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
 const NO_OPENSSL = 'the openssl CLI is not installed (node:crypto cannot make an X.509 certificate)';
@@ -295,4 +296,50 @@ test('--log-format: only text or json', () => {
   const r = spawnSync(process.execPath, [weirBin, 'serve', '--log-format', 'xml', 'x.wasm'], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--log-format "xml": expected text or json/);
+});
+
+test('API: createRequestListener under node:http2 createSecureServer (h2, scheme HTTPS) with ServeObservation, ServeMetrics and JsonAccessLog', { timeout: 60_000 }, async (t) => {
+  if (!wasm) return t.skip('componentize-qjs or the WASI 0.3 WIT is not available');
+  if (!hasOpenssl) return t.skip(NO_OPENSSL);
+  const metrics = new ServeMetrics();
+  const log: string[] = [];
+  const observation = new ServeObservation([metrics, new JsonAccessLog((l) => log.push(l))], metrics.instanceEvents);
+  const listener = createRequestListener(Component.compile(readFileSync(wasm)), { observer: observation.observer, log: () => {} });
+  metrics.attach(listener.machine);
+  const server = createSecureServer({ cert: readFileSync(cert), key: readFileSync(key), allowHTTP1: true }, observation.listener(listener as never));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const session = h2connect(`https://127.0.0.1:${port}`, { ca: readFileSync(cert) });
+  session.on('error', () => {});
+  try {
+    const get = (path: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const s = session.request({ ':path': path });
+      let status = 0;
+      let body = '';
+      const timer = setTimeout(() => { s.close(); reject(new Error('timeout')); }, 10_000);
+      s.setEncoding('utf8');
+      s.on('response', (h) => { status = Number(h[':status']); });
+      s.on('data', (d: string) => { body += d; });
+      s.on('end', () => { clearTimeout(timer); resolve({ status, body }); });
+      s.on('error', (e) => { clearTimeout(timer); reject(e); });
+      s.end();
+    });
+    const info = await get('/info');
+    assert.equal(info.status, 200);
+    assert.equal(JSON.parse(info.body).scheme, 'HTTPS');
+    assert.equal((await get('/error')).status, 500);
+    const text = metrics.render();
+    assert.equal(metricValue(text, 'weir_http_requests_total{code="200"}'), 1);
+    assert.equal(metricValue(text, 'weir_http_requests_total{code="500"}'), 1);
+    assert.equal(metricValue(text, 'weir_instance_traps_total'), 0);
+    assert.equal(log.length, 2);
+    const rec = JSON.parse(log[0]);
+    assert.equal(rec.protocol, 'HTTP/2.0');
+    assert.equal(rec.path, '/info');
+    assert.equal(rec.instance_id, 0);
+  } finally {
+    session.close();
+    server.close();
+    await listener.close();
+  }
 });

@@ -7,7 +7,7 @@
 import type { Server } from 'node:http';
 import type { ServeConfig, ServeMachine } from './machine.ts';
 import { JsonAccessLog, PrefixedGuestOutput } from './access-log.ts';
-import { ServeMetrics, listenMetrics } from './metrics.ts';
+import { ServeMetrics } from './metrics.ts';
 import { ServeObservation, type RequestSink, type ServeObserver } from './observe.ts';
 import { loadTlsFiles } from './tls.ts';
 
@@ -27,10 +27,15 @@ export class ServeExtras {
   private metricsServer: Server | null = null;
   private readonly events: ServeObserver;
 
-  /** Throws TlsSetupError for unreadable or mismatched TLS files. */
-  constructor(opts: ServeExtrasOptions, log: (line: string) => void) {
+  /** Rejects with TlsSetupError for unreadable or mismatched TLS files. */
+  static async create(opts: ServeExtrasOptions, log: (line: string) => void): Promise<ServeExtras> {
+    const tls = opts.tlsCert !== undefined && opts.tlsKey !== undefined ? await loadTlsFiles(opts.tlsCert, opts.tlsKey) : null;
+    return new ServeExtras(opts, tls, log);
+  }
+
+  private constructor(opts: ServeExtrasOptions, tls: { cert: Buffer; key: Buffer } | null, log: (line: string) => void) {
     this.opts = opts;
-    this.tls = opts.tlsCert !== undefined && opts.tlsKey !== undefined ? loadTlsFiles(opts.tlsCert, opts.tlsKey) : null;
+    this.tls = tls;
     this.metrics = opts.metricsAddr ? new ServeMetrics() : null;
     const sinks: RequestSink[] = [];
     if (this.metrics) sinks.push(this.metrics);
@@ -75,4 +80,31 @@ export class ServeExtras {
     this.metricsServer?.close();
     this.metricsServer?.closeAllConnections();
   }
+}
+
+/** Binds a server answering GET /metrics with `metrics.render()`; rejects if it cannot listen. */
+async function listenMetrics(metrics: ServeMetrics, host: string, port: number): Promise<Server> {
+  const { createServer } = await import('node:http');
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('Not Found: metrics are at /metrics\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
+      res.end('Method Not Allowed\n');
+      return;
+    }
+    const body = metrics.render();
+    res.writeHead(200, { 'content-type': ServeMetrics.contentType, 'content-length': String(Buffer.byteLength(body)) });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => { server.off('error', reject); resolve(); });
+  });
+  server.unref();
+  return server;
 }

@@ -32,7 +32,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   // H9 hook: TLS files are checked before anything is instantiated or bound.
   let extras: ServeExtras;
   try {
-    extras = new ServeExtras(opts, log);
+    extras = await ServeExtras.create(opts, log);
   } catch (e) {
     log(`weir: ${errText(e)}`);
     return 1;
@@ -58,7 +58,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   process.on('unhandledRejection', (e) => { log(`weir: internal error (request abandoned): ${errText(e)}`); });
   // H9 hook: with --tls-cert/--tls-key one node:http2 secure server answers h2 and http/1.1.
   const listener = extras.listener(nodeListener(machine, log));
-  const server: Server = extras.tls ? createHttpsServer(extras.tls, listener) as unknown as Server : createServer({ keepAlive: true }, listener);
+  const server: Server = extras.tls ? await createHttpsServer(extras.tls, listener) as unknown as Server : createServer({ keepAlive: true }, listener);
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
     s.setNoDelay(true);

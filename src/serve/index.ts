@@ -14,6 +14,10 @@ import { GuestResponseError } from './p3-adapter.ts';
 
 export { ServeMachine, ServeSetupError, ShuttingDownError, SERVE_DEFAULTS, type ServeConfig } from './machine.ts';
 export type { ServeRequest, ServeResponse, HandlerAdapter, HandleCall } from './adapter.ts';
+// H9: observability for embedders (pass `observation.observer` as the `observer` option, wrap the listener).
+export { ServeObservation, type ServeObserver, type RequestRecord, type RequestSink } from './observe.ts';
+export { ServeMetrics } from './metrics.ts';
+export { JsonAccessLog } from './access-log.ts';
 
 /** One component, or a composition in order (each import not provided by the host links to a later component's export). */
 export type Serveable = Component | Component[] | Part[];

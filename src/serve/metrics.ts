@@ -4,7 +4,6 @@
 // gauges that the machine already knows (instances, requests in flight in
 // the machine) are read when scraped.
 
-import { createServer, type Server } from 'node:http';
 import type { RequestRecord, RequestSink, ServeObserver } from './observe.ts';
 
 /** Request duration buckets (seconds). */
@@ -80,6 +79,9 @@ export class ServeMetrics implements RequestSink {
     this.requestSeconds.observe(r.seconds);
   }
 
+  /** The content type of `render()`'s text. */
+  static readonly contentType = 'text/plain; version=0.0.4; charset=utf-8';
+
   /** The Prometheus text exposition. */
   render(): string {
     const out: string[] = [];
@@ -94,35 +96,9 @@ export class ServeMetrics implements RequestSink {
     metric('weir_workers', 'gauge', 'Worker threads serving requests (weir serve runs every instance on the main thread).', ['weir_workers 1']);
     metric('weir_instances_created_total', 'counter', 'Component instances created.', [`weir_instances_created_total ${this.instantiations}`]);
     metric('weir_instance_traps_total', 'counter', 'Instances discarded because a guest call trapped.', [`weir_instance_traps_total ${this.traps}`]);
-    metric('weir_request_timeouts_total', 'counter', 'Requests that ran out of time.', [`weir_request_timeouts_total ${this.timeouts}`]);
+    metric('weir_request_timeouts_total', 'counter', 'Requests that ran out of time (counted when the serve machine reports a request timeout).', [`weir_request_timeouts_total ${this.timeouts}`]);
     metric('weir_instantiation_duration_seconds', 'histogram', 'Time to instantiate one instance (composition included).', this.instantiationSeconds.lines('weir_instantiation_duration_seconds'));
     metric('weir_http_request_duration_seconds', 'histogram', 'Time from a request\'s arrival to the end of its response.', this.requestSeconds.lines('weir_http_request_duration_seconds'));
     return `${out.join('\n')}\n`;
   }
-}
-
-/** Binds a server answering GET /metrics with `metrics.render()`; rejects if it cannot listen. */
-export async function listenMetrics(metrics: ServeMetrics, host: string, port: number): Promise<Server> {
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '').split('?')[0];
-    if (path !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
-      res.end('Not Found: metrics are at /metrics\n');
-      return;
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
-      res.end('Method Not Allowed\n');
-      return;
-    }
-    const body = metrics.render();
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) });
-    res.end(req.method === 'HEAD' ? undefined : body);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => { server.off('error', reject); resolve(); });
-  });
-  server.unref();
-  return server;
 }

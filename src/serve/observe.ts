@@ -31,7 +31,7 @@ export interface RequestRecord {
   instance: number | null;
   method: string;
   path: string;
-  /** 'HTTP/1.1' or 'HTTP/2' (or 'HTTP/1.0'). */
+  /** 'HTTP/1.1', 'HTTP/2.0' or 'HTTP/1.0' (node's httpVersion). */
   protocol: string;
   /** The status sent, or null when the connection ended before a status left. */
   status: number | null;

@@ -3,10 +3,12 @@
 // http/1.1 (ALPN, allowHTTP1) with the same listener; node.ts tells the two
 // apart per request (src/serve/http2.ts maps h2 streams).
 
+// node:tls and node:http2 are imported when used: the CLI bundle keeps this
+// module in the chunk a plain `weir run` loads.
+
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createSecureServer, type Http2SecureServer } from 'node:http2';
-import { createSecureContext } from 'node:tls';
+import type { Http2SecureServer } from 'node:http2';
 
 export class TlsSetupError extends Error {
   override name = 'TlsSetupError';
@@ -17,7 +19,7 @@ export class TlsSetupError extends Error {
  * binds: a missing file, a file that is not PEM, or a key that does not match
  * the certificate is a TlsSetupError naming the flag.
  */
-export function loadTlsFiles(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
+export async function loadTlsFiles(certFile: string, keyFile: string): Promise<{ cert: Buffer; key: Buffer }> {
   const read = (file: string, flag: string): Buffer => {
     try {
       return readFileSync(file);
@@ -33,6 +35,7 @@ export function loadTlsFiles(certFile: string, keyFile: string): { cert: Buffer;
   if (!/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(key.toString('latin1'))) {
     throw new TlsSetupError(`--tls-key ${keyFile}: not a PEM private key`);
   }
+  const { createSecureContext } = await import('node:tls');
   try {
     createSecureContext({ cert, key });
   } catch (e) {
@@ -43,11 +46,18 @@ export function loadTlsFiles(certFile: string, keyFile: string): { cert: Buffer;
   return { cert, key };
 }
 
+/** Streams one h2 connection may have open at once. */
+export const H2_MAX_CONCURRENT_STREAMS = 100;
+
 /** An HTTPS server speaking h2 and http/1.1 (ALPN) with the listener for both. */
-export function createHttpsServer(
+export async function createHttpsServer(
   tls: { cert: Buffer; key: Buffer },
   listener: (req: IncomingMessage, res: ServerResponse) => void,
-): Http2SecureServer {
-  return createSecureServer({ cert: tls.cert, key: tls.key, allowHTTP1: true, ALPNProtocols: ['h2', 'http/1.1'] },
+): Promise<Http2SecureServer> {
+  const { createSecureServer } = await import('node:http2');
+  // 100 concurrent streams per h2 connection (node's default is unbounded): a
+  // client cannot open more requests on one connection than an h1 client
+  // could on 100 connections.
+  return createSecureServer({ cert: tls.cert, key: tls.key, allowHTTP1: true, ALPNProtocols: ['h2', 'http/1.1'], settings: { maxConcurrentStreams: H2_MAX_CONCURRENT_STREAMS } },
     listener as unknown as Parameters<typeof createSecureServer>[1]);
 }
