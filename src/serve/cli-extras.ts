@@ -39,7 +39,13 @@ export class ServeExtras {
     this.metrics = opts.metricsAddr ? new ServeMetrics() : null;
     const sinks: RequestSink[] = [];
     if (this.metrics) sinks.push(this.metrics);
-    if (opts.logFormat === 'json') sinks.push(new JsonAccessLog(log));
+    if (opts.logFormat === 'json') {
+      // Lines written once per macrotask: one stderr write (a synchronous syscall on pipes and files) for many requests.
+      sinks.push(new JsonAccessLog((line) => {
+        this.pendingLog += `${line}\n`;
+        if (!this.flushScheduled) { this.flushScheduled = true; setImmediate(this.flushLog); }
+      }));
+    }
     const output = this.output;
     const events: ServeObserver = { ...(this.metrics?.instanceEvents ?? {}), closed: (i) => output.closed(i) };
     this.observation = sinks.length > 0 ? new ServeObservation(sinks, events) : null;
@@ -76,7 +82,17 @@ export class ServeExtras {
     return `http://${host}:${addr.port}/metrics`;
   }
 
+  private pendingLog = '';
+  private flushScheduled = false;
+  private readonly flushLog = (): void => {
+    this.flushScheduled = false;
+    const text = this.pendingLog;
+    this.pendingLog = '';
+    if (text) process.stderr.write(text);
+  };
+
   close(): void {
+    this.flushLog();
     this.metricsServer?.close();
     this.metricsServer?.closeAllConnections();
   }

@@ -99,8 +99,8 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
       if (opts.verbose) log(`weir: ${signal}: finishing ${machine.pending} request(s) in flight`);
       server.close();
       server.closeIdleConnections?.(); // H9: not on the TLS (http2) server
-      extras.close();
       void machine.close().then(() => {
+        extras.close(); // H9: after the last request's access-log line
         for (const s of sockets) s.destroy();
         resolve(0);
       });
