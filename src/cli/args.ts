@@ -1,5 +1,6 @@
 // Command-line argument parsing for `weir` (hand-written, no dependencies).
 
+import type { ServeLimits } from '../serve/limits.ts'; // H8
 import { parseOutboundPattern } from '../wasi/core/http/policy.ts';
 import { parseNetRule } from '../wasi/core/sockets/policy.ts';
 
@@ -83,6 +84,8 @@ export interface ServeOptions extends GuestOptions {
   metricsAddr?: { host: string; port: number };
   /** H9: --log-format text|json (json: one access-log line per request on stderr). */
   logFormat?: 'text' | 'json';
+  /** H8: --max-concurrent-requests, --max-connections, --queue-timeout, body/header sizes and timeouts, --shutdown-timeout (src/serve/limits.ts). */
+  serveLimits?: ServeLimits;
 }
 
 export interface InspectOptions {
@@ -266,6 +269,34 @@ Options:
                      json: one JSON access-log line per request on stderr
                      (default text: no access log). Guest stdout/stderr lines
                      are always prefixed 'stdout [INSTANCE] :: '
+Limits (0 turns one off):
+  --max-concurrent-requests N
+                     Requests handed to components at once (default 1000);
+                     the others wait in a queue
+  --max-connections N
+                     Open client connections (default 1000); the others wait
+  --queue-timeout DURATION
+                     A waiting request or connection gets 503 with
+                     Retry-After after this (default 10s)
+  --max-request-body-size BYTES
+                     413 beyond it (default 100M); the component's body
+                     stream ends with error-code HTTP-request-body-size
+  --max-header-size BYTES
+                     431 when the request head is larger (default 16K)
+  --header-timeout DURATION
+                     408 when the request head takes longer (default 20s)
+  --body-timeout DURATION
+                     408 when the whole request takes longer to arrive
+                     (default 300s)
+  --idle-timeout DURATION
+                     Close a kept-alive connection idle this long (default 5s)
+  --shutdown-timeout DURATION
+                     SIGINT/SIGTERM wait at most this long for requests in
+                     flight, then exit 1 (default 30s); a second signal exits
+                     at once (130)
+  -W timeout=DURATION
+                     504 when the component has not answered (response head)
+                     within this; its task is cancelled (default: none)
   --dir, --dir-readonly, --env, --inherit-env, -S, -W, --allow-outbound, --allow-net, --strict:
                      as for weir run
   -v, --verbose      Print stack traces and extra diagnostics on errors
@@ -573,6 +604,7 @@ function parseServe(c: Cursor, verbose: boolean): Command {
   const files: string[] = [];
   const pool: Pick<ServeOptions, 'maxInstanceReuseCount' | 'maxInstanceConcurrentReuseCount' | 'idleInstanceTimeoutMs'> = {};
   const observe: Pick<ServeOptions, 'tlsCert' | 'tlsKey' | 'metricsAddr' | 'logFormat'> = {}; // H9
+  const limits: ServeLimits = {}; // H8
   let optionsDone = false;
   while (!c.done) {
     const raw = c.next();
@@ -586,6 +618,16 @@ function parseServe(c: Cursor, verbose: boolean): Command {
         case '--max-instance-reuse-count': pool.maxInstanceReuseCount = parseCount(c.value(opt, inline), opt); continue;
         case '--max-instance-concurrent-reuse-count': pool.maxInstanceConcurrentReuseCount = parseCount(c.value(opt, inline), opt); continue;
         case '--idle-instance-timeout': pool.idleInstanceTimeoutMs = parseDurationMs(c.value(opt, inline), opt); continue;
+        // H8: request-level limits (src/serve/limits.ts)
+        case '--max-concurrent-requests': limits.maxConcurrentRequests = parseLimitCount(c.value(opt, inline), opt, 'serve'); continue;
+        case '--max-connections': limits.maxConnections = parseLimitCount(c.value(opt, inline), opt, 'serve'); continue;
+        case '--queue-timeout': limits.queueTimeoutMs = timerMs(c.value(opt, inline), opt); continue;
+        case '--max-request-body-size': limits.maxRequestBodySize = parseBytes(c.value(opt, inline), opt, 'serve'); continue;
+        case '--max-header-size': limits.maxHeaderSize = parseBytes(c.value(opt, inline), opt, 'serve'); continue;
+        case '--header-timeout': limits.headerTimeoutMs = timerMs(c.value(opt, inline), opt); continue;
+        case '--body-timeout': limits.bodyTimeoutMs = timerMs(c.value(opt, inline), opt); continue;
+        case '--idle-timeout': limits.idleTimeoutMs = timerMs(c.value(opt, inline), opt); continue;
+        case '--shutdown-timeout': limits.shutdownTimeoutMs = timerMs(c.value(opt, inline), opt); continue;
         case '--tls-cert': observe.tlsCert = c.value(opt, inline); continue;
         case '--tls-key': observe.tlsKey = c.value(opt, inline); continue;
         case '--metrics-addr': observe.metricsAddr = parseAddr(c.value(opt, inline), opt); continue;
@@ -606,7 +648,17 @@ function parseServe(c: Cursor, verbose: boolean): Command {
   }
   const { host, port } = parseAddr(addr);
   finishGuestOptions(g);
-  return { cmd: 'serve', files, host, port, ...pool, ...observe, ...g };
+  if (limits.maxRequestBodySize !== undefined || limits.maxHeaderSize !== undefined) {
+    if ((limits.maxHeaderSize ?? 0) > 2 ** 31 - 1) throw new UsageError('--max-header-size: at most 2G', 'serve');
+  }
+  return { cmd: 'serve', files, host, port, ...pool, ...observe, ...(Object.keys(limits).length ? { serveLimits: limits } : {}), ...g };
+}
+
+/** H8: a duration a Node timer can hold (0 allowed: off). */
+function timerMs(v: string, opt: string): number {
+  const ms = parseDurationMs(v, opt);
+  if (ms > 2 ** 31 - 1) throw new UsageError(`${opt} ${JSON.stringify(v)}: at most 596h (the longest timer Node offers)`, 'serve');
+  return Math.round(ms);
 }
 
 /** A count of at least 1 (serve's pool limits). */

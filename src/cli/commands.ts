@@ -226,16 +226,9 @@ export async function runHere(opts: RunOptions, started?: () => void): Promise<n
 async function serve(opts: ServeOptions): Promise<number> {
   const { Component } = await import('../index.ts');
   const { deviationOptions } = await import('./toolchains.ts');
-  const { compileLimits } = await import('./limits.ts');
-  // The serve pool does not take per-instance limits or a request timeout yet: refuse them
-  // rather than ignore them (memory and table sizes are compiled into the components).
-  const unwired = Object.entries(opts.limits ?? {})
-    .filter(([k, v]) => v !== undefined && k !== 'maxMemorySize' && k !== 'maxTableElements' && k !== 'trapOnGrowFailure')
-    .map(([k]) => (k === 'timeoutMs' ? '-W timeout' : k === 'maxResources' || k === 'hostcallFuel' ? '-S ' : '-W ') + (k === 'timeoutMs' ? '' : k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)));
-  if (unwired.length > 0) {
-    process.stderr.write(`weir: serve does not support ${unwired.join(', ')} yet (weir run does)\nRun 'weir serve --help' for usage.\n`);
-    return 2;
-  }
+  const { compileLimits, instanceLimits } = await import('./limits.ts');
+  // H8: every -W / -S limit reaches serve: compile limits below, counts and handles per instance
+  // (instanceLimits), -W timeout per request (src/serve/limits.ts).
   const limits = compileLimits(opts);
   const components = [];
   for (const file of opts.files) {
@@ -269,6 +262,9 @@ async function serve(opts: ServeOptions): Promise<number> {
     ...(opts.idleInstanceTimeoutMs !== undefined ? { idleInstanceTimeoutMs: opts.idleInstanceTimeoutMs } : {}),
     // H9: --tls-cert/--tls-key, --metrics-addr, --log-format (src/serve/cli-extras.ts)
     tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, metricsAddr: opts.metricsAddr, logFormat: opts.logFormat,
+    // H8: request-level limits and the per-instance runtime limits
+    limits: { ...opts.serveLimits, ...(opts.limits?.timeoutMs !== undefined ? { requestTimeoutMs: opts.limits.timeoutMs } : {}) },
+    instanceLimits: instanceLimits(opts),
     verbose: opts.verbose,
   });
   // Pooled outgoing connections and timers must not keep a drained server alive.

@@ -13,6 +13,9 @@ import { ServeMachine, ServeSetupError, errText } from './machine.ts';
 import { nodeListener } from './node.ts';
 import { ServeExtras, type ServeExtrasOptions } from './cli-extras.ts'; // H9: TLS, metrics, access log
 import { createHttpsServer } from './tls.ts';
+import { createServer as createNetServer } from 'node:net';
+import type { InstanceLimits } from '../runtime/limits.ts';
+import { ConnectionGate, LimitedHandler, httpServerOptions, resolveLimits, type ServeLimits } from './limits.ts'; // H8
 
 export interface ServeCliOptions extends ServeExtrasOptions {
   files: string[];
@@ -23,6 +26,9 @@ export interface ServeCliOptions extends ServeExtrasOptions {
   maxInstanceReuseCount?: number;
   maxInstanceConcurrentReuseCount?: number;
   idleInstanceTimeoutMs?: number;
+  /** H8: request-level limits (src/serve/limits.ts) and per-instance runtime limits. */
+  limits?: ServeLimits;
+  instanceLimits?: InstanceLimits;
   verbose: boolean;
 }
 
@@ -45,6 +51,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
       ...(opts.maxInstanceConcurrentReuseCount !== undefined ? { maxInstanceConcurrentReuseCount: opts.maxInstanceConcurrentReuseCount } : {}),
       ...(opts.idleInstanceTimeoutMs !== undefined ? { idleInstanceTimeoutMs: opts.idleInstanceTimeoutMs } : {}),
       log,
+      ...(opts.instanceLimits ? { instanceLimits: opts.instanceLimits } : {}), // H8 hook
       ...extras.machineConfig(), // H9 hook
     });
     extras.attach(machine);
@@ -57,8 +64,14 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   // A bug in a request's bookkeeping must cost that request, not the server.
   process.on('unhandledRejection', (e) => { log(`weir: internal error (request abandoned): ${errText(e)}`); });
   // H9 hook: with --tls-cert/--tls-key one node:http2 secure server answers h2 and http/1.1.
-  const listener = extras.listener(nodeListener(machine, log));
-  const server: Server = extras.tls ? await createHttpsServer(extras.tls, listener) as unknown as Server : createServer({ keepAlive: true }, listener);
+  // H8 hook: admission, body size and -W timeout in front of the machine; node:http gets the header/idle limits.
+  const limits = resolveLimits(opts.limits);
+  const limited = new LimitedHandler(machine, limits);
+  const listener = extras.listener(nodeListener(limited, log));
+  const server: Server = extras.tls ? await createHttpsServer(extras.tls, listener) as unknown as Server : createServer(httpServerOptions(limits), listener);
+  // H8 hook: the listening socket is a net server that hands connections to `server` under --max-connections.
+  const front = createNetServer({ pauseOnConnect: true });
+  const connections = new ConnectionGate(front, server, limits, extras.tls !== null);
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
     s.setNoDelay(true);
@@ -74,8 +87,8 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   }
   try {
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(opts.port, opts.host, () => { server.off('error', reject); resolve(); });
+      front.once('error', reject); // H8: front, not server
+      front.listen(opts.port, opts.host, () => { front.off('error', reject); resolve(); });
     });
   } catch (e) {
     log(`weir: cannot listen on ${opts.host}:${opts.port}: ${(e as NodeJS.ErrnoException).code ?? errText(e)}`);
@@ -83,7 +96,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
     await machine.close();
     return 1;
   }
-  const addr = server.address();
+  const addr = front.address(); // H8
   const port = addr && typeof addr === 'object' ? addr.port : opts.port;
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   // H9 hook: TLS mode says HTTPS; the metrics URL (if any) is the second line.
@@ -97,6 +110,16 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
       if (stopping) { log(`weir: ${signal} again: exiting now`); resolve(130); return; }
       stopping = true;
       if (opts.verbose) log(`weir: ${signal}: finishing ${machine.pending} request(s) in flight`);
+      connections.close(); // H8: stop accepting; connections still queued are closed
+      limited.gate.close(); // H8: requests still queued get 503
+      // H8: --shutdown-timeout bounds the drain (requests the guest never finishes).
+      if (limits.shutdownTimeoutMs > 0) {
+        setTimeout(() => {
+          log(`weir: --shutdown-timeout (${limits.shutdownTimeoutMs} ms) expired with ${machine.pending} request(s) in flight: exiting`);
+          for (const s of sockets) s.destroy();
+          resolve(1);
+        }, limits.shutdownTimeoutMs).unref();
+      }
       server.close();
       server.closeIdleConnections?.(); // H9: not on the TLS (http2) server
       void machine.close().then(() => {

@@ -22,6 +22,7 @@ import { instantiateComposition, planComposition, CompositionError, type LinkPla
 import { NEVER_SIGNAL as NEVER, P3_HANDLER, p3Adapter } from './p3-adapter.ts';
 import { p2Adapter } from './p2-adapter.ts';
 import type { ServeObserver } from './observe.ts';
+import type { InstanceLimits } from '../runtime/limits.ts';
 
 const P2_HANDLER = 'wasi:http/incoming-handler@0.2.0';
 
@@ -49,6 +50,8 @@ export interface ServeConfig {
   observer?: ServeObserver;
   /** H9: per-instance WASI settings over `wasi` (weir serve: stdout/stderr prefixed with the instance id). */
   instanceWasi?: (instance: number) => Partial<WasiConfig>;
+  /** H8: -W max-instances/max-memories/max-tables, -S max-resources/hostcall-fuel for every instance. */
+  instanceLimits?: InstanceLimits;
 }
 
 export class ServeSetupError extends Error {
@@ -163,7 +166,8 @@ export class ServeMachine {
     const wasi = createWasi({ ...base, ...own, env, http: { ...(base.http ?? {}), client: this.client() } });
     let adapter: HandlerAdapter | null;
     try {
-      const instances = instantiateComposition(this.parts, this.plan, { ...wasi.imports, ...this.shared });
+      const instances = instantiateComposition(this.parts, this.plan, { ...wasi.imports, ...this.shared },
+        this.config.instanceLimits ? { limits: this.config.instanceLimits } : undefined); // H8 hook
       const exports = instances[0].exports;
       adapter = this.kind === 'p3' ? p3Adapter(exports, this.maxConcurrent) : p2Adapter(exports);
     } catch (e) {
@@ -221,7 +225,10 @@ export class ServeMachine {
     let callOpen = true;
     const callEnded = () => { if (callOpen) { callOpen = false; slot.calls.delete(callEnded); release(); } };
     slot.calls.add(callEnded);
-    call.done.then(callEnded, (e: unknown) => { this.trapped(slot, e); callEnded(); });
+    // H8 hook: a call cancelled through `signal` (-W timeout) that ends with the abort reason is no trap;
+    // the instance takes no new requests after a cancellation (its task may still be running).
+    if (signal !== NEVER) signal.addEventListener('abort', () => { slot.retiring = true; }, { once: true });
+    call.done.then(callEnded, (e: unknown) => { if (!(signal.aborted && e === signal.reason)) this.trapped(slot, e); callEnded(); });
     return Promise.race([call.response, slot.failed]).then((r) => {
       let once = false;
       const transmitted = r.transmitted;

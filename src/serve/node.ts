@@ -14,6 +14,7 @@ import type { Body } from '../wasi/core/http/message.ts';
 import type { ServeRequest, ServeResponse } from './adapter.ts';
 import { ShuttingDownError, errText, type ServeMachine } from './machine.ts';
 import { GuestResponseError } from './p3-adapter.ts';
+import { ServeLimitError } from './limits.ts'; // H8: limit answers (413/503/504)
 import { h2Trailers, isHttp2, isTls, serveRequestFromH2 } from './http2.ts'; // H9 hook: HTTPS/h2 (see http2.ts)
 import type { Http2ServerRequest } from 'node:http2';
 
@@ -251,7 +252,7 @@ export async function writeResponse(req: IncomingMessage, res: ServerResponse, r
 }
 
 /** A (req, res) listener over a machine. */
-export function nodeListener(machine: ServeMachine, log: (l: string) => void): (req: IncomingMessage, res: ServerResponse) => void {
+export function nodeListener(machine: Pick<ServeMachine, 'handle'>, log: (l: string) => void): (req: IncomingMessage, res: ServerResponse) => void { // H8: or a LimitedHandler (limits.ts)
   return (req, res) => {
     let request: ServeRequest;
     try {
@@ -264,6 +265,15 @@ export function nodeListener(machine: ServeMachine, log: (l: string) => void): (
     machine.handle(request).then(
       (r) => writeResponse(req, res, r, log),
       (e: unknown) => {
+        if (e instanceof ServeLimitError && !res.headersSent) {
+          // H8 hook: a limit answered (413 body too large, 503 queue timeout, 504 -W timeout); see limits.ts.
+          const h2 = isHttp2(req);
+          const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
+          for (const [k, v] of Object.entries(e.headers)) if (!(h2 && k === 'connection')) headers[k] = v;
+          res.writeHead(e.status, headers);
+          res.end(e.message);
+          return;
+        }
         if (e instanceof ShuttingDownError && !res.headersSent) {
           // A request that arrived on a kept-alive connection while draining.
           // H9 hook: h2 has no Connection header (node refuses it); the client's session ends with the server's.

@@ -1,0 +1,302 @@
+// Request-level limits of `weir serve` (issue 10): admission (concurrent
+// requests and connections: excess waits in a queue, then gets 503 +
+// Retry-After), the request body size (413; the guest's body stream ends and
+// its trailers future gives error-code HTTP-request-body-size), the request
+// timeout (-W timeout: 504, and the guest task is cancelled through the export
+// call's AbortSignal), and the node:http settings against slow clients
+// (header size → 431, header timeout → 408, idle keep-alive timeout).
+//
+// Everything here sits in front of the ServeMachine: `LimitedHandler` has the
+// machine's `handle` shape, so node.ts and the pool stay unaware of it.
+
+import type { Server } from 'node:net';
+import type { Socket } from 'node:net';
+import { HttpError } from '../wasi/core/http/errors.ts';
+import type { Body } from '../wasi/core/http/message.ts';
+import type { ServeRequest, ServeResponse } from './adapter.ts';
+import type { ServeMachine } from './machine.ts';
+
+/** Defaults; 0 turns a limit off. Documented in `weir serve --help` and the README. */
+export const SERVE_LIMIT_DEFAULTS = {
+  /** wasmtime serve's default */
+  maxConcurrentRequests: 1000,
+  /** wasmtime serve's default (--max-concurrent-connections there) */
+  maxConnections: 1000,
+  /** how long a request or connection waits for a slot before 503 */
+  queueTimeoutMs: 10_000,
+  /** 100 MiB */
+  maxRequestBodySize: 100 * 1024 * 1024,
+  /** node:http's default (16 KiB) */
+  maxHeaderSize: 16 * 1024,
+  /** the whole header section must arrive within this (node's headersTimeout is 60 s; slowloris wants less) */
+  headerTimeoutMs: 20_000,
+  /** the whole request (head and body) must arrive within this (node's requestTimeout default) */
+  bodyTimeoutMs: 300_000,
+  /** a kept-alive connection with no request is closed after this (node's keepAliveTimeout) */
+  idleTimeoutMs: 5_000,
+  /** SIGINT/SIGTERM: the longest wait for requests in flight */
+  shutdownTimeoutMs: 30_000,
+} as const;
+
+export interface ServeLimits {
+  maxConcurrentRequests?: number;
+  maxConnections?: number;
+  queueTimeoutMs?: number;
+  maxRequestBodySize?: number;
+  maxHeaderSize?: number;
+  headerTimeoutMs?: number;
+  bodyTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  shutdownTimeoutMs?: number;
+  /** -W timeout: from handing the request to the guest until its response head (none by default, as wasmtime) */
+  requestTimeoutMs?: number;
+}
+
+export type ResolvedLimits = Required<Omit<ServeLimits, 'requestTimeoutMs'>> & { requestTimeoutMs: number };
+
+export function resolveLimits(l: ServeLimits = {}): ResolvedLimits {
+  return { ...SERVE_LIMIT_DEFAULTS, requestTimeoutMs: 0, ...Object.fromEntries(Object.entries(l).filter(([, v]) => v !== undefined)) };
+}
+
+/** A request refused by a limit: the front end answers `status` with `headers`. */
+export class ServeLimitError extends Error {
+  override name = 'ServeLimitError';
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  constructor(status: number, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+/** A counting semaphore with a FIFO queue; a waiter that is not admitted within `queueMs` is refused. */
+export class Gate {
+  active = 0;
+  /** The most holders at once (tests, bench). */
+  peak = 0;
+  private readonly max: number;
+  private readonly queueMs: number;
+  private readonly queue: { admit: () => void; refuse: () => void; timer: ReturnType<typeof setTimeout> | null }[] = [];
+  private closed = false;
+  constructor(max: number, queueMs: number) {
+    this.max = max > 0 ? max : Infinity;
+    this.queueMs = queueMs;
+  }
+  /** Calls `admit` now or later, or `refuse` (queue timeout, or closed). */
+  enter(admit: () => void, refuse: () => void): void {
+    if (this.closed) { refuse(); return; }
+    if (this.active < this.max) { this.take(); admit(); return; }
+    const w = { admit, refuse, timer: null as ReturnType<typeof setTimeout> | null };
+    if (this.queueMs > 0) {
+      w.timer = setTimeout(() => {
+        const i = this.queue.indexOf(w);
+        if (i >= 0) this.queue.splice(i, 1);
+        refuse();
+      }, this.queueMs);
+    }
+    this.queue.push(w);
+  }
+  private take(): void {
+    this.active++;
+    if (this.active > this.peak) this.peak = this.active;
+  }
+  leave(): void {
+    this.active--;
+    const w = this.queue.shift();
+    if (w) {
+      if (w.timer) clearTimeout(w.timer);
+      this.take();
+      w.admit();
+    }
+  }
+  /** Refuse everyone waiting and every later arrival (shutdown). */
+  close(): void {
+    this.closed = true;
+    for (const w of this.queue.splice(0)) { if (w.timer) clearTimeout(w.timer); w.refuse(); }
+  }
+}
+
+const busy = (what: string) => new ServeLimitError(503, `Service Unavailable: too many ${what}\n`, { 'retry-after': '1', connection: 'close' });
+
+/**
+ * The machine behind the limits: admission, body size and request timeout.
+ * `handle` has ServeMachine.handle's contract.
+ */
+export class LimitedHandler {
+  readonly machine: ServeMachine;
+  readonly gate: Gate;
+  private readonly limits: ResolvedLimits;
+  constructor(machine: ServeMachine, limits: ResolvedLimits) {
+    this.machine = machine;
+    this.limits = limits;
+    this.gate = new Gate(limits.maxConcurrentRequests, limits.queueTimeoutMs);
+  }
+
+  handle(request: ServeRequest, signal?: AbortSignal): Promise<ServeResponse> {
+    const maxBody = this.limits.maxRequestBodySize;
+    if (maxBody > 0 && request.body.stream !== null) {
+      const declared = declaredLength(request);
+      if (declared !== null && declared > maxBody) {
+        request.body.stream[Symbol.asyncIterator]().return?.().catch(() => {});
+        return Promise.reject(tooLarge(maxBody));
+      }
+    }
+    return new Promise<ServeResponse>((resolve, reject) => {
+      this.gate.enter(() => {
+        let left = false;
+        const leave = () => { if (!left) { left = true; this.gate.leave(); } };
+        this.admitted(request, signal).then((r) => {
+          const transmitted = r.transmitted;
+          resolve({ ...r, transmitted: (e) => { leave(); transmitted(e); } });
+        }, (e: unknown) => { leave(); reject(e); });
+      }, () => reject(busy('requests')));
+    });
+  }
+
+  private admitted(request: ServeRequest, outer?: AbortSignal): Promise<ServeResponse> {
+    const maxBody = this.limits.maxRequestBodySize;
+    const ms = this.limits.requestTimeoutMs;
+    let overflow: ((e: ServeLimitError) => void) | null = null;
+    const overflowed = maxBody > 0 && request.body.stream !== null
+      ? new Promise<never>((_, rej) => { overflow = rej; }) : null;
+    if (overflowed) {
+      overflowed.catch(() => {});
+      request = { ...request, body: limitBody(request.body, maxBody, () => overflow!(tooLarge(maxBody))) };
+    }
+    if (ms <= 0 && !overflowed) return this.machine.handle(request, outer);
+    // The guest's task gets its own signal: aborted at the deadline (the p3 export call is cancelled).
+    const ctrl = new AbortController();
+    if (outer) {
+      if (outer.aborted) ctrl.abort(outer.reason);
+      else outer.addEventListener('abort', () => ctrl.abort(outer.reason), { once: true });
+    }
+    const call = this.machine.handle(request, ms > 0 ? ctrl.signal : outer);
+    const racers: Promise<ServeResponse>[] = [call];
+    if (overflowed) racers.push(overflowed);
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    if (ms > 0) {
+      racers.push(new Promise<never>((_, rej) => {
+        timer = setTimeout(() => {
+          const e = new ServeLimitError(504, `Gateway Timeout: the component did not answer within ${ms} ms\n`, { connection: 'close' });
+          rej(e);
+          ctrl.abort(e);
+        }, ms);
+      }));
+    }
+    const settled = Promise.race(racers);
+    settled.then(() => { if (timer) clearTimeout(timer); }, () => { if (timer) clearTimeout(timer); });
+    // A response that lost the race is dropped: its body is cancelled and its completion future says so.
+    settled.catch(() => call.then((r) => {
+      r.body.stream?.[Symbol.asyncIterator]().return?.().catch(() => {});
+      r.transmitted({ tag: 'HTTP-response-timeout' });
+    }, () => {}));
+    return settled;
+  }
+}
+
+function tooLarge(max: number): ServeLimitError {
+  return new ServeLimitError(413, `Content Too Large: the request body exceeds ${max} bytes\n`, { connection: 'close' });
+}
+
+function declaredLength(r: ServeRequest): number | null {
+  const v = r.headers.get('content-length');
+  if (v.length === 0) return null;
+  const n = Number(Buffer.from(v[0]).toString('latin1').trim());
+  return Number.isFinite(n) ? n : null;
+}
+
+/**
+ * The body with at most `max` bytes: past that the stream ends for the guest,
+ * its trailers future fails with HTTP-request-body-size, and `over` is called.
+ */
+export function limitBody(body: Body, max: number, over: () => void): Body {
+  const inner = body.stream;
+  if (inner === null) return body;
+  let fail!: (e: unknown) => void;
+  const trailers = new Promise<Awaited<Body['trailers']>>((res, rej) => { fail = rej; body.trailers.then(res, rej); });
+  trailers.catch(() => {});
+  let seen = 0;
+  let exceeded = false;
+  const END: IteratorResult<Uint8Array> = { done: true, value: undefined };
+  return {
+    stream: {
+      [Symbol.asyncIterator]() {
+        const it = inner[Symbol.asyncIterator]();
+        return {
+          async next(): Promise<IteratorResult<Uint8Array>> {
+            if (exceeded) return END;
+            const r = await it.next();
+            if (r.done) return r;
+            seen += r.value.length;
+            if (seen > max) {
+              exceeded = true;
+              fail(new HttpError({ tag: 'HTTP-request-body-size', val: BigInt(seen) }));
+              it.return?.().catch(() => {});
+              over();
+              return END;
+            }
+            return r;
+          },
+          return: (v?: unknown) => (it.return ? it.return(v) : Promise.resolve(END)),
+        };
+      },
+    },
+    trailers,
+  };
+}
+
+/** The node:http server options for the limits (header size → 431, header timeout → 408, idle keep-alive). */
+export function httpServerOptions(l: ResolvedLimits): Record<string, number | boolean> {
+  const header = l.headerTimeoutMs;
+  const body = l.bodyTimeoutMs;
+  return {
+    keepAlive: true,
+    ...(l.maxHeaderSize > 0 ? { maxHeaderSize: l.maxHeaderSize } : { maxHeaderSize: 2 ** 31 - 1 }),
+    // node requires headersTimeout <= requestTimeout when both are on
+    headersTimeout: header > 0 && body > 0 ? Math.min(header, body) : header,
+    requestTimeout: body,
+    keepAliveTimeout: l.idleTimeoutMs,
+    // node checks the two timeouts on this period (30 s by default): keep it below the shortest one
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, ...[header, body].filter((x) => x > 0).map((x) => Math.floor(x / 4)))),
+  };
+}
+
+/**
+ * The listening socket in front of `server` (http, or H9's TLS server): it
+ * accepts with reading paused and hands a connection to `server` only while
+ * fewer than maxConnections are open; the others wait, and after the queue
+ * timeout a plain-HTTP one gets 503 + Retry-After (a TLS one is closed).
+ */
+export class ConnectionGate {
+  readonly gate: Gate;
+  readonly front: Server;
+  readonly waiting = new Set<Socket>();
+  constructor(front: Server, server: { emit(event: 'connection', s: Socket): boolean }, limits: ResolvedLimits, tls: boolean) {
+    this.front = front;
+    this.gate = new Gate(limits.maxConnections, limits.queueTimeoutMs);
+    front.on('connection', (s: Socket) => {
+      this.waiting.add(s);
+      s.on('error', () => {});
+      this.gate.enter(() => {
+        this.waiting.delete(s);
+        if (s.destroyed) { this.gate.leave(); return; }
+        s.once('close', () => this.gate.leave());
+        server.emit('connection', s);
+        s.resume();
+      }, () => {
+        this.waiting.delete(s);
+        if (s.destroyed) return;
+        if (tls) { s.destroy(); return; }
+        const body = 'Service Unavailable: too many connections\n';
+        s.end(`HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+      });
+    });
+  }
+  /** Stop accepting; connections still waiting are closed. */
+  close(): void {
+    this.front.close();
+    this.gate.close();
+    for (const s of this.waiting) s.destroy();
+  }
+}
