@@ -212,10 +212,10 @@ test('-W flags Weir cannot honour are refused, never ignored; malformed values a
   }
   const s = weir(['run', '-S', 'max-resources=many', 'x.wasm']);
   assert.equal(s.status, 2);
-  // serve does not take per-instance limits yet: refused, not ignored
+  // serve takes them now (H8: test/serve-limits.test.ts checks each one through weir serve): they get past parsing
   const v = weir(['serve', '-W', 'timeout=1s,max-instances=5', '-S', 'max-resources=5', 'x.wasm']);
-  assert.equal(v.status, 2);
-  assert.match(v.stderr, /serve does not support -W timeout, -W max-instances, -S max-resources yet/);
+  assert.equal(v.status, 1);
+  assert.match(v.stderr, /x\.wasm: no such file/);
   const help = weir(['run', '--help']);
   assert.match(help.stdout, /-W settings:\n {2}max-memory-size/);
 });

@@ -272,9 +272,12 @@ export class ConnectionGate {
   readonly gate: Gate;
   readonly front: Server;
   readonly waiting = new Set<Socket>();
-  constructor(front: Server, server: { emit(event: 'connection', s: Socket): boolean }, limits: ResolvedLimits, tls: boolean) {
+  constructor(front: Server, server: { emit(event: string, ...args: unknown[]): boolean }, limits: ResolvedLimits, tls: boolean) {
     this.front = front;
     this.gate = new Gate(limits.maxConnections, limits.queueTimeoutMs);
+    // node:http starts its connection tracking (header/request timeouts, closeIdleConnections) on
+    // 'listening'; the inner server never listens itself, so it hears it from the front.
+    front.on('listening', () => server.emit('listening'));
     front.on('connection', (s: Socket) => {
       this.waiting.add(s);
       s.on('error', () => {});
