@@ -15,7 +15,7 @@ import { ServeExtras, type ServeExtrasOptions } from './cli-extras.ts'; // H9: T
 import { createHttpsServer } from './tls.ts';
 import { createServer as createNetServer } from 'node:net';
 import type { InstanceLimits } from '../runtime/limits.ts';
-import { ConnectionGate, LimitedHandler, httpServerOptions, resolveLimits, type ServeLimits } from './limits.ts'; // H8
+import { ConnectionGate, LimitedHandler, applyTlsServerLimits, httpServerOptions, resolveLimits, type ServeLimits } from './limits.ts'; // H8
 
 export interface ServeCliOptions extends ServeExtrasOptions {
   files: string[];
@@ -71,6 +71,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   const server: Server = extras.tls ? await createHttpsServer(extras.tls, listener) as unknown as Server : createServer(httpServerOptions(limits), listener);
   // H8 hook: the listening socket is a net server that hands connections to `server` under --max-connections.
   const front = createNetServer({ pauseOnConnect: true });
+  if (extras.tls) applyTlsServerLimits(server, limits); // H8: header size and timeouts on the HTTPS server too
   const connections = new ConnectionGate(front, server, limits, extras.tls !== null);
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {

@@ -263,6 +263,19 @@ export function httpServerOptions(l: ResolvedLimits): Record<string, number | bo
 }
 
 /**
+ * The same limits on H9's HTTPS server (node:http2 with allowHTTP1): its
+ * http/1.1 connections read these fields as node:http does (431, 408, idle
+ * keep-alive); h2 streams get the header limit as SETTINGS_MAX_HEADER_LIST_SIZE
+ * (node resets a stream over it rather than answering 431).
+ */
+export function applyTlsServerLimits(server: object, l: ResolvedLimits): void {
+  const o = httpServerOptions(l);
+  const t = server as Record<string, unknown> & { updateSettings?: (s: Record<string, number>) => void };
+  for (const k of ['headersTimeout', 'requestTimeout', 'keepAliveTimeout', 'connectionsCheckingInterval', 'maxHeaderSize'] as const) t[k] = o[k];
+  if (l.maxHeaderSize > 0) t.updateSettings?.({ maxHeaderListSize: l.maxHeaderSize });
+}
+
+/**
  * The listening socket in front of `server` (http, or H9's TLS server): it
  * accepts with reading paused and hands a connection to `server` only while
  * fewer than maxConnections are open; the others wait, and after the queue
