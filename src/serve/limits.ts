@@ -83,6 +83,12 @@ export class Gate {
     this.max = max > 0 ? max : Infinity;
     this.queueMs = queueMs;
   }
+  /** Takes a slot if one is free right now (and nobody is queued). */
+  tryEnter(): boolean {
+    if (this.closed || this.active >= this.max || this.queue.length > 0) return false;
+    this.take();
+    return true;
+  }
   /** Calls `admit` now or later, or `refuse` (queue timeout, or closed). */
   enter(admit: () => void, refuse: () => void): void {
     if (this.closed) { refuse(); return; }
@@ -142,16 +148,21 @@ export class LimitedHandler {
         return Promise.reject(tooLarge(maxBody));
       }
     }
-    return new Promise<ServeResponse>((resolve, reject) => {
-      this.gate.enter(() => {
-        let left = false;
-        const leave = () => { if (!left) { left = true; this.gate.leave(); } };
-        this.admitted(request, signal).then((r) => {
-          const transmitted = r.transmitted;
-          resolve({ ...r, transmitted: (e) => { leave(); transmitted(e); } });
-        }, (e: unknown) => { leave(); reject(e); });
-      }, () => reject(busy('requests')));
-    });
+    // Fast path (a free slot): no extra promise around the call.
+    if (this.gate.tryEnter()) return this.run(request, signal);
+    return new Promise<void>((admit, refuse) => this.gate.enter(admit, () => refuse(busy('requests'))))
+      .then(() => this.run(request, signal));
+  }
+
+  /** The call once admitted: the slot is given back when the response was sent (or failed). */
+  private run(request: ServeRequest, signal?: AbortSignal): Promise<ServeResponse> {
+    let left = false;
+    const leave = () => { if (!left) { left = true; this.gate.leave(); } };
+    return this.admitted(request, signal).then((r) => {
+      const transmitted = r.transmitted;
+      r.transmitted = (e) => { leave(); transmitted(e); };
+      return r;
+    }, (e: unknown) => { leave(); throw e; });
   }
 
   private admitted(request: ServeRequest, outer?: AbortSignal): Promise<ServeResponse> {
