@@ -13,6 +13,7 @@ import { createServer, connect, type Server } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { Component, createWasi, runCommand, type NetworkConfig } from '../src/index.ts';
 import { NetworkPolicy } from '../src/wasi/core/sockets/policy.ts';
+import { Network } from '../src/wasi/core/sockets/network.ts';
 import { NODE_SOCKET_ERRORS, socketErrorCode } from '../src/wasi/core/sockets/errors.ts';
 import { parseIpLoose, ipToString } from '../src/wasi/core/sockets/address.ts';
 import { buildSocketsCmd } from './helpers/wasi-sockets-fixtures.ts';
@@ -152,6 +153,57 @@ test('hostname grants allow only what Weir\'s own lookup returned; lookups are g
   const n = queries.length;
   assert.deepEqual(await guest({ resolver }, ['lookup', 'db.test']), ['err:access-denied']);
   assert.equal(queries.length, n);
+});
+
+test('a hostname grant follows the latest answer for the name: answers replace, never accumulate (DNS rebinding)', { timeout: 30000 }, async (t) => {
+  // Core level: three answers in a row, as a rebinding DNS server would give them.
+  const answers = [['93.184.216.34'], ['127.0.0.1', '::1'], ['169.254.169.254']];
+  let n = 0;
+  const net = new Network({ allow: ['connect=api.example.com:80', 'udp=api.example.com:53'], resolver: async () => {
+    if (n >= answers.length) throw Object.assign(new Error('no answer'), { code: 'ENOTFOUND' });
+    return answers[n++];
+  } });
+  const v4 = (a: number[], port: number) => ({ tag: 'ipv4' as const, val: { port, address: a } });
+  const v6 = (a: number[], port: number) => ({ tag: 'ipv6' as const, val: { port, flowInfo: 0, address: a, scopeId: 0 } });
+  const allowed = async () => [
+    await net.policy.allows(v4([93, 184, 216, 34], 80), 'tcp-connect'),
+    await net.policy.allows(v4([127, 0, 0, 1], 80), 'tcp-connect'),
+    await net.policy.allows(v6([0, 0, 0, 0, 0, 0, 0, 1], 80), 'tcp-connect'),
+    await net.policy.allows(v4([169, 254, 169, 254], 80), 'tcp-connect'),
+    await net.policy.allows(v4([169, 254, 169, 254], 53), 'udp-send'),
+  ];
+  assert.deepEqual(await allowed(), [false, false, false, false, false]);
+  await net.resolveAddresses('api.example.com');
+  assert.deepEqual(await allowed(), [true, false, false, false, false]);
+  await net.resolveAddresses('API.Example.COM.');
+  assert.deepEqual(await allowed(), [false, true, true, false, false]);
+  await net.resolveAddresses('api.example.com');
+  assert.deepEqual(await allowed(), [false, false, false, true, true]); // both rules for the name follow it
+  // A failed lookup changes nothing; a lookup of another name leaves this grant alone.
+  await assert.rejects(net.resolveAddresses('api.example.com'), { name: 'LookupError' });
+  assert.deepEqual(await allowed(), [false, false, false, true, true]);
+  // Answers that arrive out of order: the answer to the newer query wins.
+  const pending = new Map<string, (a: string[]) => void>();
+  const slow = new Network({ allow: ['connect=db.test'], resolver: (name) => new Promise((r) => pending.set(`${name}#${pending.size}`, r)) });
+  const older = slow.resolveAddresses('db.test');
+  const newer = slow.resolveAddresses('db.test');
+  pending.get('db.test#1')!(['10.0.0.2']);
+  await newer;
+  pending.get('db.test#0')!(['10.0.0.1']);
+  assert.deepEqual((await older).map(ipToString), ['10.0.0.1']); // the guest still gets its answer...
+  assert.equal(await slow.policy.allows(v4([10, 0, 0, 1], 80), 'tcp-connect'), false); // ...but it grants nothing
+  assert.equal(await slow.policy.allows(v4([10, 0, 0, 2], 80), 'tcp-connect'), true);
+
+  // Through a guest: after the second lookup, the first answer's address is no longer granted.
+  if (!component) return t.skip('WASI 0.3 WIT not available');
+  const { server, port, count } = await countingServer();
+  try {
+    let k = 0;
+    const resolver = async () => (k++ === 0 ? ['127.0.0.1'] : ['127.0.0.3']);
+    const out = await guest({ allow: [`connect=db.test:${port}`], resolver }, ['relookup-connect', 'db.test', String(port)]);
+    assert.deepEqual(out, ['127.0.0.1 err:access-denied', '127.0.0.3 err:connection-refused']);
+    assert.equal(count(), 0);
+  } finally { server.close(); }
 });
 
 test('implicit binds are checked as a bind of the wildcard address', { timeout: 30000 }, async (t) => {

@@ -221,9 +221,12 @@ Options:
                                  send to / receive from). HOST: '*' (any), an
                                  IPv4 address or CIDR (10.0.0.0/8), an IPv6 one
                                  in brackets ([::1], [fd00::/8]), or, for connect
-                                 and udp, a hostname (allows only the addresses
-                                 the guest's own lookup of it returned; that name
-                                 may be looked up). PORTS: N, N-M or '*' (default).
+                                 and udp, a hostname (that name may be looked up;
+                                 the rule allows only the addresses of the latest
+                                 answer to the guest's lookup of it, each answer
+                                 replacing the previous one: it trusts DNS for
+                                 that name, so use IP rules to pin addresses).
+                                 PORTS: N, N-M or '*' (default).
                                  Examples: connect=10.0.0.5:5432,
                                  bind=127.0.0.1:8000-8100, udp=0.0.0.0/0:53. Repeatable.
   --strict                       Apply no fixes for known toolchain deviations

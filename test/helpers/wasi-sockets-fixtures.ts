@@ -177,6 +177,20 @@ export const run = {
         }
         return;
       }
+      case 'relookup-connect': {
+        // relookup-connect NAME PORT: resolve twice, then connect to every answer of both; one line per address.
+        const answers = [];
+        for (let i = 0; i < 2; i++) {
+          try { answers.push(...await lookup.resolveAddresses(args[2])); } catch (e) { await print('lookup err:' + tagOf(e)); return; }
+        }
+        for (const ip of answers) {
+          const s = TcpSocket.create(ip.tag);
+          const addr = ip.tag === 'ipv4' ? { tag: 'ipv4', val: { port: Number(args[3]), address: ip.val } }
+            : { tag: 'ipv6', val: { port: Number(args[3]), flowInfo: 0, address: ip.val, scopeId: 0 } };
+          try { await s.connect(addr); await print(fmtIp(ip) + ' ok'); } catch (e) { await print(fmtIp(ip) + ' err:' + tagOf(e)); }
+        }
+        return;
+      }
       case 'bind': await attempt(() => { const s = TcpSocket.create(family(args[2])); s.bind(parseAddr(args[2], args[3])); return fmtAddr(s.getLocalAddress()); }); return;
       case 'listen': await attempt(() => { const s = TcpSocket.create(args[2]); s.listen(); return fmtAddr(s.getLocalAddress()); }); return;
       case 'connect': await attempt(async () => { const s = TcpSocket.create(family(args[2])); await s.connect(parseAddr(args[2], args[3])); return fmtAddr(s.getRemoteAddress()); }); return;

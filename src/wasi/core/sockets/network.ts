@@ -72,6 +72,7 @@ export class Network {
   async resolveAddresses(name: string): Promise<IpAddress[]> {
     const { literal, ascii } = this.checkLookup(name);
     if (literal) return [canonicalIp(literal)];
+    const started = this.policy.lookupStarted();
     let answers: string[];
     try {
       answers = await this.resolver(ascii);
@@ -90,7 +91,7 @@ export class Network {
       out.push(c);
     }
     if (out.length === 0) throw new LookupError('name-unresolvable');
-    this.policy.recordLookup(ascii, out);
+    this.policy.recordLookup(ascii, out, started);
     return out;
   }
 }

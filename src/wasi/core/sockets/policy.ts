@@ -19,7 +19,10 @@
 //           a.b.c.d[/LEN]          IPv4 (numeric aliases such as 2130706433 are read as addresses)
 //           [v6[/LEN]]             IPv6, in brackets
 //           name                   a hostname (connect and udp only): allows exactly the
-//                                  addresses Weir's own lookup of that name returned
+//                                  addresses of the latest answer Weir's own lookup of that
+//                                  name got (each answer replaces the previous one, so a
+//                                  rebinding DNS server cannot widen the grant over time;
+//                                  the grant still trusts DNS: pin addresses with IP rules)
 //   PORTS   *  |  N  |  N-M        default *; 0..65535
 // An implicit bind (connect or listen without bind, UDP send or connect
 // without bind) is checked as a bind of the wildcard address, port 0
@@ -89,7 +92,7 @@ export interface NetRule {
   host: string | null;
   portMin: number;
   portMax: number;
-  /** For host rules: canonical text of the addresses Weir's lookup of `host` returned. */
+  /** For host rules: canonical text of the addresses of the latest answer of Weir's lookup of `host`. */
   resolved: Set<string>;
 }
 
@@ -183,6 +186,9 @@ export class NetworkPolicy {
   readonly inheritNetwork: boolean;
   readonly allowIpNameLookup: boolean;
   private readonly callback: SocketAddrCheck | null;
+  /** Lookups are numbered as they start, so that an answer to an older query never replaces a newer one. */
+  private lookupClock = 0;
+  private readonly answeredAt = new Map<string, number>();
 
   constructor(cfg: NetworkConfig = {}) {
     this.rules = (cfg.allow ?? []).map(parseNetRule);
@@ -255,12 +261,22 @@ export class NetworkPolicy {
     return this.rules.some((r) => r.host === n);
   }
 
-  /** Records what Weir's lookup of `name` returned: hostname rules for it now match these addresses. */
-  recordLookup(name: string, ips: IpAddress[]): void {
+  /** Numbers a lookup as it starts (pass the number to recordLookup). */
+  lookupStarted(): number { return ++this.lookupClock; }
+
+  /**
+   * Records the answer of Weir's lookup of `name`: hostname rules for it now
+   * match exactly these addresses, and no longer those of earlier answers
+   * (answers replace, never accumulate). `started` (from lookupStarted) keeps
+   * a slow answer to an older query from replacing a newer one. A check
+   * already made against the previous answer stands (its connect proceeds).
+   */
+  recordLookup(name: string, ips: IpAddress[], started: number = this.lookupStarted()): void {
     const n = normalizeName(name);
-    for (const r of this.rules) {
-      if (r.host !== n) continue;
-      for (const ip of ips) r.resolved.add(ipToString(canonicalIp(ip)));
-    }
+    if (!this.rules.some((r) => r.host === n)) return;
+    if ((this.answeredAt.get(n) ?? 0) > started) return;
+    this.answeredAt.set(n, started);
+    const answer = new Set(ips.map((ip) => ipToString(canonicalIp(ip))));
+    for (const r of this.rules) if (r.host === n) r.resolved = answer;
   }
 }
