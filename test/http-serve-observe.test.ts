@@ -198,9 +198,9 @@ function metricValue(text: string, name: string): number {
   return Number(line.slice(name.length + 1));
 }
 
-test('--metrics-addr: Prometheus text counts a known sequence of requests (a trap included)', { timeout: 90_000 }, async (t) => {
+test('--metrics-addr: Prometheus text counts a known sequence of requests (a trap and a -W timeout included)', { timeout: 90_000 }, async (t) => {
   if (!wasm) return t.skip('componentize-qjs or the WASI 0.3 WIT is not available');
-  const w = startWeir(['--metrics-addr', '127.0.0.1:0', '--idle-instance-timeout', '60s', wasm]);
+  const w = startWeir(['--metrics-addr', '127.0.0.1:0', '--idle-instance-timeout', '60s', '-W', 'timeout=300ms', wasm]);
   try {
     const url = base(await w.line(/^Serving HTTP on/));
     const metrics = base(await w.line(/^Metrics on /)).replace(/\/metrics$/, '');
@@ -231,6 +231,13 @@ test('--metrics-addr: Prometheus text counts a known sequence of requests (a tra
     const buckets = [...text.matchAll(/^weir_http_request_duration_seconds_bucket\{le="[^"]+"\} (\d+)$/gm)].map((x) => Number(x[1]));
     for (let i = 1; i < buckets.length; i++) assert.ok(buckets[i] >= buckets[i - 1]);
     assert.equal((await fetchText(`${metrics}/other`)).status, 404);
+    // -W timeout: the request that outlives it is answered 504 and counted as a timeout.
+    assert.equal((await fetchText(`${url}/sleep?ms=5000`)).status, 504);
+    const after = (await fetchText(`${metrics}/metrics`)).body;
+    assert.equal(metricValue(after, 'weir_request_timeouts_total'), 1);
+    assert.equal(metricValue(after, 'weir_http_requests_total{code="504"}'), 1);
+    assert.equal(metricValue(after, 'weir_http_requests_total{code="200"}'), 3);
+    assert.equal(metricValue(after, 'weir_http_request_duration_seconds_count'), 6);
   } finally {
     assert.equal(await w.stop(), 0);
   }

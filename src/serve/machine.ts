@@ -228,6 +228,9 @@ export class ServeMachine {
     // H8 hook: a call cancelled through `signal` (-W timeout) that ends with the abort reason is no trap;
     // the instance takes no new requests after a cancellation (its task may still be running).
     if (signal !== NEVER) signal.addEventListener('abort', () => { slot.retiring = true; }, { once: true });
+    // H9 hook: a deadline abort (reason with status 504: -W timeout, limits.ts) counts as a request timeout.
+    const observer = this.config.observer;
+    if (signal !== NEVER && observer?.timedOut) signal.addEventListener('abort', () => { if ((signal.reason as { status?: unknown } | undefined)?.status === 504) observer.timedOut!(); }, { once: true });
     call.done.then(callEnded, (e: unknown) => { if (!(signal.aborted && e === signal.reason)) this.trapped(slot, e); callEnded(); });
     return Promise.race([call.response, slot.failed]).then((r) => {
       let once = false;
