@@ -61,12 +61,14 @@ function raw(url: string, parts: string[], gapMs = 0, timeoutMs = 5000): Promise
 }
 
 test('-W timeout: a handler that waits forever gets 504 at the timeout; its task is cancelled, so SIGTERM drains at once', { skip: skip() }, async () => {
-  const s = await startServe(['-W', 'timeout=500ms', '--shutdown-timeout', '20s', wasm!]);
+  const s = await startServe(['-W', 'timeout=500ms', '--shutdown-timeout', '20s', '--metrics-addr', '127.0.0.1:0', wasm!]);
   try {
     const r = await get(`${s.url}/forever`);
     assert.equal(r.status, 504);
     assert.match(r.text, /did not answer within 500 ms/);
     assert.ok(r.ms >= 450 && r.ms < 5000, `504 after ${r.ms} ms`);
+    const metrics = /Metrics on (\S+)/.exec(s.stderr())![1];
+    assert.match((await get(metrics)).text, /^weir_request_timeouts_total 1$/m);
     // the server goes on serving (a new instance: the cancelled one retires)
     assert.equal((await get(`${s.url}/count?ms=1`)).status, 200);
   } finally {

@@ -66,7 +66,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   // H9 hook: with --tls-cert/--tls-key one node:http2 secure server answers h2 and http/1.1.
   // H8 hook: admission, body size and -W timeout in front of the machine; node:http gets the header/idle limits.
   const limits = resolveLimits(opts.limits);
-  const limited = new LimitedHandler(machine, limits);
+  const limited = new LimitedHandler(machine, limits); // (H9's machine hook counts -W timeout expiries for the metrics)
   const listener = extras.listener(nodeListener(limited, log));
   const server: Server = extras.tls ? await createHttpsServer(extras.tls, listener) as unknown as Server : createServer(httpServerOptions(limits), listener);
   // H8 hook: the listening socket is a net server that hands connections to `server` under --max-connections.

@@ -133,9 +133,12 @@ export class LimitedHandler {
   readonly machine: ServeMachine;
   readonly gate: Gate;
   private readonly limits: ResolvedLimits;
-  constructor(machine: ServeMachine, limits: ResolvedLimits) {
+  private readonly onTimeout: (() => void) | undefined;
+  /** `onTimeout`: called for each -W timeout expiry (H9's metrics count them). */
+  constructor(machine: ServeMachine, limits: ResolvedLimits, onTimeout?: () => void) {
     this.machine = machine;
     this.limits = limits;
+    this.onTimeout = onTimeout;
     this.gate = new Gate(limits.maxConcurrentRequests, limits.queueTimeoutMs);
   }
 
@@ -192,6 +195,7 @@ export class LimitedHandler {
           const e = new ServeLimitError(504, `Gateway Timeout: the component did not answer within ${ms} ms\n`, { connection: 'close' });
           rej(e);
           ctrl.abort(e);
+          this.onTimeout?.();
         }, ms);
       }));
     }
