@@ -58,7 +58,7 @@ test('weir run: outgoing HTTP is denied by default, granted by --allow-outbound 
   const wrongPort = await weir(['run', '--allow-outbound', `127.0.0.1:${port === 1 ? 2 : 1}`, ...url, wasm]);
   assert.match(wrongPort.stdout, /^error /);
 
-  for (const grant of [['--allow-outbound', `127.0.0.1:${port}`], ['--allow-outbound=127.0.0.*'], ['-S', 'http'], ['-Shttp=y']]) {
+  for (const grant of [['--allow-outbound', `127.0.0.1:${port}`], ['--allow-outbound=127.0.0.1:*'], ['-S', 'http'], ['-Shttp=y']]) {
     const r = await weir(['run', ...grant, ...url, wasm]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, '200 hi /x?y=1\n', grant.join(' '));
@@ -67,7 +67,7 @@ test('weir run: outgoing HTTP is denied by default, granted by --allow-outbound 
 });
 
 test('weir run: malformed grants are usage errors; help documents the grammar', () => {
-  for (const bad of [['--allow-outbound', 'http://x.com'], ['--allow-outbound', 'x:99999'], ['-S', 'http=maybe']]) {
+  for (const bad of [['--allow-outbound', 'http://x.com'], ['--allow-outbound', 'x:99999'], ['--allow-outbound', '10.0.0.*'], ['--allow-outbound=api.*:443'], ['-S', 'http=maybe']]) {
     const r = spawnSync(process.execPath, [mainJs, 'run', ...bad, 'x.wasm'], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(r.status, 2, `${bad.join(' ')}: ${r.stderr}`);
   }

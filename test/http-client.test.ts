@@ -71,7 +71,7 @@ test('default deny: no grant → HTTP-request-denied, the server sees nothing; a
     const other = clientFor(`127.0.0.1:${srv.port === 1 ? 2 : 1}`, 'localhost');
     assert.equal(await codeOf(other.client.send(request(srv.port))), 'HTTP-request-denied');
     other.close();
-    for (const grant of [`127.0.0.1:${srv.port}`, '127.0.0.*', '127.*.1:*', '*']) {
+    for (const grant of [`127.0.0.1:${srv.port}`, '127.0.0.1:*', `*:${srv.port}`, '*']) {
       const c = clientFor(grant);
       const r = await c.client.send(request(srv.port));
       assert.equal(r.status, 200, grant);
@@ -95,6 +95,45 @@ test('pattern grammar: malformed patterns are refused', () => {
   assert.ok(!p.allows('http', '::1', 8081));
   assert.ok(p.allows('https', 'api.TEST', 443));
   assert.ok(!p.allows('http', 'api.test', 80));
+});
+
+test('pattern grammar: * is the whole host, a whole first label or the whole port; nowhere else, never in an IP address', () => {
+  // Refused, with a message that says where '*' may go (and that IP addresses take none).
+  for (const bad of ['10.0.0.*', '127.*.1:*', '*.0.0.1', '0x7f.*', '[::*]', '[*::1]:80', '[fd00::*]']) {
+    assert.throws(() => new OutboundPolicy([bad]), /'\*' may only be the whole host.*an IP address takes no wildcard/, bad);
+  }
+  for (const bad of ['api.*:443', 'api.*', 'a*.example.com', '*example.com', 'api.*.com', '*.*.example.com', 'x.com:4*']) {
+    assert.throws(() => new OutboundPolicy([bad]), /allow-outbound/, bad);
+  }
+  for (const good of ['*', '*:*', '*:443', '*.example.com', '*.example.com:*', '*.internal:8080', 'example.com:*', '10.0.0.7', '[::1]:*']) {
+    assert.doesNotThrow(() => new OutboundPolicy([good]), good);
+  }
+  // Matching table: [pattern, host, port, allowed].
+  const table: [string, string, number, boolean][] = [
+    ['*.internal:8080', 'x.internal', 8080, true],
+    ['*.internal:8080', 'evil.com.internal', 8080, true], // any depth of subdomain: intended (it is under .internal)
+    ['*.internal:8080', 'internal', 8080, false], // not the apex
+    ['*.internal:8080', '.internal', 8080, false],
+    ['*.internal:8080', 'a..internal', 8080, false],
+    ['*.internal:8080', 'x.internal', 8081, false],
+    ['*.internal:8080', 'X.Internal', 8080, true],
+    ['*.internal:8080', 'xinternal', 8080, false],
+    ['*.internal:8080', 'x.internal.evil.net', 8080, false],
+    ['*.example.com', 'a.b.example.com', 1, true],
+    ['*:443', 'anything.example', 443, true],
+    ['*:443', 'anything.example', 80, false],
+    ['10.0.0.7', '10.0.0.7', 80, true],
+    ['10.0.0.7', '10.0.0.7.127.0.0.1.nip.io', 80, false],
+    ['10.0.0.7', '10.0.0.70', 80, false],
+    ['api.example.com:443', 'api.example.com', 443, true],
+    ['api.example.com:443', 'api.example.com.attacker.net', 443, false],
+    ['api.example.com:443', 'api.attacker.net', 443, false],
+    ['[::1]:*', '::1', 9, true],
+    ['[::1]:*', '::2', 9, false],
+  ];
+  for (const [pattern, host, port, want] of table) {
+    assert.equal(new OutboundPolicy([pattern]).allows('https', host, port), want, `${pattern} vs ${host}:${port}`);
+  }
 });
 
 test('100 sequential requests (through two hosts sharing one client) open at most 2 connections', async () => {

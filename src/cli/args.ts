@@ -207,10 +207,14 @@ Options:
   -W NAME[=VALUE][,…]            Limits, wasmtime's spellings (see below). Repeatable.
   --allow-outbound HOST[:PORT]   Let the guest send HTTP requests (wasi:http) to HOST.
                                  Default: every outgoing request is denied
-                                 (HTTP-request-denied). '*' in HOST matches any
-                                 characters ('*.example.com'); PORT is a number
-                                 or '*' (any; also when omitted); IPv6 in brackets
-                                 ([::1]:8080); '*' alone allows all. Repeatable.
+                                 (HTTP-request-denied). HOST: a hostname or IP
+                                 address (IPv6 in brackets: [::1]:8080), matched
+                                 as written in the request (before DNS); '*.NAME'
+                                 (any subdomain of NAME, at any depth, not NAME
+                                 itself); or '*' (any host). '*' goes nowhere
+                                 else: 'api.*' and '10.0.0.*' are usage errors.
+                                 PORT: a number or '*' (any; also when omitted).
+                                 '*' alone allows all. Repeatable.
   --allow-net KIND=HOST[:PORTS]  Let the guest use wasi:sockets with HOST. Default:
                                  sockets can be created and configured, but every
                                  bind, listen, connect, send and name lookup is

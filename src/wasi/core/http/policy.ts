@@ -3,14 +3,37 @@
 //
 // Pattern grammar (one per flag, repeatable):
 //   PATTERN := HOST [ ":" PORT ]
-//   HOST    := a hostname or IP address, `*` matching any run of characters
-//              (so `*.example.com` matches `a.b.example.com` but not
-//              `example.com`); an IPv6 address goes in brackets: `[::1]`.
-//              Compared case-insensitively.
+//   HOST    := `*`                 any host
+//            | `*.` NAME           any subdomain of NAME: one or more whole labels
+//                                  before it (`*.example.com` matches `a.example.com`
+//                                  and `a.b.example.com`, not `example.com`)
+//            | NAME                exactly that hostname
+//            | IPv4 | `[` IPv6 `]` exactly that address
+//              Compared case-insensitively, as written in the request's
+//              authority (before DNS).
 //   PORT    := a decimal port, or `*` (any port). Omitted: any port.
+// `*` appears nowhere else: not inside a label (`api.*`, `a*.b`), and not in
+// an IP address (`10.0.0.*` would otherwise also match the hostname
+// `10.0.0.7.attacker.example`); such patterns are refused.
 // The single pattern `*` allows every destination (as `-S http` does).
 
-export interface OutboundRule { host: RegExp; port: number | null; source: string }
+export interface OutboundRule {
+  /** `any`: every host; `exact`: `host` only; `subdomain`: names ending in `.host`. */
+  match: 'any' | 'exact' | 'subdomain';
+  /** Lower case; IPv6 without brackets. Empty for `any`. */
+  host: string;
+  port: number | null;
+  source: string;
+}
+
+/** One or more DNS labels (what `*.` may stand for). */
+const LABELS = /^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/;
+
+function ruleMatches(r: OutboundRule, h: string): boolean {
+  if (r.match === 'any') return true;
+  if (r.match === 'exact') return h === r.host;
+  return h.length > r.host.length + 1 && h.endsWith('.' + r.host) && LABELS.test(h.slice(0, h.length - r.host.length - 1));
+}
 
 export class OutboundPolicy {
   private readonly rules: OutboundRule[];
@@ -25,7 +48,7 @@ export class OutboundPolicy {
   allows(_scheme: string, host: string, port: number): boolean {
     if (this.allowAll) return true;
     const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
-    return this.rules.some((r) => (r.port === null || r.port === port) && r.host.test(h));
+    return this.rules.some((r) => (r.port === null || r.port === port) && ruleMatches(r, h));
   }
   get patterns(): string[] { return this.rules.map((r) => r.source); }
 }
@@ -65,8 +88,18 @@ export function parseOutboundPattern(pattern: string): OutboundRule {
     }
     port = Number(portText);
   }
-  const re = new RegExp('^' + host.toLowerCase().split('*').map(escapeRe).join('.*') + '$');
-  return { host: re, port, source: p };
+  const h = host.toLowerCase();
+  if (h === '*') return { match: 'any', host: '', port, source: p };
+  const wild = h.startsWith('*.');
+  const name = wild ? h.slice(2) : h;
+  // An IPv6 literal, or a name that reads as an IPv4 address (its last label,
+  // or every label but a `*`, numeric): no wildcard may widen it.
+  const numeric = (l: string) => /^(\d+|0x[0-9a-f]*)$/.test(l);
+  const labels = h.split('.');
+  const ipLiteral = p.startsWith('[') || numeric(labels[labels.length - 1]) || labels.every((l) => l === '*' || numeric(l));
+  if (name.includes('*') || (wild && ipLiteral)) {
+    throw new Error(`--allow-outbound ${pattern}: '*' may only be the whole host ('*'), the whole first label of a hostname ('*.example.com') or the whole port ('HOST:*')${ipLiteral ? '; an IP address takes no wildcard (grant each address)' : ''}`);
+  }
+  if (name === '' || name.startsWith('.')) throw new Error(`--allow-outbound ${pattern}: invalid host`);
+  return { match: wild ? 'subdomain' : 'exact', host: name, port, source: p };
 }
-
-function escapeRe(s: string): string { return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'); }
