@@ -10,10 +10,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer as createNetServer } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { startServe, weirBin, type Served } from './helpers/http-serve-fixtures.ts';
 import { buildLimitsService } from './helpers/serve-limits-fixtures.ts';
+import { buildJsProxy, PROXY_JS } from './helpers/http-fixtures.ts';
 
 assert.ok(existsSync(weirBin), 'run npm run build first');
 // built (or taken from the fixture cache) before the tests are declared, so `skip` is known
@@ -77,6 +78,30 @@ test('-W timeout: a handler that waits forever gets 504 at the timeout; its task
     const code = await s.stop('SIGTERM');
     assert.equal(code, 0, s.stderr());
     assert.ok(performance.now() - t0 < 5000, `drain took ${performance.now() - t0} ms`);
+  }
+});
+
+test('-W timeout with a WASI 0.2 guest waiting on an upstream that never answers: 504, its instance is abandoned (SIGTERM does not wait for it)', async (t) => {
+  let p2: string;
+  try {
+    p2 = await buildJsProxy('p2-proxy', PROXY_JS);
+  } catch (e) {
+    t.skip(`componentize-js is not available: ${e instanceof Error ? e.message : String(e)}`);
+    return;
+  }
+  const hang = createNetServer(() => {}); // accepts, never answers
+  await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
+  const port = (hang.address() as { port: number }).port;
+  try {
+    const s = await startServe(['-W', 'timeout=500ms', '--allow-outbound', `127.0.0.1:${port}`, '--shutdown-timeout', '20s', p2]);
+    const r = await get(`${s.url}/proxy`, { headers: { 'x-upstream': `http://127.0.0.1:${port}/` } });
+    assert.equal(r.status, 504);
+    assert.equal((await get(`${s.url}/hi`)).status, 200);
+    const t0 = performance.now();
+    assert.equal(await s.stop('SIGTERM'), 0, s.stderr());
+    assert.ok(performance.now() - t0 < 5000, `drain took ${performance.now() - t0} ms`);
+  } finally {
+    hang.close();
   }
 });
 

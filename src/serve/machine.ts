@@ -22,6 +22,8 @@ import { instantiateComposition, planComposition, CompositionError, type LinkPla
 import { NEVER_SIGNAL as NEVER, P3_HANDLER, p3Adapter } from './p3-adapter.ts';
 import { p2Adapter } from './p2-adapter.ts';
 import type { ServeObserver } from './observe.ts';
+import { GuestBody } from './guest-body.ts';
+import type { Fields } from '../wasi/core/http/fields.ts';
 import type { InstanceLimits } from '../runtime/limits.ts';
 
 const P2_HANDLER = 'wasi:http/incoming-handler@0.2.0';
@@ -69,14 +71,18 @@ class Slot {
   idleTimer: ReturnType<typeof setTimeout> | null = null;
   /** Guest calls not yet returned (a trapped instance never returns them: they are settled when it dies). */
   readonly calls = new Set<() => void>();
-  /** Rejects when the instance trapped: every pending response and body races it. */
+  /** Rejects when the instance trapped: every pending response races it. */
   readonly failed: Promise<never>;
   fail!: (e: unknown) => void;
+  /** Responses being sent: their bodies and trailers fail when the instance does (no reaction per request on `failed`). */
+  readonly sending = new Set<{ fail(e: unknown): void }>();
   constructor(id: number, adapter: HandlerAdapter, wasi: Wasi) {
     this.id = id;
     this.adapter = adapter;
     this.wasi = wasi;
-    this.failed = new Promise<never>((_, rej) => { this.fail = rej; });
+    this.failed = new Promise<never>((_, rej) => {
+      this.fail = (e) => { rej(e); for (const s of [...this.sending]) s.fail(e); };
+    });
     this.failed.catch(() => {});
   }
 }
@@ -226,8 +232,18 @@ export class ServeMachine {
     const callEnded = () => { if (callOpen) { callOpen = false; slot.calls.delete(callEnded); release(); } };
     slot.calls.add(callEnded);
     // H8 hook: a call cancelled through `signal` (-W timeout) that ends with the abort reason is no trap;
-    // the instance takes no new requests after a cancellation (its task may still be running).
-    if (signal !== NEVER) signal.addEventListener('abort', () => { slot.retiring = true; }, { once: true });
+    // the instance takes no new requests after a cancellation (its task may still be running). A p2
+    // call cannot be cancelled: its instance (one request) is abandoned at once, so a drain does not wait for it.
+    if (signal !== NEVER) {
+      signal.addEventListener('abort', () => {
+        slot.retiring = true;
+        if (slot.adapter.kind === 'p2' && !slot.dead) {
+          slot.dead = true;
+          slot.fail(new InstanceFailedError(`instance ${slot.id} abandoned after a timeout`));
+          callEnded();
+        }
+      }, { once: true });
+    }
     // H9 hook: a deadline abort (reason with status 504: -W timeout, limits.ts) counts as a request timeout.
     const observer = this.config.observer;
     if (signal !== NEVER && observer?.timedOut) signal.addEventListener('abort', () => { if ((signal.reason as { status?: unknown } | undefined)?.status === 504) observer.timedOut!(); }, { once: true });
@@ -235,13 +251,19 @@ export class ServeMachine {
     return Promise.race([call.response, slot.failed]).then((r) => {
       let once = false;
       const transmitted = r.transmitted;
-      const trailers = Promise.race([r.body.trailers, slot.failed]);
+      // The body and trailers fail as soon as the instance died (its guest will never finish them).
+      const stream = r.body.stream;
+      const direct = stream === null ? null : GuestBody.from(stream);
+      const watch = new SendingWatch(direct);
+      const trailers = new Promise<Fields | null>((res, rej) => { watch.rejectTrailers = rej; r.body.trailers.then(res, rej); });
       trailers.catch(() => {}); // a front end that gave up on the body never reads them
+      if (slot.dead) watch.fail(new InstanceFailedError(`instance ${slot.id} failed`));
+      else slot.sending.add(watch);
       return {
         status: r.status,
         headers: r.headers,
-        body: { stream: r.body.stream === null ? null : guard(r.body.stream, slot.failed), trailers },
-        transmitted: (e) => { if (once) return; once = true; transmitted(e); release(); },
+        body: { stream: direct ?? (stream === null ? null : guard(stream, slot.failed)), trailers },
+        transmitted: (e) => { if (once) return; once = true; slot.sending.delete(watch); transmitted(e); release(); },
       };
     }, (e: unknown) => { release(); throw e; });
   }
@@ -303,6 +325,17 @@ function positive(v: number | undefined, d: number): number {
 export function errText(e: unknown): string {
   if (e instanceof Error) return (e as { reason?: string }).reason ?? e.message;
   return String(e);
+}
+
+/** What fails with the instance while a response is being sent: its direct body and its trailers. */
+class SendingWatch {
+  readonly body: GuestBody | null;
+  rejectTrailers: ((e: unknown) => void) | null = null;
+  constructor(body: GuestBody | null) { this.body = body; }
+  fail(e: unknown): void {
+    this.body?.fail(e);
+    this.rejectTrailers?.(e);
+  }
 }
 
 /** The body stream, failing as soon as the instance producing it died. */
