@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { createWasi, HttpClient, OutboundPolicy } from '../src/index.ts';
+import { Fields } from '../src/wasi/core/http/fields.ts';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -80,6 +81,58 @@ test('p3 client.send: denied by default (sent future err too); granted sends bod
     for (const h of hosts) h.close();
     shared.close();
   } finally {
+    srv.closeAllConnections();
+    srv.close();
+  }
+});
+
+test('p3 fields: incoming response headers are immutable; their clone is mutable but held to the default size limit', async () => {
+  const big = 'v'.repeat(2 * 1024);
+  const srv = createServer((_q, r) => {
+    for (let i = 0; i < 4; i++) r.setHeader(`x-big-${i}`, big);
+    r.end('ok');
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  const wasi = createWasi({ http: { allowOutbound: [`127.0.0.1:${port}`] } });
+  try {
+    const { t, send } = faces(wasi);
+    const r = await send(newRequest(t, port, '/').req);
+    assert.equal(r.tag, 'ok');
+    const incoming = t['[method]response.get-headers'](r.val);
+    assert.equal(t['[method]fields.get'](incoming, 'x-big-3')[0].length, big.length);
+    assert.deepEqual(t['[method]fields.append'](incoming, 'x', enc.encode('1')), { tag: 'err', val: { tag: 'immutable' } });
+
+    // Clone a small incoming fields and append 64 KiB values: the clone stops at 128 KiB like a new fields.
+    const small = t['[method]fields.clone'](incoming);
+    for (let i = 0; i < 4; i++) assert.equal(t['[method]fields.delete'](small, `x-big-${i}`).tag, 'ok'); // shrinking is allowed
+    const chunk = new Uint8Array(64 * 1024).fill(0x61);
+    let appended = 0;
+    let result: { tag: string; val?: { tag: string } } = { tag: 'ok' };
+    for (let i = 0; i < 1000 && result.tag === 'ok'; i++) {
+      result = t['[method]fields.append'](small, 'x', chunk);
+      if (result.tag === 'ok') appended += chunk.length;
+    }
+    assert.deepEqual(result, { tag: 'err', val: { tag: 'size-exceeded' } });
+    assert.ok(appended <= 128 * 1024, `${appended} bytes appended to a clone`);
+    assert.equal(appended, 64 * 1024); // the 'x' name bytes make the second 64 KiB value just exceed 128 KiB
+    const fresh = t['[constructor]fields']();
+    assert.equal(t['[method]fields.append'](fresh, 'x', chunk).tag, 'ok');
+    assert.equal(t['[method]fields.append'](fresh, 'x', chunk).tag, 'err'); // the same limit as a guest-built fields
+
+    // Headers the host took in above the limit (weir serve --max-header-size 1M): a clone may shrink, never grow.
+    const huge = new Uint8Array(100 * 1024).fill(0x62);
+    const received = Fields.fromTrusted([['x-a', huge], ['x-b', huge]]);
+    const bigClone = t['[method]fields.clone'](received);
+    assert.deepEqual(t['[method]fields.append'](bigClone, 'x', enc.encode('1')), { tag: 'err', val: { tag: 'size-exceeded' } });
+    assert.equal(t['[method]fields.delete'](bigClone, 'x-a').tag, 'ok');
+    assert.equal(t['[method]fields.get'](bigClone, 'x-b')[0].length, huge.length);
+    assert.equal(t['[method]fields.append'](bigClone, 'x', enc.encode('1')).tag, 'ok'); // back under the limit
+    // The same holds for a host-made mutable fields (the 0.2 face's fields-from-entries with immutable = false).
+    const mutable = Fields.fromTrusted([['x-a', huge]], false);
+    assert.throws(() => mutable.append('x', huge), { name: 'HeaderError', tag: 'size-exceeded' });
+  } finally {
+    wasi.close();
     srv.closeAllConnections();
     srv.close();
   }

@@ -63,13 +63,13 @@ export function isForbiddenField(name: string): boolean {
 export class Fields {
   /** Mutations fail with `immutable` once set. */
   immutable = false;
-  /** Byte limit (names + values); exceeding it gives `size-exceeded`. */
-  limit: number;
+  /** Byte limit (names + values); exceeding it gives `size-exceeded`. Always finite (Infinity means the default). */
+  readonly limit: number;
   private list: FieldEntries;
   private size = 0;
 
   constructor(limit: number = DEFAULT_FIELDS_SIZE_LIMIT) {
-    this.limit = limit;
+    this.limit = Number.isFinite(limit) && limit >= 0 ? limit : DEFAULT_FIELDS_SIZE_LIMIT;
     this.list = [];
   }
 
@@ -83,9 +83,13 @@ export class Fields {
   /**
    * Entries the host received (e.g. from node:http), trusted as already
    * syntactically valid; forbidden names are dropped. Immutable result.
+   * The entries are taken whatever their size (the host's own limits, such
+   * as serve's --max-header-size, bounded them), but the limit stays finite:
+   * a mutable copy (clone, or immutable = false) is held to it like any
+   * guest-built Fields, so a guest cannot grow it without bound.
    */
-  static fromTrusted(entries: FieldEntries, immutable = true): Fields {
-    const f = new Fields(Infinity);
+  static fromTrusted(entries: FieldEntries, immutable = true, limit: number = DEFAULT_FIELDS_SIZE_LIMIT): Fields {
+    const f = new Fields(limit);
     for (const e of entries) {
       if (FORBIDDEN_FIELDS.has(e[0].toLowerCase())) continue;
       f.push(e[0], e[1]);
@@ -169,7 +173,7 @@ export class Fields {
   /** All entries without copying, for the host (do not mutate). */
   entries(): readonly (readonly [string, Uint8Array])[] { return this.list; }
 
-  /** A mutable deep copy. */
+  /** A mutable deep copy, held to the same (finite) limit: it may start above it, but then only shrinks. */
   clone(): Fields {
     const f = new Fields(this.limit);
     f.list = this.copyAll();
