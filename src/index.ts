@@ -14,4 +14,5 @@ export { HttpClient, OutboundPolicy, HttpError, type HttpConfig, type ErrorCode 
 export { NetRuleError, type NetworkConfig, type SocketAddrCheck, type SocketAddrUse, type CheckedAddress } from './wasi/index.ts';
 export { createRequestListener, createHandler, createServeMachine, ServeMachine, ServeSetupError, SERVE_DEFAULTS, type ServeOptions as HttpServeOptions, type RequestListener, type Handler as HttpHandler, type Serveable } from './serve/index.ts';
 export { ServeObservation, ServeMetrics, JsonAccessLog, type ServeObserver, type RequestRecord, type RequestSink } from './serve/index.ts'; // H9
+export { LimitedHandler, ServeLimitError, SERVE_LIMIT_DEFAULTS, type ServeLimits } from './serve/index.ts'; // H8: request-level limits
 export { Fields as HttpFields, HeaderError } from './wasi/core/http/fields.ts';

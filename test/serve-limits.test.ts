@@ -9,12 +9,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { connect, createServer as createNetServer } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { startServe, weirBin, type Served } from './helpers/http-serve-fixtures.ts';
 import { buildLimitsService } from './helpers/serve-limits-fixtures.ts';
 import { buildJsProxy, PROXY_JS } from './helpers/http-fixtures.ts';
+import { Component, createHandler, ServeLimitError, SERVE_LIMIT_DEFAULTS } from '../src/index.ts';
 
 assert.ok(existsSync(weirBin), 'run npm run build first');
 // built (or taken from the fixture cache) before the tests are declared, so `skip` is known
@@ -260,4 +261,24 @@ test('limit flags: bad values are usage errors; help documents the defaults', ()
   const help = spawnSync(process.execPath, [weirBin, 'serve', '--help'], { encoding: 'utf8', timeout: 20_000 });
   for (const d of [/--max-concurrent-requests N[\s\S]*default 1000/, /--max-connections N[\s\S]*default 1000/, /--max-request-body-size[\s\S]*default 100M/,
     /--max-header-size[\s\S]*default 16K/, /--shutdown-timeout[\s\S]*default 30s/, /-W timeout=DURATION[\s\S]*504/]) assert.match(help.stdout, d);
+});
+
+test('API: createHandler(c, { limits }) answers 504 and cancels the task, and admits maxConcurrentRequests at once', { skip: skip() }, async () => {
+  const component = Component.compile(readFileSync(wasm!));
+  const h = createHandler(component, { limits: { requestTimeoutMs: 300, maxConcurrentRequests: 3 }, maxInstanceConcurrentReuseCount: 100, log: () => {} });
+  try {
+    const r = await h.handle(new Request('http://x/forever'));
+    assert.equal(r.status, 504);
+    // the guest call ended (cancelled), so nothing is in flight on the machine
+    for (let i = 0; i < 100 && h.machine.pending > 0; i++) await new Promise((res) => setTimeout(res, 10));
+    assert.equal(h.machine.pending, 0);
+    // (a slot is held until the response body was read: read each one as it comes)
+    const texts = await Promise.all(Array.from({ length: 12 }, async () => (await h.handle(new Request('http://x/count?ms=100'))).text()));
+    const peaks = texts.map((t) => Number(/peak=(\d+)/.exec(t)?.[1]));
+    assert.equal(Math.max(...peaks), 3);
+  } finally {
+    await h.close();
+  }
+  assert.equal(new ServeLimitError(413, 'x').status, 413);
+  assert.equal(SERVE_LIMIT_DEFAULTS.maxConcurrentRequests, 1000);
 });

@@ -18,11 +18,21 @@ export type { ServeRequest, ServeResponse, HandlerAdapter, HandleCall } from './
 export { ServeObservation, type ServeObserver, type RequestRecord, type RequestSink } from './observe.ts';
 export { ServeMetrics } from './metrics.ts';
 export { JsonAccessLog } from './access-log.ts';
+// H8: request-level limits
+export { LimitedHandler, ServeLimitError, SERVE_LIMIT_DEFAULTS, resolveLimits, httpServerOptions, type ServeLimits } from './limits.ts';
+import { LimitedHandler, ServeLimitError, resolveLimits, type ServeLimits } from './limits.ts';
 
 /** One component, or a composition in order (each import not provided by the host links to a later component's export). */
 export type Serveable = Component | Component[] | Part[];
 
-export interface ServeOptions extends ServeConfig {}
+export interface ServeOptions extends ServeConfig {
+  /**
+   * H8: request-level limits as in `weir serve` (admission queue → 503, body size → 413, requestTimeoutMs → 504 and
+   * the guest task cancelled); `{}` gives weir serve's defaults, absent means none. Header size and slow-client
+   * timeouts belong to the embedder's server (`httpServerOptions(resolveLimits(l))` gives weir serve's).
+   */
+  limits?: ServeLimits;
+}
 
 function toParts(c: Serveable): Part[] {
   const list = Array.isArray(c) ? c : [c];
@@ -44,7 +54,7 @@ export interface RequestListener {
 export function createRequestListener(component: Serveable | ServeMachine, options: ServeOptions = {}): RequestListener {
   const machine = component instanceof ServeMachine ? component : createServeMachine(component, options);
   const log = options.log ?? ((l: string) => { process.stderr.write(`${l}\n`); });
-  const listener = nodeListener(machine, log) as RequestListener;
+  const listener = nodeListener(options.limits ? new LimitedHandler(machine, resolveLimits(options.limits)) : machine, log) as RequestListener; // H8 hook
   Object.defineProperty(listener, 'machine', { value: machine });
   Object.defineProperty(listener, 'close', { value: () => machine.close() });
   return listener;
@@ -66,6 +76,7 @@ export function createHandler(component: Serveable | ServeMachine, options: Serv
     log(`weir: ${why}`);
     return new Response('Internal Server Error\n', { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' } });
   };
+  const front = options.limits ? new LimitedHandler(machine, resolveLimits(options.limits)) : machine; // H8 hook
   return {
     machine,
     close: () => machine.close(),
@@ -76,7 +87,7 @@ export function createHandler(component: Serveable | ServeMachine, options: Serv
       const src = request.body;
       let r;
       try {
-        r = await machine.handle({
+        r = await front.handle({
           method: request.method,
           scheme: url.protocol === 'https:' ? 'HTTPS' : 'HTTP',
           authority: url.host || null,
@@ -85,6 +96,11 @@ export function createHandler(component: Serveable | ServeMachine, options: Serv
           body: { stream: src as unknown as AsyncIterable<Uint8Array> | null, trailers: Promise.resolve(null) },
         }, request.signal);
       } catch (e) {
+        if (e instanceof ServeLimitError) { // H8: 413 / 503 / 504
+          const h = { 'content-type': 'text/plain; charset=utf-8', ...e.headers };
+          delete (h as Record<string, string>).connection;
+          return new Response(e.message, { status: e.status, headers: h });
+        }
         return failure(`${request.method} ${url.pathname}: ${e instanceof GuestResponseError ? e.message : errText(e)}`);
       }
       const headers = new Headers();
