@@ -600,6 +600,15 @@ export class HostStreamSource implements SharedStream {
   }
 }
 
+const EMPTY_BYTES = new Uint8Array(0);
+
+function concatBytes(cs: Uint8Array[], n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const c of cs) { out.set(c, o); o += c.length; }
+  return out;
+}
+
 /**
  * Reads a guest stream<u8> for the host into arrays the host provides, without
  * a web ReadableStream in between (see takeGuestByteStream).
@@ -630,6 +639,31 @@ export class GuestByteReader {
       });
       store.schedule();
     });
+  }
+
+  /**
+   * Takes the next bytes the guest writes (at most `max`) as a new array of
+   * exactly that length, for a consumer that keeps them (a socket write):
+   * `cb(bytes)`, or `cb(null)` once the guest dropped its end. No Promise:
+   * `cb` runs synchronously when the guest was already waiting in a write.
+   */
+  take(max: number, cb: (bytes: Uint8Array | null) => void): void {
+    if (this.ended) { cb(null); return; }
+    const buf = new HostWritableBuffer(this.shared.t, max);
+    const deliver = (): void => {
+      const cs = buf.chunks;
+      if (cs.length === 0) { cb(this.ended ? null : EMPTY_BYTES); return; }
+      cb(cs.length === 1 ? cs[0] as Uint8Array : concatBytes(cs as Uint8Array[], buf.progress));
+    };
+    this.shared.read(null, buf, (reclaim) => { reclaim(); deliver(); }, (result) => {
+      if (result === CopyResult.DROPPED) {
+        this.ended = true;
+        this.shared.drop();
+        this.close();
+      }
+      deliver();
+    });
+    store.schedule();
   }
 
   /** The host stops reading: the guest sees its stream dropped. */

@@ -14,13 +14,12 @@ import type { Body } from '../wasi/core/http/message.ts';
 import type { ServeRequest, ServeResponse } from './adapter.ts';
 import { ShuttingDownError, errText, type ServeMachine } from './machine.ts';
 import { GuestResponseError } from './p3-adapter.ts';
+import { afterThisTurn, bodyPuller, type BodyPuller } from './guest-body.ts';
 import { ServeLimitError } from './limits.ts'; // H8: limit answers (413/503/504)
 import { h2Trailers, isHttp2, isTls, serveRequestFromH2 } from './http2.ts'; // H9 hook: HTTPS/h2 (see http2.ts)
 import type { Http2ServerRequest } from 'node:http2';
 
 const NO_TRAILERS: Promise<Fields | null> = Promise.resolve(null);
-const LATER = Symbol('later');
-const later = (): Promise<typeof LATER> => new Promise((r) => setImmediate(r, LATER));
 const TERMINATED: ErrorCode = { tag: 'connection-terminated' };
 
 /** The request as the guest sees it. */
@@ -123,131 +122,231 @@ export function answerFailure(res: ServerResponse, log: (l: string) => void, why
   } else res.destroy();
 }
 
-/** Write the guest's response; resolves when it was sent or abandoned. Reports the outcome through `transmitted`. */
-export async function writeResponse(req: IncomingMessage, res: ServerResponse, r: ServeResponse, log: (l: string) => void): Promise<void> {
-  let closed = false;
-  let onClose: (() => void) | null = null;
-  const closedP = new Promise<void>((resolve) => {
-    onClose = () => { closed = true; resolve(); };
-  });
-  res.once('close', () => onClose!());
-  const isHead = req.method === 'HEAD';
-  const declared = contentLength(r.headers);
-  // H9 hook: h2 carries trailers in a HEADERS frame (no TE needed, no chunked framing).
-  const h2 = isHttp2(req);
-  const wantsTrailers = h2 || /(?:^|,)\s*trailers\s*(?:,|$)/i.test(String(req.headers.te ?? ''));
-  if (Number.isNaN(declared)) {
-    r.transmitted({ tag: 'internal-error', val: undefined });
-    r.body.stream?.[Symbol.asyncIterator]().return?.().catch(() => {});
-    answerFailure(res, log, `${req.method} ${req.url}: the guest's response has an invalid content-length: answered 500`);
-    return;
+const TE_TRAILERS = /(?:^|,)\s*trailers\s*(?:,|$)/i;
+const codeOf = (e: unknown): ErrorCode => (e instanceof HttpError ? e.code : { tag: 'internal-error', val: undefined });
+
+/** Write the guest's response (callback-driven: no Promise per chunk). Reports the outcome through `transmitted`. */
+export function writeResponse(req: IncomingMessage, res: ServerResponse, r: ServeResponse, log: (l: string) => void): void {
+  new ResponseWriter(req, res, r, log).start();
+}
+
+/**
+ * One response on its way out. One chunk is held back until the next one (or
+ * the end) shows up or the current macrotask is over: a body that ends right
+ * away leaves in one write with a content-length (one packet, no chunked
+ * framing), while a body that stalls still has its bytes sent at once (full
+ * duplex). The next chunk is pulled only once the socket took the previous
+ * ones ('drain'), so a slow client holds the guest's writes back.
+ */
+class ResponseWriter {
+  private readonly req: IncomingMessage;
+  private readonly res: ServerResponse;
+  private readonly r: ServeResponse;
+  private readonly log: (l: string) => void;
+  private declared: number | null = null;
+  private flat: string[] = [];
+  private body: BodyPuller | null = null;
+  private sent = 0;
+  private held: Uint8Array | null = null;
+  /** bumped whenever a chunk is held, so a stale end-of-turn flush does nothing */
+  private heldGen = 0;
+  private pulling = false;
+  private closed = false;
+  /** res.end() was called: only 'finish' or 'close' is awaited */
+  private ending = false;
+  /** the outcome was reported; nothing more happens */
+  private finished = false;
+  private needDrain = false;
+  /** a pulled step waiting for 'drain' */
+  private stashed = false;
+  private stashBytes: Uint8Array | null = null;
+  private stashError: unknown = undefined;
+
+  constructor(req: IncomingMessage, res: ServerResponse, r: ServeResponse, log: (l: string) => void) {
+    this.req = req;
+    this.res = res;
+    this.r = r;
+    this.log = log;
   }
-  let flat: string[];
-  try {
-    flat = flatHeaders(r.headers);
-  } catch (e) {
-    r.transmitted({ tag: 'internal-error', val: undefined });
-    answerFailure(res, log, `response headers refused: ${errText(e)}`);
-    return;
-  }
-  const head = (extra?: string[]): boolean => {
-    try {
-      res.writeHead(r.status, extra ? flat.concat(extra) : flat);
-      return true;
-    } catch (e) {
+
+  start(): void {
+    const { req, res, r } = this;
+    res.once('close', this.onClose);
+    const declared = contentLength(r.headers);
+    const stream = r.body.stream;
+    if (Number.isNaN(declared)) {
+      this.finished = true;
       r.transmitted({ tag: 'internal-error', val: undefined });
-      answerFailure(res, log, `response refused (status ${r.status}): ${errText(e)}`);
-      return false;
+      if (stream !== null) bodyPuller(stream).cancel();
+      answerFailure(res, this.log, `${req.method} ${req.url}: the guest's response has an invalid content-length: answered 500`);
+      return;
     }
+    this.declared = declared;
+    try {
+      this.flat = flatHeaders(r.headers);
+    } catch (e) {
+      this.finished = true;
+      r.transmitted({ tag: 'internal-error', val: undefined });
+      if (stream !== null) bodyPuller(stream).cancel();
+      answerFailure(res, this.log, `response headers refused: ${errText(e)}`);
+      return;
+    }
+    if (stream === null) { this.bodyEnded(); return; }
+    this.body = bodyPuller(stream);
+    if (req.method === 'HEAD') { this.body.cancel(); this.bodyEnded(); return; }
+    this.pullNext();
+  }
+
+  private pullNext(): void {
+    this.pulling = true;
+    this.body!.pull(this.onPulled);
+  }
+
+  private readonly onPulled = (bytes: Uint8Array | null, error: unknown): void => {
+    this.pulling = false;
+    if (this.finished) return;
+    if (this.closed) { this.abort(TERMINATED, null); return; }
+    if (this.needDrain) {
+      this.stashed = true;
+      this.stashBytes = bytes;
+      this.stashError = error;
+      return;
+    }
+    this.step(bytes, error);
   };
-  const stream = r.body.stream;
-  let sent = 0;
+
+  private step(bytes: Uint8Array | null, error: unknown): void {
+    try {
+      if (error !== undefined) { this.abort(codeOf(error), `response failed: ${errText(error)}`); return; }
+      if (bytes === null) { this.bodyEnded(); return; }
+      if (bytes.length === 0) { this.pullNext(); return; }
+      this.sent += bytes.length;
+      const declared = this.declared;
+      if (declared !== null && this.sent > declared) {
+        this.abort({ tag: 'HTTP-response-body-size', val: BigInt(this.sent) }, `response body longer than its content-length (${declared}): connection aborted`);
+        return;
+      }
+      if (this.held !== null && !this.put(this.held)) return;
+      this.held = bytes;
+      const gen = ++this.heldGen;
+      this.pullNext();
+      // The next chunk did not come at once: send this one after the current macrotask.
+      if (this.pulling && !this.finished && this.heldGen === gen) afterThisTurn(() => this.flushHeld(gen));
+    } catch (e) {
+      this.abort(codeOf(e), `response failed: ${errText(e)}`);
+    }
+  }
+
+  private flushHeld(gen: number): void {
+    if (this.finished || this.heldGen !== gen || this.held === null) return;
+    const h = this.held;
+    this.held = null;
+    try {
+      this.put(h);
+    } catch (e) {
+      this.abort(codeOf(e), `response failed: ${errText(e)}`);
+    }
+  }
+
   /** Writes one chunk (headers first); false when the response was abandoned. */
-  const put = async (chunk: Uint8Array): Promise<boolean> => {
-    if (!res.headersSent && !head()) return false;
-    if (!res.write(chunk)) {
-      await Promise.race([new Promise((r2) => res.once('drain', r2)), closedP]);
-      if (closed) { abort(TERMINATED, null); return false; }
+  private put(chunk: Uint8Array): boolean {
+    if (!this.res.headersSent && !this.head()) return false;
+    if (!this.res.write(chunk) && !this.needDrain) {
+      this.needDrain = true;
+      this.res.once('drain', this.onDrain);
     }
     return true;
+  }
+
+  private readonly onDrain = (): void => {
+    this.needDrain = false;
+    if (this.finished || !this.stashed) return;
+    this.stashed = false;
+    const b = this.stashBytes, e = this.stashError;
+    this.stashBytes = null;
+    this.stashError = undefined;
+    this.step(b, e);
   };
-  let it: AsyncIterator<Uint8Array> | null = null;
-  const abort = (code: ErrorCode, why: string | null) => {
-    it?.return?.().catch(() => {});
-    r.transmitted(code);
-    if (why) log(`weir: ${why}`);
-    if (!res.headersSent && !closed) answerFailure(res, () => {}, '');
-    else res.destroy();
-  };
-  try {
-    // One chunk is held back until the next one (or the end) shows up or a
-    // macrotask passed: a body that ends right away leaves in one write with
-    // a content-length (one packet, no chunked framing), while a body that
-    // stalls still has its bytes sent at once (full duplex).
-    let held: Uint8Array | null = null;
-    if (stream !== null && !isHead) {
-      it = stream[Symbol.asyncIterator]();
-      let nextP = it.next();
-      for (;;) {
-        let n: IteratorResult<Uint8Array> | void | typeof LATER;
-        if (held !== null) {
-          n = await Promise.race([nextP, closedP, later()]);
-          if (n === LATER) {
-            if (!(await put(held))) return;
-            held = null;
-            n = await Promise.race([nextP, closedP]);
-          }
-        } else n = await Promise.race([nextP, closedP]);
-        if (closed || n === undefined) { abort(TERMINATED, null); return; }
-        const r = n as IteratorResult<Uint8Array>;
-        if (r.done) break;
-        const chunk = r.value;
-        nextP = it.next();
-        if (chunk.length === 0) continue;
-        sent += chunk.length;
-        if (declared !== null && sent > declared) {
-          abort({ tag: 'HTTP-response-body-size', val: BigInt(sent) }, `response body longer than its content-length (${declared}): connection aborted`);
-          return;
-        }
-        if (held !== null && !(await put(held))) return;
-        held = chunk;
-      }
-    } else if (stream !== null && isHead) {
-      const h = stream[Symbol.asyncIterator]();
-      h.return?.().catch(() => {});
-    }
-    let trailers: Fields | null;
+
+  private head(extra?: string[]): boolean {
     try {
-      trailers = await Promise.race([r.body.trailers, closedP.then(() => null)]);
+      this.res.writeHead(this.r.status, extra ? this.flat.concat(extra) : this.flat);
+      return true;
     } catch (e) {
-      const code = e instanceof HttpError ? e.code : { tag: 'internal-error' as const, val: undefined };
-      abort(code, `response body failed: ${errText(e)}`);
-      return;
+      this.finished = true;
+      this.body?.cancel();
+      this.r.transmitted({ tag: 'internal-error', val: undefined });
+      answerFailure(this.res, this.log, `response refused (status ${this.r.status}): ${errText(e)}`);
+      return false;
     }
-    if (closed) { abort(TERMINATED, null); return; }
-    if (declared !== null && !isHead && sent !== declared) {
-      abort({ tag: 'HTTP-response-body-size', val: BigInt(sent) }, `response body (${sent} bytes) shorter than its content-length (${declared}): connection aborted`);
-      return;
+  }
+
+  private bodyEnded(): void {
+    this.r.body.trailers.then(this.onTrailers, this.onTrailersFailed);
+  }
+
+  private readonly onTrailersFailed = (e: unknown): void => {
+    if (this.finished) return;
+    this.abort(codeOf(e), `response body failed: ${errText(e)}`);
+  };
+
+  private readonly onTrailers = (trailers: Fields | null): void => {
+    if (this.finished) return;
+    if (this.closed) { this.abort(TERMINATED, null); return; }
+    try {
+      const { req, res } = this;
+      const isHead = req.method === 'HEAD';
+      const declared = this.declared;
+      const sent = this.sent;
+      if (declared !== null && !isHead && sent !== declared) {
+        this.abort({ tag: 'HTTP-response-body-size', val: BigInt(sent) }, `response body (${sent} bytes) shorter than its content-length (${declared}): connection aborted`);
+        return;
+      }
+      // H9 hook: h2 carries trailers in a HEADERS frame (no TE needed, no chunked framing).
+      const h2 = trailers !== null && isHttp2(req);
+      const sendTrailers = trailers !== null && trailers.length > 0 && declared === null && !isHead
+        && (h2 || TE_TRAILERS.test(String(req.headers.te ?? '')));
+      let held = this.held;
+      this.held = null;
+      if (!res.headersSent) {
+        // Nothing written yet: the whole body is `held` (or empty).
+        const extra = sendTrailers ? (held === null && !h2 ? ['transfer-encoding', 'chunked'] : undefined)
+          : declared === null && !isHead ? ['content-length', String(sent)] : undefined;
+        if (!this.head(extra)) return;
+      }
+      if (held !== null && sendTrailers) { res.write(held); held = null; }
+      // H9 hook: node's h2 compatibility response takes trailers as an object only (repeated names as arrays).
+      if (sendTrailers && h2) res.addTrailers(h2Trailers(flatHeaders(trailers!)));
+      else if (sendTrailers) res.addTrailers(flatHeaders(trailers!).reduce<[string, string][]>((a, v, i, arr) => { if (i % 2 === 0) a.push([v, arr[i + 1]]); return a; }, []));
+      this.ending = true;
+      res.once('finish', this.onFinish);
+      if (held !== null) res.end(held); else res.end();
+    } catch (e) {
+      this.abort(codeOf(e), `response failed: ${errText(e)}`);
     }
-    const sendTrailers = trailers !== null && trailers.length > 0 && wantsTrailers && declared === null && !isHead;
-    if (!res.headersSent) {
-      // Nothing written yet: the whole body is `held` (or empty).
-      const extra = sendTrailers ? (held === null && !h2 ? ['transfer-encoding', 'chunked'] : undefined)
-        : declared === null && !isHead ? ['content-length', String(sent)] : undefined;
-      if (!head(extra)) return;
-    }
-    if (held !== null) {
-      if (sendTrailers) { res.write(held); held = null; }
-    }
-    // H9 hook: node's h2 compatibility response takes trailers as an object only (repeated names as arrays).
-    if (sendTrailers && h2) res.addTrailers(h2Trailers(flatHeaders(trailers!)));
-    else if (sendTrailers) res.addTrailers(flatHeaders(trailers!).reduce<[string, string][]>((a, v, i, arr) => { if (i % 2 === 0) a.push([v, arr[i + 1]]); return a; }, []));
-    if (held !== null) res.end(held); else res.end();
-    await Promise.race([new Promise((r2) => res.once('finish', r2)), closedP]);
-    if (res.writableFinished) r.transmitted(null);
-    else r.transmitted(TERMINATED);
-  } catch (e) {
-    abort(e instanceof HttpError ? e.code : { tag: 'internal-error', val: undefined }, `response failed: ${errText(e)}`);
+  };
+
+  private readonly onFinish = (): void => {
+    if (this.finished) return;
+    this.finished = true;
+    this.r.transmitted(this.res.writableFinished ? null : TERMINATED);
+  };
+
+  private readonly onClose = (): void => {
+    this.closed = true;
+    if (this.finished) return;
+    if (this.ending) this.onFinish();
+    else this.abort(TERMINATED, null);
+  };
+
+  private abort(code: ErrorCode, why: string | null): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.body?.cancel();
+    this.r.transmitted(code);
+    if (why) this.log(`weir: ${why}`);
+    if (!this.res.headersSent && !this.closed) answerFailure(this.res, () => {}, '');
+    else this.res.destroy();
   }
 }
 
