@@ -170,6 +170,88 @@ test('the UDP receive queue is bounded: a flood keeps at most 256 datagrams', { 
   } finally { net.close(); }
 });
 
+/** An embedder callback that holds every answer until open() (then says yes); counts how often it was asked. */
+function slowCheck(): { check: () => Promise<boolean>; open: () => void; asked: () => number } {
+  let asked = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  return { check: async () => { asked++; await gate; return true; }, open: () => release(), asked: () => asked };
+}
+
+test('UDP: datagrams waiting for a slow source check count against the queue cap (zero-length ones too)', { timeout: 20000 }, async () => {
+  const slow = slowCheck();
+  const net = new Network({ allow: ['bind=127.0.0.1:*'], check: slow.check });
+  try {
+    const u = UdpSocket.create(net, 'ipv4');
+    u.bind(v4('127.0.0.1', 0));
+    const port = u.localAddress().val.port;
+    const tx = createSocket('udp4');
+    const empty = Buffer.alloc(0);
+    for (let i = 0; i < 2000; i++) { tx.send(empty, port, '127.0.0.1'); if (i % 100 === 99) await new Promise((r) => setImmediate(r)); }
+    await new Promise((r) => setTimeout(r, 300));
+    tx.close();
+    assert.equal(slow.asked(), 1); // checks run one at a time, in arrival order
+    slow.open();
+    // Everything held while the callback thought is now checked: at most the cap, not the whole flood.
+    let last = -1;
+    while (slow.asked() !== last) { last = slow.asked(); await new Promise((r) => setTimeout(r, 20)); }
+    assert.ok(slow.asked() > 0 && slow.asked() <= 256, `${slow.asked()} datagrams were held for the check`);
+    const got = u.receiveNow(100000);
+    assert.equal(got.length, slow.asked());
+    assert.equal(got[0].data.length, 0);
+  } finally { net.close(); }
+});
+
+test('TCP: connections waiting for a slow peer check count against the accept queue; the rest are reset', { timeout: 20000 }, async () => {
+  const slow = slowCheck();
+  const net = new Network({ allow: ['bind=127.0.0.1:*'], check: slow.check });
+  const clients: import('node:net').Socket[] = [];
+  try {
+    const l = TcpSocket.create(net, 'ipv4');
+    l.bind(v4('127.0.0.1', 0));
+    l.setListenBacklogSize(1024n); // the kernel holds all 300 handshakes however slowly a busy test machine accepts
+    l.listen();
+    const port = l.localAddress().val.port;
+    let resets = 0;
+    const outcomes: Promise<void>[] = [];
+    for (let i = 0; i < 300; i++) {
+      const c = connect({ port, host: '127.0.0.1' });
+      clients.push(c);
+      outcomes.push(new Promise((r) => { c.on('error', () => { resets++; r(); }).on('close', () => r()); }));
+      if (i % 50 === 49) await new Promise((r) => setImmediate(r));
+    }
+    // The 44 beyond the cap are reset at once, without asking the callback.
+    const deadline = Date.now() + 10000;
+    while (resets < 300 - 256 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(resets, 300 - 256);
+    slow.open();
+    let accepted = 0;
+    while (accepted < 256 && Date.now() < deadline) {
+      await Promise.race([l.whenAcceptable(), new Promise((r) => setTimeout(r, 100))]);
+      for (let c = l.accept(); c; c = l.accept()) { accepted++; c.release(); }
+    }
+    assert.equal(accepted, 256);
+    assert.equal(slow.asked(), 256);
+    l.release();
+    // Closing a listener resets connections still being checked (no fd is held for a callback that never answers).
+    const never = new Network({ allow: ['bind=127.0.0.1:*'], check: () => new Promise<boolean>(() => {}) });
+    const l2 = TcpSocket.create(never, 'ipv4');
+    l2.bind(v4('127.0.0.1', 0));
+    l2.listen();
+    const c2 = connect({ port: l2.localAddress().val.port, host: '127.0.0.1' });
+    clients.push(c2);
+    await new Promise((r) => c2.on('connect', r));
+    await new Promise((r) => setTimeout(r, 50));
+    const ended = new Promise<string>((r) => { c2.on('error', (e: NodeJS.ErrnoException) => r(e.code ?? 'error')).on('close', () => r('closed')); });
+    l2.release();
+    assert.match(await ended, /ECONNRESET|closed/);
+    never.close();
+  } finally {
+    for (const c of clients) c.destroy();
+    net.close();
+  }
+});
+
 test('no grant: nothing reaches the OS (and the socket count is tracked)', { timeout: 20000 }, async () => {
   const net = new Network();
   assert.equal(net.policy.deniesAll, true);

@@ -41,7 +41,11 @@ export type TcpState = 'unbound' | 'bound' | 'listening' | 'connecting' | 'conne
 export const READ_AHEAD = 256 << 10;
 /** How much written data Node may hold before write() waits for it to drain. */
 export const WRITE_BUFFER = 256 << 10;
-/** Accepted connections waiting for the guest; beyond this, new ones are reset. */
+/**
+ * Accepted connections waiting for the guest, including those whose peer is
+ * still being checked (each holds an fd while an embedder callback thinks);
+ * beyond this, new ones are reset.
+ */
 export const ACCEPT_QUEUE = 256;
 
 const fail = (code: SocketErrorCode): never => { throw new SocketError(code); };
@@ -91,6 +95,8 @@ export class TcpSocket {
 
   // listen side
   private queue: TcpSocket[] = [];
+  /** Connections whose peer the policy is still checking (they count against ACCEPT_QUEUE; closing the listener resets them). */
+  private readonly checking = new Set<Socket>();
   private acceptWaiters: Waiter[] = [];
 
   /** Set by faces: the 0.3 send/receive are single-use per socket. */
@@ -164,15 +170,17 @@ export class TcpSocket {
   private onConnection(s: Socket): void {
     s.on('error', () => {}); // a reset while the peer is being checked must not become an uncaught error
     const peer = fromNode(s.remoteAddress, s.remotePort);
-    if (!peer || this.released || this.queue.length >= ACCEPT_QUEUE) { s.resetAndDestroy(); return; }
+    if (!peer || this.released || this.queue.length + this.checking.size >= ACCEPT_QUEUE) { s.resetAndDestroy(); return; }
+    this.checking.add(s);
     this.net.policy.allows(peer, 'tcp-accept').then((ok) => {
+      if (!this.checking.delete(s)) return; // the listener closed meanwhile (and reset it)
       if (!ok || this.released || this.queue.length >= ACCEPT_QUEUE) { s.resetAndDestroy(); return; }
       const child = new TcpSocket(this.net, this.family, this.options.copy(this.family === 'ipv6'));
       this.net.track(child);
       child.adopt(s);
       this.queue.push(child);
       wakeAll(this.acceptWaiters);
-    }, () => { s.resetAndDestroy(); });
+    }, () => { this.checking.delete(s); s.resetAndDestroy(); });
   }
 
   /** connect (0.3 `async func`; 0.2 start-connect/finish-connect). A failure leaves the socket `closed`. */
@@ -425,6 +433,8 @@ export class TcpSocket {
     if (this.bound) { try { this.bound.close(); } catch { /* adopted */ } this.bound = null; }
     if (this.server) { this.server.close(); this.server = null; }
     for (const c of this.queue.splice(0)) c.destroy(true);
+    for (const c of this.checking) c.resetAndDestroy();
+    this.checking.clear();
     const s = this.sock;
     if (s && !s.destroyed) {
       if (force || this._state === 'connecting') s.destroy();

@@ -16,7 +16,11 @@ import type { Network } from './network.ts';
 
 /** Largest datagram a guest may send (the spec's limit; IPv4 allows less, the OS then says EMSGSIZE). */
 export const MAX_DATAGRAM = 65535;
-/** Received datagrams kept for the guest (count and bytes); beyond either, new ones are dropped. */
+/**
+ * Received datagrams kept for the guest (count and bytes), including those
+ * whose source is still being checked (an embedder callback may be slow);
+ * beyond either, new ones are dropped.
+ */
 export const UDP_QUEUE_DATAGRAMS = 256;
 export const UDP_QUEUE_BYTES = 1 << 20;
 
@@ -43,6 +47,8 @@ export class UdpSocket {
   private queuedBytes = 0;
   /** Datagrams whose source is still being checked (kept in arrival order). */
   private inbound: Promise<void> = Promise.resolve();
+  /** How many datagrams `inbound` holds: they count against UDP_QUEUE_DATAGRAMS (a zero-length one too). */
+  private checking = 0;
   private waiters: (() => void)[] = [];
   private closed = false;
   private refs = 1;
@@ -115,10 +121,12 @@ export class UdpSocket {
   private onMessage(msg: Buffer, address: string, port: number): void {
     const from = fromNode(address, port);
     if (!from || this.closed) return;
-    if (this.queue.length >= UDP_QUEUE_DATAGRAMS || this.queuedBytes + msg.length > UDP_QUEUE_BYTES) return;
+    if (this.queue.length + this.checking >= UDP_QUEUE_DATAGRAMS || this.queuedBytes + msg.length > UDP_QUEUE_BYTES) return;
     const data = new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength);
     this.queuedBytes += data.length; // reserved while the source is checked
+    this.checking++;
     this.inbound = this.inbound.then(() => this.net.policy.allows(from, 'udp-receive')).then((ok) => {
+      this.checking--;
       if (!ok || this.closed) { this.queuedBytes -= data.length; return; }
       this.queue.push({ data, remoteAddress: from });
       const w = this.waiters.shift();
