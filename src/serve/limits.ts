@@ -186,27 +186,42 @@ export class LimitedHandler {
       else outer.addEventListener('abort', () => ctrl.abort(outer.reason), { once: true });
     }
     const call = this.machine.handle(request, ms > 0 ? ctrl.signal : outer);
-    const racers: Promise<ServeResponse>[] = [call];
-    if (overflowed) racers.push(overflowed);
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    if (ms > 0) {
-      racers.push(new Promise<never>((_, rej) => {
+    // One hand-made promise (no Promise.race): the first of response, body overflow and deadline wins.
+    return new Promise<ServeResponse>((resolve, reject) => {
+      let settled = false;
+      let timer: ReturnType<typeof setTimeout> | null = null;
+      const lose = (e: unknown) => {
+        if (settled) return;
+        settled = true;
+        if (timer) clearTimeout(timer);
+        reject(e);
+        // A response that comes after losing is dropped: its body is cancelled and its completion future says so.
+        call.then((r) => {
+          r.body.stream?.[Symbol.asyncIterator]().return?.().catch(() => {});
+          r.transmitted({ tag: 'HTTP-response-timeout' });
+        }, () => {});
+      };
+      call.then((r) => {
+        if (settled) return;
+        settled = true;
+        if (timer) clearTimeout(timer);
+        resolve(r);
+      }, (e: unknown) => {
+        if (settled) return;
+        settled = true;
+        if (timer) clearTimeout(timer);
+        reject(e);
+      });
+      overflowed?.catch(lose);
+      if (ms > 0) {
         timer = setTimeout(() => {
           const e = new ServeLimitError(504, `Gateway Timeout: the component did not answer within ${ms} ms\n`, { connection: 'close' });
-          rej(e);
+          lose(e);
           ctrl.abort(e);
           this.onTimeout?.();
         }, ms);
-      }));
-    }
-    const settled = Promise.race(racers);
-    settled.then(() => { if (timer) clearTimeout(timer); }, () => { if (timer) clearTimeout(timer); });
-    // A response that lost the race is dropped: its body is cancelled and its completion future says so.
-    settled.catch(() => call.then((r) => {
-      r.body.stream?.[Symbol.asyncIterator]().return?.().catch(() => {});
-      r.transmitted({ tag: 'HTTP-response-timeout' });
-    }, () => {}));
-    return settled;
+      }
+    });
   }
 }
 
