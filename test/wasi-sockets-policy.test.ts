@@ -14,6 +14,8 @@ import { createSocket } from 'node:dgram';
 import { Component, createWasi, runCommand, type NetworkConfig } from '../src/index.ts';
 import { NetworkPolicy } from '../src/wasi/core/sockets/policy.ts';
 import { Network } from '../src/wasi/core/sockets/network.ts';
+import { SocketError, TcpSocket, UdpSocket, type CheckedAddress } from '../src/wasi/core/sockets/index.ts';
+import { networkInterfaces } from 'node:os';
 import { NODE_SOCKET_ERRORS, socketErrorCode } from '../src/wasi/core/sockets/errors.ts';
 import { parseIpLoose, ipToString } from '../src/wasi/core/sockets/address.ts';
 import { buildSocketsCmd } from './helpers/wasi-sockets-fixtures.ts';
@@ -80,6 +82,78 @@ test('IPv4-mapped IPv6: refused as an argument, and rules match the canonical IP
   const q = new NetworkPolicy({ check: (a, use) => { seen.push(`${a.family} ${a.address} ${a.port} ${use}`); return false; } });
   await q.allows(v6([0, 0, 0, 0, 0, 0xffff, 0x7f00, 0x0001], 80), 'tcp-accept');
   assert.deepEqual(seen, ['ipv4 127.0.0.1 80 tcp-accept']);
+});
+
+test('IPv4-compatible IPv6 (::a.b.c.d) is invalid-argument like IPv4-mapped, whatever the grant; :: and ::1 are not', { timeout: 30000 }, async (t) => {
+  const net = new Network({ inheritNetwork: true });
+  const v6 = (groups: number[], port: number) => ({ tag: 'ipv6' as const, val: { port, flowInfo: 0, address: groups, scopeId: 0 } });
+  const code = (f: () => unknown) => { try { f(); return 'ok'; } catch (e) { return (e as SocketError).code; } };
+  const acode = async (f: () => Promise<unknown>) => { try { await f(); return 'ok'; } catch (e) { return (e as SocketError).code; } };
+  try {
+    for (const compat of [[0, 0, 0, 0, 0, 0, 0x7f00, 1], [0, 0, 0, 0, 0, 0, 0, 2], [0, 0, 0, 0, 0, 0, 0x0a00, 0]]) {
+      assert.equal(code(() => TcpSocket.create(net, 'ipv6').bind(v6(compat, 0))), 'invalid-argument');
+      assert.equal(await acode(() => TcpSocket.create(net, 'ipv6').connect(v6(compat, 80))), 'invalid-argument');
+      assert.equal(code(() => UdpSocket.create(net, 'ipv6').bind(v6(compat, 0))), 'invalid-argument');
+      assert.equal(code(() => UdpSocket.create(net, 'ipv6').connect(v6(compat, 53))), 'invalid-argument');
+      assert.equal(await acode(() => UdpSocket.create(net, 'ipv6').send(new Uint8Array(1), v6(compat, 53))), 'invalid-argument');
+    }
+    assert.equal(code(() => TcpSocket.create(net, 'ipv6').bind(v6([0, 0, 0, 0, 0, 0, 0, 1], 0))), 'ok');
+    assert.equal(code(() => UdpSocket.create(net, 'ipv6').bind(v6([0, 0, 0, 0, 0, 0, 0, 0], 0))), 'ok');
+  } finally { net.close(); }
+  if (!component) return t.skip('WASI 0.3 WIT not available');
+  const { server, port, count } = await countingServer();
+  try {
+    assert.deepEqual(await guest({ inheritNetwork: true }, ['connect', '::7f00:1', String(port)]), ['err:invalid-argument']);
+    assert.deepEqual(await guest({ inheritNetwork: true }, ['udp-send', '::7f00:1', String(port)]), ['err:invalid-argument']);
+    assert.equal(count(), 0);
+  } finally { server.close(); }
+});
+
+test('scope-id: the callback sees it; address rules match scope-id 0 only (a * rule any); a link-local scope reaches the OS as its interface', { timeout: 30000 }, async (t) => {
+  const seen: CheckedAddress[] = [];
+  const p = new NetworkPolicy({
+    allow: ['connect=[fe80::/10]', 'connect=[::1]', 'connect=*:443'],
+    check: (a) => { seen.push(a); return false; },
+  });
+  const v6 = (groups: number[], port: number, scopeId: number) => ({ tag: 'ipv6' as const, val: { port, flowInfo: 0, address: groups, scopeId } });
+  const ll = [0xfe80, 0, 0, 0, 0, 0, 0, 1];
+  assert.equal(await p.allows(v6(ll, 80, 0), 'tcp-connect'), true);
+  assert.equal(await p.allows(v6(ll, 80, 3), 'tcp-connect'), false); // the rule names no interface
+  assert.equal(await p.allows(v6([0, 0, 0, 0, 0, 0, 0, 1], 80, 3), 'tcp-connect'), false);
+  assert.equal(await p.allows(v6(ll, 443, 3), 'tcp-connect'), true); // '*' is every address, every interface
+  assert.deepEqual(seen, [
+    { family: 'ipv6', address: 'fe80::1', port: 80, scopeId: 3 },
+    { family: 'ipv6', address: '::1', port: 80, scopeId: 3 },
+  ]);
+  seen.length = 0;
+  await p.allows({ tag: 'ipv4', val: { port: 80, address: [10, 0, 0, 1] } }, 'tcp-connect');
+  await p.allows(v6([0, 0, 0, 0, 0, 0xffff, 0x0a00, 1], 80, 3), 'tcp-connect'); // mapped: checked as IPv4, no scope
+  assert.deepEqual(seen, [{ family: 'ipv4', address: '10.0.0.1', port: 80 }, { family: 'ipv4', address: '10.0.0.1', port: 80 }]);
+
+  // A real link-local address of this machine, if it has one: bind and connect with its scope-id.
+  const link = Object.values(networkInterfaces()).flat().find((e) => e && e.family === 'IPv6' && e.scopeid && /^fe80:/i.test(e.address));
+  if (!link) return t.skip('no IPv6 link-local address on this machine');
+  const groups = Array.from(parseIpLoose(link.address)!.val);
+  const addr = (port: number, scopeId = link.scopeid!) => v6(groups, port, scopeId);
+  const denied = new Network({ allow: ['bind=[fe80::/10]', `bind=[${link.address}]`] });
+  const open = new Network({ allow: ['bind=*', 'connect=*', 'accept=*'] });
+  try {
+    const code = (f: () => unknown) => { try { f(); return 'ok'; } catch (e) { return (e as SocketError).code; } };
+    assert.equal(code(() => TcpSocket.create(denied, 'ipv6').bind(addr(0))), 'access-denied');
+    const l = TcpSocket.create(open, 'ipv6');
+    l.bind(addr(0));
+    const local = l.localAddress();
+    assert.equal(local.tag === 'ipv6' && local.val.scopeId, link.scopeid);
+    l.listen();
+    const c = TcpSocket.create(open, 'ipv6');
+    await c.connect(addr(local.val.port));
+    await l.whenAcceptable();
+    const peer = l.accept()!.remoteAddress();
+    assert.equal(peer.tag === 'ipv6' && peer.val.scopeId, link.scopeid);
+    assert.equal(ipToString({ tag: 'ipv6', val: peer.val.address }), ipToString({ tag: 'ipv6', val: groups }));
+    // A scope-id that names no interface: the OS refuses the link-local address.
+    assert.equal(code(() => TcpSocket.create(open, 'ipv6').bind(addr(0, 0x7fffffff))), 'invalid-argument');
+  } finally { denied.close(); open.close(); }
 });
 
 test('the unspecified address is never a destination, whatever the grant', { timeout: 30000 }, async (t) => {

@@ -139,6 +139,16 @@ export function isIpv4Mapped(ip: IpAddress): boolean {
   return ip.tag === 'ipv6' && a[0] === 0 && a[1] === 0 && a[2] === 0 && a[3] === 0 && a[4] === 0 && a[5] === 0xffff;
 }
 
+/**
+ * `::a.b.c.d`, the deprecated IPv4-compatible form (::/96 except `::` and
+ * `::1`): refused as an argument, like IPv4-mapped (what wasmtime does too).
+ */
+export function isIpv4Compatible(ip: IpAddress): boolean {
+  const a = ip.val;
+  if (ip.tag !== 'ipv6' || a[0] !== 0 || a[1] !== 0 || a[2] !== 0 || a[3] !== 0 || a[4] !== 0 || a[5] !== 0) return false;
+  return !(a[6] === 0 && (a[7] === 0 || a[7] === 1));
+}
+
 /** The canonical form: an IPv4-mapped IPv6 address becomes the IPv4 address (policy checks and lookup results). */
 export function canonicalIp(ip: IpAddress): IpAddress {
   if (!isIpv4Mapped(ip)) return ip;
@@ -178,12 +188,46 @@ export function ipToBigInt(ip: IpAddress): bigint {
   return v;
 }
 
-/** Node's `{ address, family, port }` (from address(), remoteAddress…) as an ip-socket-address. */
+// Scope ids. WIT carries an interface index; Node (libuv on Unix) reads the
+// `%zone` of an address as an interface NAME (a numeric zone is silently
+// dropped) and reports link-local addresses as `fe80::…%name`. The link-local
+// entries of os.networkInterfaces() give each name's index.
+let ifCache: { at: number; map: Map<string, number> } | null = null;
+function interfaceIndexes(): Map<string, number> {
+  // Cached for a second: link-local UDP sources would otherwise ask the OS once per datagram.
+  const now = Date.now();
+  if (ifCache && now - ifCache.at < 1000) return ifCache.map;
+  const out = new Map<string, number>();
+  const ifs = (process.getBuiltinModule('node:os') as typeof import('node:os')).networkInterfaces();
+  for (const [name, list] of Object.entries(ifs)) {
+    for (const e of list ?? []) if (e.family === 'IPv6' && e.scopeid) { out.set(name, e.scopeid); break; }
+  }
+  ifCache = { at: now, map: out };
+  return out;
+}
+
+function zoneToIndex(zone: string): number {
+  if (/^\d+$/.test(zone)) return Number(zone) >>> 0;
+  return interfaceIndexes().get(zone) ?? 0;
+}
+
+/** The text Node connects or binds to: the address, plus `%interface` for a non-zero IPv6 scope id. */
+export function nodeHost(sa: IpSocketAddress): string {
+  const host = ipToString(ipOf(sa));
+  if (sa.tag !== 'ipv6' || !sa.val.scopeId) return host;
+  for (const [name, index] of interfaceIndexes()) if (index === sa.val.scopeId) return `${host}%${name}`;
+  return `${host}%${sa.val.scopeId}`; // no such interface: the OS refuses a link-local address without one
+}
+
+/** Node's `{ address, family, port }` (from address(), remoteAddress…) as an ip-socket-address (with its scope id). */
 export function fromNode(address: string | undefined, port: number | undefined): IpSocketAddress | null {
   if (address === undefined || port === undefined) return null;
   const ip = parseIp(address);
   if (!ip) return null;
-  return makeSocketAddress(ip, port);
+  const sa = makeSocketAddress(ip, port);
+  const pct = address.indexOf('%');
+  if (sa.tag === 'ipv6' && pct >= 0) sa.val.scopeId = zoneToIndex(address.slice(pct + 1));
+  return sa;
 }
 
 /** The wildcard address of a family, port 0: what an implicit bind is checked as. */

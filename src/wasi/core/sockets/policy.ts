@@ -24,6 +24,10 @@
 //                                  rebinding DNS server cannot widen the grant over time;
 //                                  the grant still trusts DNS: pin addresses with IP rules)
 //   PORTS   *  |  N  |  N-M        default *; 0..65535
+// An IPv6 address with a non-zero scope-id (a link-local address on one
+// interface) is matched only by a `*` HOST: address, prefix and hostname
+// rules name no interface, so they match scope-id 0 only. The callback sees
+// the scope-id (CheckedAddress.scopeId).
 // An implicit bind (connect or listen without bind, UDP send or connect
 // without bind) is checked as a bind of the wildcard address, port 0
 // (use tcp-bind / udp-bind). For connect and UDP, a rule (or inheritNetwork)
@@ -49,6 +53,8 @@ export interface CheckedAddress {
   /** Canonical text (IPv4-mapped IPv6 is shown as IPv4). */
   address: string;
   port: number;
+  /** IPv6 only: the scope-id (interface index; 0 for none). */
+  scopeId?: number;
 }
 
 export type SocketAddrCheck = (address: CheckedAddress, use: SocketAddrUse) => boolean | Promise<boolean>;
@@ -171,10 +177,12 @@ export function parseNetRule(rule: string): NetRule {
   return { kind, net: null, host: name, portMin: lo, portMax: hi, resolved: new Set() };
 }
 
-function ruleMatches(r: NetRule, ip: IpAddress, port: number): boolean {
+function ruleMatches(r: NetRule, ip: IpAddress, port: number, scopeId: number): boolean {
   if (port < r.portMin || port > r.portMax) return false;
+  if (r.host === null && r.net === null) return true;
+  if (scopeId !== 0) return false; // the rule names no interface
   if (r.host !== null) return r.resolved.has(ipToString(ip));
-  if (r.net === null) return true;
+  if (r.net === null) return false;
   if (r.net.family !== ip.tag) return false;
   const bits = ip.tag === 'ipv4' ? 32 : 128;
   const mask = r.net.len === 0 ? 0n : ((1n << BigInt(r.net.len)) - 1n) << BigInt(bits - r.net.len);
@@ -202,15 +210,18 @@ export class NetworkPolicy {
     return !this.inheritNetwork && this.rules.length === 0 && this.callback === null;
   }
 
-  private byRules(sa: IpSocketAddress, use: SocketAddrUse): { ip: IpAddress; port: number; ok: boolean } {
+  private byRules(sa: IpSocketAddress, use: SocketAddrUse): { checked: CheckedAddress; ip: IpAddress; ok: boolean } {
     const ip = canonicalIp(ipOf(sa));
     const port = sa.val.port;
+    const checked: CheckedAddress = { family: ip.tag, address: ipToString(ip), port };
+    let scopeId = 0;
+    if (ip.tag === 'ipv6' && sa.tag === 'ipv6') checked.scopeId = scopeId = sa.val.scopeId >>> 0;
     // The unspecified address is never a destination (Linux routes 0.0.0.0 to this host).
     const destination = use === 'tcp-connect' || use === 'udp-send';
-    if (destination && isUnspecified(ip)) return { ip, port, ok: false };
-    if (this.inheritNetwork) return { ip, port, ok: true };
-    for (const r of this.rules) if (KIND_USES[r.kind].includes(use) && ruleMatches(r, ip, port)) return { ip, port, ok: true };
-    return { ip, port, ok: false };
+    if (destination && isUnspecified(ip)) return { checked, ip, ok: false };
+    if (this.inheritNetwork) return { checked, ip, ok: true };
+    for (const r of this.rules) if (KIND_USES[r.kind].includes(use) && ruleMatches(r, ip, port, scopeId)) return { checked, ip, ok: true };
+    return { checked, ip, ok: false };
   }
 
   /**
@@ -222,7 +233,7 @@ export class NetworkPolicy {
     if (r.ok) return true;
     if (!this.callback || ((use === 'tcp-connect' || use === 'udp-send') && isUnspecified(r.ip))) return false;
     let answer: boolean | Promise<boolean>;
-    try { answer = this.callback({ family: r.ip.tag, address: ipToString(r.ip), port: r.port }, use); } catch { return false; }
+    try { answer = this.callback(r.checked, use); } catch { return false; }
     return answer === true;
   }
 
@@ -232,7 +243,7 @@ export class NetworkPolicy {
     if (r.ok) return true;
     if (!this.callback || ((use === 'tcp-connect' || use === 'udp-send') && isUnspecified(r.ip))) return false;
     try {
-      return (await this.callback({ family: r.ip.tag, address: ipToString(r.ip), port: r.port }, use)) === true;
+      return (await this.callback(r.checked, use)) === true;
     } catch {
       return false;
     }

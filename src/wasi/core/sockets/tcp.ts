@@ -25,8 +25,8 @@
 
 import type { BoundSocket, Server, Socket } from 'node:net';
 import {
-  canonicalIp, fromNode, ipOf, ipToString, isIpv4Mapped, isMulticastOrBroadcast, isUnspecified,
-  isWellFormed, wildcard, type IpAddressFamily, type IpSocketAddress,
+  canonicalIp, fromNode, ipOf, ipToString, isIpv4Compatible, isIpv4Mapped, isMulticastOrBroadcast, isUnspecified,
+  isWellFormed, nodeHost, wildcard, type IpAddressFamily, type IpSocketAddress,
 } from './address.ts';
 import { SocketError, toSocketError, type SocketErrorCode } from './errors.ts';
 import { bufferSize, hopLimit, keepAliveCount, keepAliveDuration, TcpOptions } from './options.ts';
@@ -54,14 +54,10 @@ const fail = (code: SocketErrorCode): never => { throw new SocketError(code); };
 function checkAddress(sa: IpSocketAddress, family: IpAddressFamily, remote: boolean): void {
   if (!isWellFormed(sa) || sa.tag !== family) fail('invalid-argument');
   const ip = ipOf(sa);
-  if (isMulticastOrBroadcast(ip) || isIpv4Mapped(ip)) fail('invalid-argument');
+  if (isMulticastOrBroadcast(ip) || isIpv4Mapped(ip) || isIpv4Compatible(ip)) fail('invalid-argument');
   if (remote && (isUnspecified(ip) || sa.val.port === 0)) fail('invalid-argument');
 }
 
-function nodeHost(sa: IpSocketAddress): string {
-  const host = ipToString(ipOf(sa));
-  return sa.tag === 'ipv6' && sa.val.scopeId ? `${host}%${sa.val.scopeId}` : host;
-}
 
 type Waiter = () => void;
 function wakeAll(list: Waiter[]): void {

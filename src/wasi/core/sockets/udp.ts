@@ -7,7 +7,7 @@
 
 import type { Socket as DgramSocket } from 'node:dgram';
 import {
-  fromNode, ipOf, ipToString, isIpv4Mapped, isUnspecified, isWellFormed, wildcard,
+  fromNode, ipOf, ipToString, isIpv4Compatible, isIpv4Mapped, isUnspecified, isWellFormed, nodeHost, wildcard,
   type IpAddressFamily, type IpSocketAddress,
 } from './address.ts';
 import { SocketError, toSocketError, type SocketErrorCode } from './errors.ts';
@@ -28,10 +28,6 @@ const fail = (code: SocketErrorCode): never => { throw new SocketError(code); };
 
 export interface Datagram { data: Uint8Array; remoteAddress: IpSocketAddress }
 
-function nodeHost(sa: IpSocketAddress): string {
-  const host = ipToString(ipOf(sa));
-  return sa.tag === 'ipv6' && sa.val.scopeId ? `${host}%${sa.val.scopeId}` : host;
-}
 
 function sameAddress(a: IpSocketAddress, b: IpSocketAddress): boolean {
   return a.tag === b.tag && a.val.port === b.val.port && ipToString(ipOf(a)) === ipToString(ipOf(b));
@@ -72,7 +68,7 @@ export class UdpSocket {
 
   private checkArg(sa: IpSocketAddress): void {
     if (!isWellFormed(sa) || sa.tag !== this.family) fail('invalid-argument');
-    if (isIpv4Mapped(ipOf(sa))) fail('invalid-argument');
+    if (isIpv4Mapped(ipOf(sa)) || isIpv4Compatible(ipOf(sa))) fail('invalid-argument');
   }
 
   bind(local: IpSocketAddress): void {
