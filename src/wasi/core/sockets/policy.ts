@@ -210,18 +210,23 @@ export class NetworkPolicy {
     return !this.inheritNetwork && this.rules.length === 0 && this.callback === null;
   }
 
-  private byRules(sa: IpSocketAddress, use: SocketAddrUse): { checked: CheckedAddress; ip: IpAddress; ok: boolean } {
+  private byRules(sa: IpSocketAddress, use: SocketAddrUse): { ip: IpAddress; port: number; scopeId: number; ok: boolean } {
     const ip = canonicalIp(ipOf(sa));
     const port = sa.val.port;
-    const checked: CheckedAddress = { family: ip.tag, address: ipToString(ip), port };
-    let scopeId = 0;
-    if (ip.tag === 'ipv6' && sa.tag === 'ipv6') checked.scopeId = scopeId = sa.val.scopeId >>> 0;
+    const scopeId = ip.tag === 'ipv6' && sa.tag === 'ipv6' ? sa.val.scopeId >>> 0 : 0;
     // The unspecified address is never a destination (Linux routes 0.0.0.0 to this host).
     const destination = use === 'tcp-connect' || use === 'udp-send';
-    if (destination && isUnspecified(ip)) return { checked, ip, ok: false };
-    if (this.inheritNetwork) return { checked, ip, ok: true };
-    for (const r of this.rules) if (KIND_USES[r.kind].includes(use) && ruleMatches(r, ip, port, scopeId)) return { checked, ip, ok: true };
-    return { checked, ip, ok: false };
+    if (destination && isUnspecified(ip)) return { ip, port, scopeId, ok: false };
+    if (this.inheritNetwork) return { ip, port, scopeId, ok: true };
+    for (const r of this.rules) if (KIND_USES[r.kind].includes(use) && ruleMatches(r, ip, port, scopeId)) return { ip, port, scopeId, ok: true };
+    return { ip, port, scopeId, ok: false };
+  }
+
+  /** What the callback is shown (built only when it is asked). */
+  private static checked(r: { ip: IpAddress; port: number; scopeId: number }): CheckedAddress {
+    const c: CheckedAddress = { family: r.ip.tag, address: ipToString(r.ip), port: r.port };
+    if (r.ip.tag === 'ipv6') c.scopeId = r.scopeId;
+    return c;
   }
 
   /**
@@ -233,7 +238,7 @@ export class NetworkPolicy {
     if (r.ok) return true;
     if (!this.callback || ((use === 'tcp-connect' || use === 'udp-send') && isUnspecified(r.ip))) return false;
     let answer: boolean | Promise<boolean>;
-    try { answer = this.callback(r.checked, use); } catch { return false; }
+    try { answer = this.callback(NetworkPolicy.checked(r), use); } catch { return false; }
     return answer === true;
   }
 
@@ -243,7 +248,7 @@ export class NetworkPolicy {
     if (r.ok) return true;
     if (!this.callback || ((use === 'tcp-connect' || use === 'udp-send') && isUnspecified(r.ip))) return false;
     try {
-      return (await this.callback(r.checked, use)) === true;
+      return (await this.callback(NetworkPolicy.checked(r), use)) === true;
     } catch {
       return false;
     }
