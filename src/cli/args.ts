@@ -86,6 +86,8 @@ export interface ServeOptions extends GuestOptions {
   logFormat?: 'text' | 'json';
   /** H8: --max-concurrent-requests, --max-connections, --queue-timeout, body/header sizes and timeouts, --shutdown-timeout (src/serve/limits.ts). */
   serveLimits?: ServeLimits;
+  /** H13: --watch: reload the components when a served file changes (src/serve/watch.ts). */
+  watch?: boolean;
 }
 
 export interface InspectOptions {
@@ -258,6 +260,11 @@ SIGTERM stop accepting, finish the requests in flight and exit 0.
 Options:
   --addr HOST:PORT   Address to listen on (default ${DEFAULT_ADDR}; port 0 picks one).
                      IPv6 hosts are written in brackets: [::1]:8080
+  --watch            Reload when a served .wasm file changes (also when it is
+                     replaced by a rename): new requests go to the new version,
+                     requests in flight finish on the old one. A version that
+                     fails to compile or instantiate is reported on stderr and
+                     the previous one keeps serving. Prints 'weir: reloaded FILE'
   --max-instance-reuse-count N
                      Requests one instance serves before it is retired
                      (default 1000; WASI 0.2 components: always 1)
@@ -612,6 +619,7 @@ function parseServe(c: Cursor, verbose: boolean): Command {
   const pool: Pick<ServeOptions, 'maxInstanceReuseCount' | 'maxInstanceConcurrentReuseCount' | 'idleInstanceTimeoutMs'> = {};
   const observe: Pick<ServeOptions, 'tlsCert' | 'tlsKey' | 'metricsAddr' | 'logFormat'> = {}; // H9
   const limits: ServeLimits = {}; // H8
+  let watch = false; // H13
   let optionsDone = false;
   while (!c.done) {
     const raw = c.next();
@@ -622,6 +630,7 @@ function parseServe(c: Cursor, verbose: boolean): Command {
       if (guestOption(g, c, opt, inline, 'serve')) continue;
       switch (opt) {
         case '--addr': addr = c.value(opt, inline); continue;
+        case '--watch': watch = true; continue; // H13
         case '--max-instance-reuse-count': pool.maxInstanceReuseCount = parseCount(c.value(opt, inline), opt); continue;
         case '--max-instance-concurrent-reuse-count': pool.maxInstanceConcurrentReuseCount = parseCount(c.value(opt, inline), opt); continue;
         case '--idle-instance-timeout': pool.idleInstanceTimeoutMs = parseDurationMs(c.value(opt, inline), opt); continue;
@@ -658,7 +667,7 @@ function parseServe(c: Cursor, verbose: boolean): Command {
   if (limits.maxRequestBodySize !== undefined || limits.maxHeaderSize !== undefined) {
     if ((limits.maxHeaderSize ?? 0) > 2 ** 31 - 1) throw new UsageError('--max-header-size: at most 2G', 'serve');
   }
-  return { cmd: 'serve', files, host, port, ...pool, ...observe, ...(Object.keys(limits).length ? { serveLimits: limits } : {}), ...g };
+  return { cmd: 'serve', files, host, port, ...pool, ...observe, ...(Object.keys(limits).length ? { serveLimits: limits } : {}), ...(watch ? { watch } : {}), ...g };
 }
 
 /** H8: a duration a Node timer can hold (0 allowed: off). */

@@ -231,13 +231,15 @@ async function serve(opts: ServeOptions): Promise<number> {
   // (instanceLimits), -W timeout per request (src/serve/limits.ts).
   const limits = compileLimits(opts);
   const components = [];
+  // H13: --watch recompiles a changed file with these same options.
+  const compile = (file: string, bytes: Uint8Array) => Component.compile(bytes, {
+    ...deviationOptions(file, opts.strict, opts.verbose),
+    ...(limits ? { limits } : {}),
+  });
   for (const file of opts.files) {
     try {
       const bytes = readFileSync(file);
-      components.push(Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
-        ...deviationOptions(file, opts.strict, opts.verbose),
-        ...(limits ? { limits } : {}),
-      }));
+      components.push(compile(file, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)));
     } catch (e) {
       return report(file, e, opts.verbose);
     }
@@ -265,6 +267,7 @@ async function serve(opts: ServeOptions): Promise<number> {
     // H8: request-level limits and the per-instance runtime limits
     limits: { ...opts.serveLimits, ...(opts.limits?.timeoutMs !== undefined ? { requestTimeoutMs: opts.limits.timeoutMs } : {}) },
     instanceLimits: instanceLimits(opts),
+    ...(opts.watch ? { watch: true, compile } : {}), // H13: --watch (src/serve/watch.ts)
     verbose: opts.verbose,
   });
   // Pooled outgoing connections and timers must not keep a drained server alive.

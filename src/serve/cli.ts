@@ -13,6 +13,7 @@ import { ServeMachine, ServeSetupError, errText } from './machine.ts';
 import { nodeListener } from './node.ts';
 import { ServeExtras, type ServeExtrasOptions } from './cli-extras.ts'; // H9: TLS, metrics, access log
 import { createHttpsServer } from './tls.ts';
+import { MachineSwitch, ServeWatcher } from './watch.ts'; // H13: --watch
 import { createServer as createNetServer } from 'node:net';
 import type { InstanceLimits } from '../runtime/limits.ts';
 import { ConnectionGate, LimitedHandler, applyTlsServerLimits, httpServerOptions, resolveLimits, type ServeLimits } from './limits.ts'; // H8
@@ -29,6 +30,9 @@ export interface ServeCliOptions extends ServeExtrasOptions {
   /** H8: request-level limits (src/serve/limits.ts) and per-instance runtime limits. */
   limits?: ServeLimits;
   instanceLimits?: InstanceLimits;
+  /** H13: --watch: reload when a served file changes; `compile` compiles one file as serve did at start. */
+  watch?: boolean;
+  compile?: (file: string, bytes: Uint8Array) => Component;
   verbose: boolean;
 }
 
@@ -44,8 +48,9 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
     return 1;
   }
   let machine: ServeMachine;
-  try {
-    machine = new ServeMachine(opts.components.map((component, i) => ({ name: basename(opts.files[i]), component })), {
+  let served: ServeMachine | MachineSwitch; // H13: --watch swaps machines behind a MachineSwitch (watch.ts)
+  // H13: one builder, so a --watch reload gets the same pool, limits and observer config.
+  const buildMachine = (components: Component[]) => new ServeMachine(components.map((component, i) => ({ name: basename(opts.files[i]), component })), {
       wasi: opts.wasi,
       ...(opts.maxInstanceReuseCount !== undefined ? { maxInstanceReuseCount: opts.maxInstanceReuseCount } : {}),
       ...(opts.maxInstanceConcurrentReuseCount !== undefined ? { maxInstanceConcurrentReuseCount: opts.maxInstanceConcurrentReuseCount } : {}),
@@ -54,7 +59,10 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
       ...(opts.instanceLimits ? { instanceLimits: opts.instanceLimits } : {}), // H8 hook
       ...extras.machineConfig(), // H9 hook
     });
-    extras.attach(machine);
+  try {
+    machine = buildMachine(opts.components);
+    served = opts.watch ? new MachineSwitch(machine) : machine; // H13
+    extras.attach(served as ServeMachine); // H13: the metrics read only `instances`, which a MachineSwitch has
     machine.warm();
   } catch (e) {
     log(`weir: ${e instanceof ServeSetupError ? e.message : `${basename(opts.files[0])}: cannot instantiate: ${errText(e)}`}`);
@@ -66,7 +74,8 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   // H9 hook: with --tls-cert/--tls-key one node:http2 secure server answers h2 and http/1.1.
   // H8 hook: admission, body size and -W timeout in front of the machine; node:http gets the header/idle limits.
   const limits = resolveLimits(opts.limits);
-  const limited = new LimitedHandler(machine, limits); // (H9's machine hook counts -W timeout expiries for the metrics)
+  // H13: with --watch `served` is a MachineSwitch: it has the handle() LimitedHandler calls.
+  const limited = new LimitedHandler(served as ServeMachine, limits); // (H9's machine hook counts -W timeout expiries for the metrics)
   const listener = extras.listener(nodeListener(limited, log));
   const server: Server = extras.tls ? await createHttpsServer(extras.tls, listener) as unknown as Server : createServer(httpServerOptions(limits), listener);
   // H8 hook: the listening socket is a net server that hands connections to `server` under --max-connections.
@@ -104,26 +113,32 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   process.stderr.write(extras.tls ? `Serving HTTPS on https://${host}:${port}/\n` : `Serving HTTP on http://${host}:${port}/\n`);
   const metricsUrl = extras.metricsUrl();
   if (metricsUrl) process.stderr.write(`Metrics on ${metricsUrl}\n`);
+  // H13: --watch: reload on change; a failed reload keeps the current version serving.
+  const watcher = opts.watch && opts.compile && served instanceof MachineSwitch
+    ? new ServeWatcher({ files: opts.files, components: opts.components, compile: opts.compile, target: served, log, verbose: opts.verbose,
+      build: (components) => { const m = buildMachine(components); m.warm(); return m; } })
+    : null;
 
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) { log(`weir: ${signal} again: exiting now`); resolve(130); return; }
       stopping = true;
-      if (opts.verbose) log(`weir: ${signal}: finishing ${machine.pending} request(s) in flight`);
+      watcher?.close(); // H13
+      if (opts.verbose) log(`weir: ${signal}: finishing ${served.pending} request(s) in flight`);
       connections.close(); // H8: stop accepting; connections still queued are closed
       limited.gate.close(); // H8: requests still queued get 503
       // H8: --shutdown-timeout bounds the drain (requests the guest never finishes).
       if (limits.shutdownTimeoutMs > 0) {
         setTimeout(() => {
-          log(`weir: --shutdown-timeout (${limits.shutdownTimeoutMs} ms) expired with ${machine.pending} request(s) in flight: exiting`);
+          log(`weir: --shutdown-timeout (${limits.shutdownTimeoutMs} ms) expired with ${served.pending} request(s) in flight: exiting`);
           for (const s of sockets) s.destroy();
           resolve(1);
         }, limits.shutdownTimeoutMs).unref();
       }
       server.close();
       server.closeIdleConnections?.(); // H9: not on the TLS (http2) server
-      void machine.close().then(() => {
+      void served.close().then(() => {
         extras.close(); // H9: after the last request's access-log line
         for (const s of sockets) s.destroy();
         resolve(0);
