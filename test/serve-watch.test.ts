@@ -9,8 +9,9 @@ import { copyFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request as httpRequest } from 'node:http';
+import { spawnSync } from 'node:child_process';
 import { assembleText } from '../src/wast/assemble.ts';
-import { buildService, helloWat, startServe } from './helpers/http-serve-fixtures.ts';
+import { buildService, helloWat, startServe, weirBin } from './helpers/http-serve-fixtures.ts';
 
 /** helloWat with another 5-byte body. */
 const helloSaying = (body: string) => helloWat().replace('(data (i32.const 16) "hello")', `(data (i32.const 16) "${body}")`);
@@ -115,4 +116,10 @@ test('serve --watch: rename-over reload with zero failed requests; in-flight req
   }
   assert.deepEqual(failures, [], 'no failed request during reloads');
   assert.equal(await served.stop(), 0);
+});
+
+test('serve --help documents --watch', () => {
+  const r = spawnSync(process.execPath, [weirBin, 'serve', '--help'], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(r.status, 0);
+  assert.match(r.stdout + r.stderr, /--watch\s+Reload when a served \.wasm file changes/);
 });
