@@ -4,11 +4,13 @@
 
 import type { FuncType, ValType } from '../types/types.ts';
 import { lowerCamelCase } from '../abi/values.ts';
-import { guestFutureToJs, guestStreamToJs, type SharedFuture, type SharedStream } from './streams.ts';
+import { GuestByteStream, guestFutureToJs, guestStreamToJs, type SharedFuture, type SharedStream } from './streams.ts';
 
 type Conv = (v: unknown) => unknown;
 
 const convCache = new WeakMap<ValType, Conv | null>();
+/** Converters for host functions marked with `streamHandles` (a stream<u8> becomes a GuestByteStream). */
+const handleConvCache = new WeakMap<ValType, Conv | null>();
 
 function containsAsync(t: ValType, seen: Set<ValType> = new Set()): boolean {
   if (seen.has(t)) return false;
@@ -29,17 +31,19 @@ function containsAsync(t: ValType, seen: Set<ValType> = new Set()): boolean {
 const id: Conv = (v) => v;
 
 /** A converter for values of `t`, or null when values of `t` need none. */
-export function toJsConv(t: ValType): Conv | null {
-  if (convCache.has(t)) return convCache.get(t)!;
-  const c = containsAsync(t) ? build(t) : null;
-  convCache.set(t, c);
+export function toJsConv(t: ValType, handles = false): Conv | null {
+  const cache = handles ? handleConvCache : convCache;
+  if (cache.has(t)) return cache.get(t)!;
+  const c = containsAsync(t) ? build(t, handles) : null;
+  cache.set(t, c);
   return c;
 }
 
-function build(t: ValType): Conv {
-  const sub = (u: ValType | null): Conv => (u === null ? id : (toJsConv(u) ?? id));
+function build(t: ValType, handles: boolean): Conv {
+  const sub = (u: ValType | null): Conv => (u === null ? id : (toJsConv(u, handles) ?? id));
   switch (t.kind) {
     case 'stream': {
+      if (handles && t.elem !== null && t.elem.kind === 'u8') return (v) => new GuestByteStream(v as SharedStream);
       const e = sub(t.elem);
       return (v) => guestStreamToJs(v as SharedStream, e);
     }
@@ -117,6 +121,7 @@ function build(t: ValType): Conv {
 
 const resultConvCache = new WeakMap<FuncType, Conv | null>();
 const argsConvCache = new WeakMap<FuncType, ((args: unknown[]) => unknown[]) | null>();
+const handleArgsConvCache = new WeakMap<FuncType, ((args: unknown[]) => unknown[]) | null>();
 
 /** Converter for a function's lifted result on its way to the host. */
 export function resultToJs(ft: FuncType): Conv | null {
@@ -126,16 +131,21 @@ export function resultToJs(ft: FuncType): Conv | null {
   return c;
 }
 
-/** Converter for lifted arguments on their way to a host function. */
-export function hostArgsToJs(ft: FuncType): ((args: unknown[]) => unknown[]) | null {
-  if (argsConvCache.has(ft)) return argsConvCache.get(ft)!;
-  const cs = ft.params.map((p) => toJsConv(p.type));
+/**
+ * Converter for lifted arguments on their way to a host function. With
+ * `handles` (a function marked with `streamHandles`), stream<u8> arguments
+ * arrive as GuestByteStream rather than web ReadableStream.
+ */
+export function hostArgsToJs(ft: FuncType, handles = false): ((args: unknown[]) => unknown[]) | null {
+  const cache = handles ? handleArgsConvCache : argsConvCache;
+  if (cache.has(ft)) return cache.get(ft)!;
+  const cs = ft.params.map((p) => toJsConv(p.type, handles));
   const c = cs.some((x) => x !== null)
     ? (args: unknown[]) => {
       for (let i = 0; i < cs.length; i++) { const f = cs[i]; if (f) args[i] = f(args[i]); }
       return args;
     }
     : null;
-  argsConvCache.set(ft, c);
+  cache.set(ft, c);
   return c;
 }

@@ -677,11 +677,59 @@ export class GuestByteReader {
 }
 
 /**
+ * A guest stream<u8> as a host function marked with `streamHandles` receives
+ * it: a light stand-in for the web ReadableStream guestStreamToJs makes (one
+ * per HTTP message otherwise). It is an AsyncIterable of the bytes (read once);
+ * handed back to a guest it passes the guest stream on unchanged, and
+ * takeGuestByteStream reads it directly.
+ */
+export class GuestByteStream implements AsyncIterable<Uint8Array> {
+  readonly shared: SharedStream;
+  /** read, passed on or cancelled: nobody else may use it */
+  used = false;
+  private open = true;
+  constructor(shared: SharedStream) {
+    this.shared = shared;
+    store.hostOps++;
+  }
+  get locked(): boolean { return this.used; }
+  /** The host's end is finished with (the guest stream was dropped or passed on). */
+  readonly close = (): void => {
+    if (this.open) { this.open = false; store.hostOps--; store.progress++; store.schedule(); }
+  };
+  /** Drop the stream unread: the guest sees its readable end dropped. */
+  cancel(): void {
+    if (this.used) return;
+    this.used = true;
+    this.shared.cancel();
+    this.shared.drop();
+    this.close();
+  }
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    if (this.used) throw new TypeError('the stream was already read or passed on');
+    this.used = true;
+    const reader = new GuestByteReader(this.shared, this.close);
+    const END: IteratorResult<Uint8Array> = { done: true, value: undefined };
+    return {
+      next: () => new Promise((resolve) => {
+        reader.take(hostReadCapacity(this.shared.t), (b) => resolve(b === null ? END : { done: false, value: b }));
+      }),
+      return: () => { reader.cancel(); return Promise.resolve(END); },
+    };
+  }
+}
+
+/**
  * The guest stream<u8> behind `rs` when `rs` is a ReadableStream made by
- * guestStreamToJs that nobody has read or locked yet: the caller then reads it
- * directly (and `rs` is locked). Null for any other value.
+ * guestStreamToJs (or a GuestByteStream) that nobody has read or locked yet:
+ * the caller then reads it directly (and `rs` is locked). Null for any other value.
  */
 export function takeGuestByteStream(rs: unknown): GuestByteReader | null {
+  if (rs instanceof GuestByteStream) {
+    if (rs.used) return null;
+    rs.used = true;
+    return new GuestByteReader(rs.shared, rs.close);
+  }
   if (rs === null || typeof rs !== 'object') return null;
   const e = jsStreamShared.get(rs);
   if (!e || e.used || (rs as ReadableStream).locked) return null;
@@ -695,6 +743,11 @@ export function takeGuestByteStream(rs: unknown): GuestByteReader | null {
 /** A host value given to a guest as a stream: our own ReadableStream of a guest stream passes the guest stream on. */
 export function hostToSharedStream(t: Elem, v: unknown): SharedStream {
   if (v instanceof SharedStreamImpl || v instanceof HostStreamSource) return v;
+  if (v instanceof GuestByteStream && !v.used) {
+    v.used = true;
+    v.close();
+    return v.shared;
+  }
   if (v !== null && typeof v === 'object') {
     const e = jsStreamShared.get(v);
     if (e && !e.used && !(v as ReadableStream).locked) {

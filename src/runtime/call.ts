@@ -71,6 +71,20 @@ export function viewsBytes<F extends (...args: any[]) => unknown>(fn: F): F {
   return fn;
 }
 
+/** Marks host functions that take stream<u8> arguments as GuestByteStream handles (see `streamHandles`). */
+export const STREAM_HANDLES: unique symbol = Symbol.for('weir.streamHandles') as any;
+
+/**
+ * Mark a host function that takes its stream<u8> arguments as GuestByteStream
+ * handles (an AsyncIterable of the bytes that passes the guest stream on when
+ * handed back to a guest) instead of web ReadableStreams, which cost a web
+ * stream each (e.g. one per HTTP message body). Returns `fn` itself.
+ */
+export function streamHandles<F extends (...args: any[]) => unknown>(fn: F): F {
+  Object.defineProperty(fn, STREAM_HANDLES, { value: true });
+  return fn;
+}
+
 /** Promises returned by may-block host functions (a synchronous caller awaiting one must not hold the scheduler). */
 const hostBlocks = new WeakSet<Promise<unknown>>();
 export function isHostBlock(p: Promise<unknown>): boolean { return hostBlocks.has(p); }
@@ -83,15 +97,18 @@ export class HostFunc extends ComponentFunc {
   /** `fn` was marked with `viewsBytes`: synchronous lowers hand it byte lists as views of guest memory. */
   readonly viewsBytes: boolean;
   private needsConversion: boolean;
+  /** `fn` was marked with `streamHandles` */
+  private readonly handles: boolean;
   constructor(type: FuncType, fn: (...args: any[]) => unknown) {
     super(type);
     this.fn = fn;
     this.mayBlock = !type.async && (fn as { [MAY_BLOCK]?: boolean })[MAY_BLOCK] === true;
     this.viewsBytes = !type.async && (fn as { [VIEWS_BYTES]?: boolean })[VIEWS_BYTES] === true;
-    this.needsConversion = hostArgsToJs(type) !== null;
+    this.handles = (fn as { [STREAM_HANDLES]?: boolean })[STREAM_HANDLES] === true;
+    this.needsConversion = hostArgsToJs(type, this.handles) !== null;
   }
   call(args: unknown[]): unknown {
-    const conv = this.needsConversion ? hostArgsToJs(this.type)! : null;
+    const conv = this.needsConversion ? hostArgsToJs(this.type, this.handles)! : null;
     const r = this.fn(...(conv ? conv(args) : args));
     return this.mayBlock ? this.trackBlock(r) : r;
   }
@@ -107,7 +124,7 @@ export class HostFunc extends ComponentFunc {
   }
   invoke(caller: ComponentInstanceState | null, site: CallSite, root: HostCall | null): OnCancel {
     const raw = site.onStart();
-    const args = this.needsConversion ? hostArgsToJs(this.type)!(raw) : raw;
+    const args = this.needsConversion ? hostArgsToJs(this.type, this.handles)!(raw) : raw;
     // (only async-typed functions are invoked asynchronously: `canon lower async` needs an async type)
     if (!this.type.async) {
       site.onResolve(this.fn(...args), false);

@@ -3,9 +3,11 @@
 // Resources are plain JS objects (HostResource reps): HttpFields is the core
 // Fields, HttpRequest / HttpResponse hold the message parts and a BodySlot
 // (contents + trailers, taken once by consume-body). Bodies cross as they are:
-// a guest's stream<u8> arrives as a ReadableStream and is handed on unchanged
-// (so a body a guest forwards to another guest is passed on without copies),
-// a host body is an AsyncIterable pulled only when the reader reads.
+// a guest's stream<u8> arrives as a GuestByteStream handle (request.new and
+// response.new are marked `streamHandles`: no web ReadableStream per message)
+// and is handed on unchanged (so a body a guest forwards to another guest is
+// passed on without copies, and the serve front end reads it straight from
+// guest memory); a host body is an AsyncIterable pulled only when the reader reads.
 //
 // Completion futures: `request.new` / `response.new` return a future the
 // consumer settles: consume-body's `res` future (a guest consumer), the HTTP
@@ -13,6 +15,8 @@
 // the last byte and the trailers were flushed (or the client went away).
 
 import { HostResource } from '../../runtime/resources.ts';
+import { streamHandles } from '../../runtime/call.ts';
+import { GuestByteStream } from '../../async/streams.ts';
 import { Fields, HeaderError, isValidFieldName } from '../core/http/fields.ts';
 import { HttpError, errorCodeFrom, type ErrorCode } from '../core/http/errors.ts';
 import type { Body, RequestOptionsData, ResponseData } from '../core/http/message.ts';
@@ -27,7 +31,7 @@ const err = <E>(val: E): { tag: 'err'; val: E } => ({ tag: 'err', val });
 type Method = { tag: string; val?: string };
 type Scheme = { tag: 'HTTP' | 'HTTPS' | 'other'; val?: string };
 type TrailersResult = Result<Fields | undefined, ErrorCode>;
-type Contents = ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | null;
+type Contents = GuestByteStream | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | null;
 
 const METHOD_TAGS: Record<string, string> = {
   GET: 'get', HEAD: 'head', POST: 'post', PUT: 'put', DELETE: 'delete',
@@ -144,7 +148,8 @@ export class BodySlot {
     this.contents = null;
     if (c === null || this.taken) return;
     this.taken = true;
-    if (c instanceof ReadableStream) c.cancel().catch(() => {});
+    if (c instanceof GuestByteStream) c.cancel();
+    else if (c instanceof ReadableStream) c.cancel().catch(() => {});
     else {
       const it = (c as any)[Symbol.asyncIterator]?.();
       it?.return?.();
@@ -256,14 +261,15 @@ export function httpImports(opts: HttpImportsOptions): Record<string, Record<str
     '[method]fields.copy-all': (f: Fields) => f.copyAll(),
     '[method]fields.clone': (f: Fields) => f.clone(),
 
-    '[static]request.new': (headers: Fields, contents: ReadableStream<Uint8Array> | undefined,
+    // Bodies arrive as GuestByteStream handles (no web stream per message; see streamHandles).
+    '[static]request.new': streamHandles((headers: Fields, contents: GuestByteStream | undefined,
       trailers: Promise<TrailersResult>, options: RequestOptions | undefined) => {
       headers.immutable = true;
       if (options) options.immutable = true;
       const [future, settle] = completionFuture();
       const req = new HttpRequest(headers, new BodySlot(contents ?? null, trailers, settle), options ?? null);
       return [req, future];
-    },
+    }),
     '[method]request.get-method': (r: HttpRequest) => methodToWit(r.method),
     '[method]request.set-method': (r: HttpRequest, m: Method) => {
       const v = methodFromWit(m);
@@ -318,11 +324,11 @@ export function httpImports(opts: HttpImportsOptions): Record<string, Record<str
     '[method]request-options.set-between-bytes-timeout': optionsSetter('betweenBytesTimeoutNs'),
     '[method]request-options.clone': (o: RequestOptions) => o.clone(),
 
-    '[static]response.new': (headers: Fields, contents: ReadableStream<Uint8Array> | undefined, trailers: Promise<TrailersResult>) => {
+    '[static]response.new': streamHandles((headers: Fields, contents: GuestByteStream | undefined, trailers: Promise<TrailersResult>) => {
       headers.immutable = true;
       const [future, settle] = completionFuture();
       return [new HttpResponse(headers, new BodySlot(contents ?? null, trailers, settle)), future];
-    },
+    }),
     '[method]response.get-status-code': (r: HttpResponse) => r.status,
     '[method]response.set-status-code': (r: HttpResponse, s: number) => {
       if (s < 100 || s > 599) return ERR_UNIT;
