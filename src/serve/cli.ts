@@ -116,7 +116,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   // H13: --watch: reload on change; a failed reload keeps the current version serving.
   const watcher = opts.watch && opts.compile && served instanceof MachineSwitch
     ? new ServeWatcher({ files: opts.files, components: opts.components, compile: opts.compile, target: served, log, verbose: opts.verbose,
-      build: (components) => { const m = buildMachine(components); m.warm(); return m; } })
+      build: (components) => { const m = buildMachine(components); try { m.warm(); } catch (e) { void m.close(); throw e; } return m; } })
     : null;
 
   return new Promise<number>((resolve) => {
