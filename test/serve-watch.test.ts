@@ -110,6 +110,15 @@ test('serve --watch: rename-over reload with zero failed requests; in-flight req
     await until('answers after the failed reload', () => results.length >= before + 20, 5000);
     assert.ok(results.slice(before).every((r) => r.body === 'BBBBB'), 'B still answers');
     assert.equal(served.stderr().match(/reload failed/g)?.length, 1, 'one error line');
+
+    // A component that compiles but serves nothing (no handler export): it cannot replace B either.
+    const before2 = results.length;
+    writeFileSync(tmp, await assembleText('(component)'));
+    renameSync(tmp, file);
+    await until('instantiate error line', () => /app\.wasm: reload failed: cannot instantiate: .*not an HTTP service.*still serving the previous version/.test(served.stderr()), 5000);
+    await until('answers after the second failed reload', () => results.length >= before2 + 20, 5000);
+    assert.ok(results.slice(before2).every((r) => r.body === 'BBBBB'), 'B still answers');
+    assert.equal(served.stderr().match(/reload failed/g)?.length, 2, 'one line per failed version');
   } finally {
     running = false;
     await Promise.all(loops);
