@@ -141,7 +141,7 @@ export class ServeWatcher {
       } catch (e) {
         // Mid-rename, or deleted: the next event (when it reappears) reloads it.
         log(`weir: ${files[i]}: cannot read (${(e as NodeJS.ErrnoException).code ?? errText(e)}): still serving the previous version`);
-        return;
+        continue; // (other changed files still reload)
       }
       const digest = createHash('sha256').update(bytes).digest('hex');
       if (digest === digests[i]) continue; // touched or rewritten with the same bytes
@@ -152,7 +152,7 @@ export class ServeWatcher {
         if (this.opts.verbose && e instanceof Error && e.stack) log(e.stack);
         digests[i] = digest;
         this.digests[i] = digest; // do not report the same broken bytes again
-        return;
+        continue;
       }
       digests[i] = digest;
       reloaded.push(i);
