@@ -119,6 +119,11 @@ test('serve --watch: rename-over reload with zero failed requests; in-flight req
     await until('answers after the second failed reload', () => results.length >= before2 + 20, 5000);
     assert.ok(results.slice(before2).every((r) => r.body === 'BBBBB'), 'B still answers');
     assert.equal(served.stderr().match(/reload failed/g)?.length, 2, 'one line per failed version');
+
+    // Rewriting the file in place (truncate, then write) reloads too, once the events settle.
+    writeFileSync(file, await assembleText(helloSaying('CCCCC')));
+    await until('answers from C', () => results.some((r) => r.body === 'CCCCC'), 5000);
+    assert.equal(served.stderr().match(/reload failed/g)?.length, 2, 'no error for the in-place write');
   } finally {
     running = false;
     await Promise.all(loops);
