@@ -24,6 +24,8 @@ import { p2Adapter } from './p2-adapter.ts';
 import type { ServeObserver } from './observe.ts';
 import { GuestBody } from './guest-body.ts';
 import type { Fields } from '../wasi/core/http/fields.ts';
+import type { Body } from '../wasi/core/http/message.ts';
+import type { ErrorCode } from '../wasi/core/http/errors.ts';
 import type { InstanceLimits } from '../runtime/limits.ts';
 
 const P2_HANDLER = 'wasi:http/incoming-handler@0.2.0';
@@ -70,18 +72,19 @@ class Slot {
   retiring = false;
   idleTimer: ReturnType<typeof setTimeout> | null = null;
   /** Guest calls not yet returned (a trapped instance never returns them: they are settled when it dies). */
-  readonly calls = new Set<() => void>();
-  /** Rejects when the instance trapped: every pending response races it. */
+  readonly calls = new Set<Exchange>();
+  /** Rejects when the instance trapped (a host body in flight races it). */
   readonly failed: Promise<never>;
   fail!: (e: unknown) => void;
-  /** Responses being sent: their bodies and trailers fail when the instance does (no reaction per request on `failed`). */
-  readonly sending = new Set<{ fail(e: unknown): void }>();
+  /** Requests whose response or body is still coming: they fail when the instance does (no reaction per request on `failed`). */
+  readonly sending = new Set<Exchange>();
   constructor(id: number, adapter: HandlerAdapter, wasi: Wasi) {
     this.id = id;
     this.adapter = adapter;
     this.wasi = wasi;
     this.failed = new Promise<never>((_, rej) => {
-      this.fail = (e) => { rej(e); for (const s of [...this.sending]) s.fail(e); };
+      // (settled a microtask later, as a rejection would be: the pool's bookkeeping for the trap runs first)
+      this.fail = (e) => { rej(e); queueMicrotask(() => { for (const s of [...this.sending]) s.fail(e); }); };
     });
     this.failed.catch(() => {});
   }
@@ -218,19 +221,17 @@ export class ServeMachine {
     slot.served++;
     this.inFlight++;
     if (slot.served >= this.maxReuse) slot.retiring = true;
-    let pending = 2; // the guest call and the response transmission
-    const release = () => { if (--pending === 0) this.release(slot); };
+    const x = new Exchange(this, slot);
     let call;
     try {
       call = slot.adapter.handle(request, signal);
     } catch (e) {
       this.trapped(slot, e);
-      release(); release();
+      x.release(); x.release();
       return Promise.reject(e);
     }
-    let callOpen = true;
-    const callEnded = () => { if (callOpen) { callOpen = false; slot.calls.delete(callEnded); release(); } };
-    slot.calls.add(callEnded);
+    slot.calls.add(x);
+    const callEnded = () => x.end();
     // H8 hook: a call cancelled through `signal` (-W timeout) that ends with the abort reason is no trap;
     // the instance takes no new requests after a cancellation (its task may still be running). A p2
     // call cannot be cancelled: its instance (one request) is abandoned at once, so a drain does not wait for it.
@@ -247,26 +248,12 @@ export class ServeMachine {
     // H9 hook: a deadline abort (reason with status 504: -W timeout, limits.ts) counts as a request timeout.
     const observer = this.config.observer;
     if (signal !== NEVER && observer?.timedOut) signal.addEventListener('abort', () => { if ((signal.reason as { status?: unknown } | undefined)?.status === 504) observer.timedOut!(); }, { once: true });
-    call.done.then(callEnded, (e: unknown) => { if (!(signal.aborted && e === signal.reason)) this.trapped(slot, e); callEnded(); });
-    return Promise.race([call.response, slot.failed]).then((r) => {
-      let once = false;
-      const transmitted = r.transmitted;
-      // The body and trailers fail as soon as the instance died (its guest will never finish them).
-      const stream = r.body.stream;
-      const direct = stream === null ? null : GuestBody.from(stream);
-      const watch = new SendingWatch(direct);
-      const trailers = new Promise<Fields | null>((res, rej) => { watch.rejectTrailers = rej; r.body.trailers.then(res, rej); });
-      trailers.catch(() => {}); // a front end that gave up on the body never reads them
-      if (slot.dead) watch.fail(new InstanceFailedError(`instance ${slot.id} failed`));
-      else slot.sending.add(watch);
-      return {
-        status: r.status,
-        headers: r.headers,
-        body: { stream: direct ?? (stream === null ? null : guard(stream, slot.failed)), trailers },
-        transmitted: (e) => { if (once) return; once = true; slot.sending.delete(watch); transmitted(e); release(); },
-      };
-    }, (e: unknown) => { release(); throw e; });
+    call.done.then(x.endFn, (e: unknown) => { if (!(signal.aborted && e === signal.reason)) this.trapped(slot, e); x.end(); });
+    return x.start(call.response);
   }
+
+  /** @internal An exchange's two parts (call, transmission) are over. */
+  releaseSlot(slot: Slot): void { this.release(slot); }
 
   private trapped(slot: Slot, e: unknown): void {
     if (slot.dead) return;
@@ -275,7 +262,7 @@ export class ServeMachine {
     slot.fail(new InstanceFailedError(`instance ${slot.id} failed`));
     this.config.observer?.trapped?.(slot.id); // H9 hook
     // Calls on a trapped instance may never return: their slots are free now.
-    for (const end of [...slot.calls]) end();
+    for (const x of [...slot.calls]) x.end();
     this.remove(slot);
   }
 
@@ -327,15 +314,97 @@ export function errText(e: unknown): string {
   return String(e);
 }
 
-/** What fails with the instance while a response is being sent: its direct body and its trailers. */
-class SendingWatch {
-  readonly body: GuestBody | null;
-  rejectTrailers: ((e: unknown) => void) | null = null;
-  constructor(body: GuestBody | null) { this.body = body; }
+/**
+ * One request on its slot, from the guest call to the response's
+ * transmission (one object rather than a closure per step). It is the
+ * ServeResponse the front end gets: a guest stream<u8> body is read directly
+ * (GuestBody), and the body and trailers fail as soon as the instance dies
+ * (the guest will never finish them).
+ */
+class Exchange implements ServeResponse {
+  private readonly machine: ServeMachine;
+  private readonly slot: Slot;
+  /** the guest call and the response transmission */
+  private pending = 2;
+  private callOpen = true;
+  private responded = false;
+  private reported = false;
+  private resolve: ((r: ServeResponse) => void) | null = null;
+  private reject: ((e: unknown) => void) | null = null;
+  private rejectTrailers: ((e: unknown) => void) | null = null;
+  private inner: ServeResponse | null = null;
+  private direct: GuestBody | null = null;
+  status = 500;
+  headers!: Fields;
+  body!: Body;
+  readonly endFn = (): void => this.end();
+  constructor(machine: ServeMachine, slot: Slot) {
+    this.machine = machine;
+    this.slot = slot;
+  }
+
+  release(): void { if (--this.pending === 0) this.machine.releaseSlot(this.slot); }
+
+  /** The guest call returned (or its instance died). */
+  end(): void {
+    if (!this.callOpen) return;
+    this.callOpen = false;
+    this.slot.calls.delete(this);
+    this.release();
+  }
+
+  start(response: Promise<ServeResponse>): Promise<ServeResponse> {
+    const p = new Promise<ServeResponse>((resolve, reject) => { this.resolve = resolve; this.reject = reject; });
+    if (this.slot.dead) this.fail(new InstanceFailedError(`instance ${this.slot.id} failed`));
+    else {
+      this.slot.sending.add(this);
+      response.then(this.onResponse, this.onError);
+    }
+    return p;
+  }
+
+  private readonly onResponse = (r: ServeResponse): void => {
+    if (this.responded) { // the instance died first: nobody will send this one
+      r.body.stream?.[Symbol.asyncIterator]().return?.()?.catch(() => {});
+      r.transmitted({ tag: 'internal-error', val: undefined });
+      return;
+    }
+    this.responded = true;
+    this.inner = r;
+    const stream = r.body.stream;
+    const direct = stream === null ? null : GuestBody.from(stream);
+    this.direct = direct;
+    const trailers = new Promise<Fields | null>((res, rej) => { this.rejectTrailers = rej; r.body.trailers.then(res, rej); });
+    trailers.catch(() => {}); // a front end that gave up on the body never reads them
+    this.status = r.status;
+    this.headers = r.headers;
+    this.body = { stream: direct ?? (stream === null ? null : guard(stream, this.slot.failed)), trailers };
+    this.resolve!(this);
+  };
+
+  private readonly onError = (e: unknown): void => {
+    if (this.responded) return;
+    this.responded = true;
+    this.slot.sending.delete(this);
+    this.release();
+    this.reject!(e);
+  };
+
+  /** The instance died. */
   fail(e: unknown): void {
-    this.body?.fail(e);
+    if (!this.responded) { this.onError(e); return; }
+    this.direct?.fail(e);
     this.rejectTrailers?.(e);
   }
+
+  /** (a bound function: front ends and limits.ts pass it around on its own) */
+  readonly transmitted = (e: ErrorCode | null): void => {
+    if (this.reported) return;
+    this.reported = true;
+    this.slot.sending.delete(this);
+    this.inner?.transmitted(e);
+    this.release();
+  };
 }
 
 /** The body stream, failing as soon as the instance producing it died. */

@@ -31,11 +31,9 @@ export function serveRequestFromNode(req: IncomingMessage, scheme: 'HTTP' | 'HTT
   const cl = h['content-length'];
   const hasBody = h['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
   let body: Body;
+  // (no body: nothing to drain; node dumps an unread request when the response finished)
   if (hasBody) body = requestBody(req);
-  else {
-    req.resume();
-    body = { stream: null, trailers: NO_TRAILERS };
-  }
+  else body = { stream: null, trailers: NO_TRAILERS };
   return {
     method: req.method ?? 'GET',
     scheme,

@@ -60,8 +60,11 @@ function implInstanceOf(f: Function): { backpressure: number } | null {
   return inst && typeof (inst as { backpressure?: unknown }).backpressure === 'number' ? inst as { backpressure: number } : null;
 }
 
+/** A request without a body has no trailers. */
+const NO_TRAILERS: Promise<{ tag: 'ok'; val: undefined }> = Promise.resolve({ tag: 'ok', val: undefined });
+
 function toHttpRequest(r: ServeRequest): HttpRequest {
-  const trailers = r.body.trailers.then(
+  const trailers = r.body.stream === null ? NO_TRAILERS : r.body.trailers.then(
     (t) => ({ tag: 'ok' as const, val: t ?? undefined }),
     (e: unknown) => ({ tag: 'err' as const, val: e instanceof HttpError ? e.code : { tag: 'connection-terminated' } as ErrorCode }),
   );
