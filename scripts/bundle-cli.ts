@@ -41,11 +41,12 @@ export async function bundleCli(cli = join(root, 'dist', 'cli')): Promise<string
       sourcemap: false,
       // One lazily loaded chunk for everything a run needs, instead of one
       // per dynamic import (a plain `weir run` then reads three files however
-      // the imports are split), and one for the HTTP server (serve/cli.js
-      // imports node:http, which a run must not load).
+      // the imports are split), and one for the `weir serve` command's own
+      // modules (they import node:http, node:net and node:crypto at load,
+      // which a run must not pay for).
       codeSplitting: {
         groups: [
-          { name: 'server', test: /[\\/]dist[\\/]serve[\\/]cli\.js$/, includeDependenciesRecursively: false },
+          { name: 'server', test: /[\\/]dist[\\/]serve[\\/](cli|cli-extras|watch)\.js$/, includeDependenciesRecursively: false },
           { name: 'core', test: /[\\/]dist[\\/]/ },
         ],
       },
