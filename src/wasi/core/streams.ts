@@ -350,23 +350,11 @@ export class FdSink implements ByteSink {
     this.onClose = onClose;
     this.alive = alive;
   }
+  /** Writes everything, blocking the thread while a non-blocking pipe is full (EAGAIN). */
   writeSync(bytes: Uint8Array): void {
-    if (this.closed) throw new WasiError('pipe');
-    if (this.alive && !this.alive()) throw new WasiError('bad-descriptor');
-    let off = 0;
-    try {
-      let pos = this.position === 'append' ? fstatSync(this.fd, { bigint: true }).size : this.position;
-      while (off < bytes.length) {
-        const p = pos;
-        const n = retryEagain(() => writeSync(this.fd, bytes, off, bytes.length - off, p === null ? null : Number(p)));
-        off += n;
-        if (pos !== null) pos += BigInt(n);
-      }
-      if (this.position !== 'append') this.position = pos;
-    } catch (e) {
-      throw toWasiError(e);
-    }
+    for (let off = this.writeNow(bytes); off < bytes.length; off += this.writeNow(bytes.subarray(off))) sleepSyncMs(EAGAIN_RETRY_MS);
   }
+  /** Writes what the fd takes now; stops at EAGAIN and returns how many bytes went out. */
   writeNow(bytes: Uint8Array): number {
     if (this.closed) throw new WasiError('pipe');
     if (this.alive && !this.alive()) throw new WasiError('bad-descriptor');
@@ -393,26 +381,7 @@ export class FdSink implements ByteSink {
 
   /** Like writeSync, but a full non-blocking pipe (EAGAIN) waits on a timer instead of blocking the thread. */
   async write(bytes: Uint8Array): Promise<void> {
-    if (this.closed) throw new WasiError('pipe');
-    if (this.alive && !this.alive()) throw new WasiError('bad-descriptor');
-    let off = 0;
-    try {
-      let pos = this.position === 'append' ? fstatSync(this.fd, { bigint: true }).size : this.position;
-      while (off < bytes.length) {
-        let n: number;
-        try {
-          n = writeSync(this.fd, bytes, off, bytes.length - off, pos === null ? null : Number(pos));
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'EAGAIN') { await delay(EAGAIN_RETRY_MS); continue; }
-          throw e;
-        }
-        off += n;
-        if (pos !== null) pos += BigInt(n);
-      }
-      if (this.position !== 'append') this.position = pos;
-    } catch (e) {
-      throw toWasiError(e);
-    }
+    for (let off = this.writeNow(bytes); off < bytes.length; off += this.writeNow(bytes.subarray(off))) await delay(EAGAIN_RETRY_MS);
   }
   flushSync(): void {}
   close(): void {
