@@ -150,11 +150,8 @@ export class RequestOptions {
   betweenBytesTimeout: bigint | undefined;
 }
 
-export class OutgoingRequest {
-  method: Method = { tag: 'get' };
-  pathWithQuery: string | undefined;
-  scheme: Scheme | undefined;
-  authority: string | undefined;
+/** What outgoing-request and outgoing-response share: headers, and a body the guest may take once. */
+class OutgoingMessage {
   readonly headers: FieldsBox;
   body: OutgoingBody | null = null;
   private bodyTaken = false;
@@ -167,13 +164,12 @@ export class OutgoingRequest {
   }
 }
 
-export class IncomingResponse {
-  readonly status: number;
+/** What incoming-request and incoming-response share: received headers, and a body the guest may consume once. */
+class IncomingMessage {
   readonly headers: FieldsBox;
-  private readonly raw: RawBody;
-  private consumed = false;
-  constructor(status: number, headers: FieldEntries, body: RawBody) {
-    this.status = status;
+  protected readonly raw: RawBody;
+  protected consumed = false;
+  constructor(headers: FieldEntries, body: RawBody) {
     this.headers = fieldsFromEntries(headers, true);
     this.raw = body;
   }
@@ -181,6 +177,21 @@ export class IncomingResponse {
     if (this.consumed) return null;
     this.consumed = true;
     return new IncomingBody(this.raw);
+  }
+}
+
+export class OutgoingRequest extends OutgoingMessage {
+  method: Method = { tag: 'get' };
+  pathWithQuery: string | undefined;
+  scheme: Scheme | undefined;
+  authority: string | undefined;
+}
+
+export class IncomingResponse extends IncomingMessage {
+  readonly status: number;
+  constructor(status: number, headers: FieldEntries, body: RawBody) {
+    super(headers, body);
+    this.status = status;
   }
   /** Dropped without consuming the body: let the connection go. */
   release(): void {
@@ -191,41 +202,22 @@ export class IncomingResponse {
   }
 }
 
-export class IncomingRequest {
+export class IncomingRequest extends IncomingMessage {
   readonly method: Method;
   readonly pathWithQuery: string | undefined;
   readonly scheme: Scheme | undefined;
   readonly authority: string | undefined;
-  readonly headers: FieldsBox;
-  private readonly raw: RawBody;
-  private consumed = false;
   constructor(init: { method: string; pathWithQuery: string | null; scheme: string | null; authority: string | null; headers: FieldEntries; body: RawBody }) {
+    super(init.headers, init.body);
     this.method = methodFrom(init.method);
     this.pathWithQuery = init.pathWithQuery ?? undefined;
     this.scheme = schemeFrom(init.scheme);
     this.authority = init.authority ?? undefined;
-    this.headers = fieldsFromEntries(init.headers, true);
-    this.raw = init.body;
-  }
-  consume(): IncomingBody | null {
-    if (this.consumed) return null;
-    this.consumed = true;
-    return new IncomingBody(this.raw);
   }
 }
 
-export class OutgoingResponse {
+export class OutgoingResponse extends OutgoingMessage {
   status = 200;
-  readonly headers: FieldsBox;
-  body: OutgoingBody | null = null;
-  private bodyTaken = false;
-  constructor(headers: FieldsBox) { this.headers = headers; }
-  takeBody(): OutgoingBody | null {
-    if (this.bodyTaken) return null;
-    this.bodyTaken = true;
-    this.body = new OutgoingBody(declaredLength(this.headers));
-    return this.body;
-  }
 }
 
 /** Where the guest puts its response: `set` hands it to whoever created the outparam (serve). */
