@@ -7,48 +7,16 @@
 // row (limits off on both sides) shows how far apart equal servers land.
 // Needs wrk; without it the rows say so. Figures are printed, never asserted.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Bench, BenchResult } from './harness.ts';
+import { startWeirServe as start, weir, wrkRps as wrk } from './serve-harness.ts';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const weir = join(root, 'dist', 'cli', 'main.js');
 const SECONDS = Number(process.env.WEIR_BENCH_SERVE_SECONDS ?? 4);
 const OFF = ['--max-concurrent-requests', '0', '--max-connections', '0', '--max-request-body-size', '0', '--max-header-size', '0',
   '--header-timeout', '0', '--body-timeout', '0', '--idle-timeout', '0'];
-
-function start(args: string[]): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [weir, 'serve', '--addr', '127.0.0.1:0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  return new Promise((res, rej) => {
-    const t = setTimeout(() => { child.kill('SIGKILL'); rej(new Error(`weir serve did not start: ${err}`)); }, 30_000);
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (d: string) => {
-      err += d;
-      const m = /http:\/\/\S+/.exec(err);
-      if (m && err.includes('\n')) {
-        clearTimeout(t);
-        res({ url: m[0], child, stop: () => new Promise<void>((r) => { child.once('exit', () => r()); child.kill('SIGKILL'); }) });
-      }
-    });
-    child.once('exit', (c) => { clearTimeout(t); rej(new Error(`weir serve exited ${c}: ${err}`)); });
-  });
-}
-
-async function wrk(url: string, seconds: number): Promise<number> {
-  const out = await new Promise<string>((res, rej) => {
-    const c = spawn('wrk', ['-t2', '-c50', `-d${seconds}s`, url]);
-    let o = '';
-    c.stdout.setEncoding('utf8');
-    c.stdout.on('data', (d: string) => { o += d; });
-    c.on('error', rej);
-    c.on('exit', () => res(o));
-  });
-  return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
-}
 
 async function compare(wasm: string, on: string[]): Promise<{ on: number; off: number }> {
   const a = await start([...on, wasm]);

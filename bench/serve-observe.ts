@@ -7,15 +7,13 @@
 // Needs wrk and the openssl CLI; rows are skipped with the reason otherwise.
 // Run: npm run bench -- serve-observe. Figures are printed, never asserted.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Bench, BenchResult } from './harness.ts';
+import { startServer, weir, wrkRps as wrk } from './serve-harness.ts';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const weir = join(root, 'dist', 'cli', 'main.js');
 const SECONDS = Number(process.env.WEIR_BENCH_SERVE_SECONDS ?? 5);
 
 const nodeHello = (tls: boolean) => `const fs = require('node:fs');
@@ -23,43 +21,8 @@ const h = (q, r) => { r.writeHead(200, { 'content-type': 'text/plain' }); r.end(
 const s = ${tls ? `require('node:https').createServer({ cert: fs.readFileSync(process.env.CERT), key: fs.readFileSync(process.env.KEY) }, h)` : `require('node:http').createServer(h)`};
 s.listen(0, '127.0.0.1', function () { process.stderr.write('Serving on ${tls ? 'https' : 'http'}://127.0.0.1:' + this.address().port + '/\\n'); });`;
 
-interface Proc { url: string; child: ChildProcess; stop(): Promise<void> }
-
-function start(args: string[], env: Record<string, string> = {}): Promise<Proc> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
-  let err = '';
-  let found = false;
-  return new Promise((res, rej) => {
-    const t = setTimeout(() => { child.kill('SIGKILL'); rej(new Error(`server did not start: ${err}`)); }, 30_000);
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (d: string) => {
-      if (found) return; // keep draining (the access log)
-      err += d;
-      const m = /https?:\/\/\S+/.exec(err);
-      if (m && err.includes('\n')) {
-        found = true;
-        clearTimeout(t);
-        res({ url: m[0], child, stop: () => new Promise<void>((r) => { child.once('exit', () => r()); child.kill('SIGINT'); setTimeout(() => child.kill('SIGKILL'), 5000).unref(); }) });
-      }
-    });
-    child.once('exit', (c) => { clearTimeout(t); if (!found) rej(new Error(`server exited ${c}: ${err}`)); });
-  });
-}
-
-async function wrk(url: string, seconds: number): Promise<number> {
-  const out = await new Promise<string>((res, rej) => {
-    const c = spawn('wrk', ['-t2', '-c50', `-d${seconds}s`, url]);
-    let o = '';
-    c.stdout.setEncoding('utf8');
-    c.stdout.on('data', (d: string) => { o += d; });
-    c.on('error', rej);
-    c.on('exit', () => res(o));
-  });
-  return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
-}
-
 async function measure(args: string[], env: Record<string, string> = {}): Promise<number> {
-  const p = await start(args, env);
+  const p = await startServer(args, { env });
   try {
     await wrk(p.url, 1); // warm-up
     return await wrk(p.url, SECONDS);

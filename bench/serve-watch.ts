@@ -6,48 +6,14 @@
 // (spawn → first stderr line) in the same run. Needs wrk for (1). Figures are
 // printed, never asserted.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Bench, BenchResult } from './harness.ts';
+import { startWeirServe as start, weir, wrkRps as wrk } from './serve-harness.ts';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const weir = join(root, 'dist', 'cli', 'main.js');
 const SECONDS = Number(process.env.WEIR_BENCH_SERVE_SECONDS ?? 4);
-
-function start(args: string[]): Promise<{ url: string; child: ChildProcess; startedMs: number; stop(): Promise<void> }> {
-  const t0 = performance.now();
-  const child = spawn(process.execPath, [weir, 'serve', '--addr', '127.0.0.1:0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  return new Promise((res, rej) => {
-    const t = setTimeout(() => { child.kill('SIGKILL'); rej(new Error(`weir serve did not start: ${err}`)); }, 30_000);
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (d: string) => {
-      const first = !err.includes('\n');
-      err += d;
-      const m = /http:\/\/\S+/.exec(err);
-      if (first && m && err.includes('\n')) {
-        clearTimeout(t);
-        res({ url: m[0], child, startedMs: performance.now() - t0, stop: () => new Promise<void>((r) => { child.once('exit', () => r()); child.kill('SIGKILL'); }) });
-      }
-    });
-    child.once('exit', (c) => { clearTimeout(t); rej(new Error(`weir serve exited ${c}: ${err}`)); });
-  });
-}
-
-async function wrk(url: string, seconds: number): Promise<number> {
-  const out = await new Promise<string>((res, rej) => {
-    const c = spawn('wrk', ['-t2', '-c50', `-d${seconds}s`, url]);
-    let o = '';
-    c.stdout.setEncoding('utf8');
-    c.stdout.on('data', (d: string) => { o += d; });
-    c.on('error', rej);
-    c.on('exit', () => res(o));
-  });
-  return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
-}
 
 async function run(): Promise<BenchResult[]> {
   if (!existsSync(weir)) throw new Error('run npm run build first');

@@ -11,17 +11,13 @@
 // Needs wrk (Debian: apt-get install -y wrk); when it is missing and cannot be
 // installed the wrk rows are skipped and say so. Figures are printed, never asserted.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Bench, BenchResult } from './harness.ts';
+import { haveWrk, startServer as start, weir, wrk } from './serve-harness.ts';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const weir = join(root, 'dist', 'cli', 'main.js');
-const CONNECTIONS = 50;
 const SECONDS = Number(process.env.WEIR_BENCH_SERVE_SECONDS ?? 5);
 const LONG_SECONDS = Number(process.env.WEIR_BENCH_SERVE_LONG_SECONDS ?? 20);
 
@@ -30,58 +26,9 @@ const PLAIN_HELLO = `require('node:http').createServer((q, r) => { r.writeHead(2
 const PLAIN_SLEEP = `require('node:http').createServer((q, r) => { setTimeout(() => { r.end('slept'); }, 1000); })
   .listen(0, '127.0.0.1', function () { process.stderr.write('Serving HTTP on http://127.0.0.1:' + this.address().port + '/\\n'); });`;
 
-function haveWrk(): { ok: boolean; note: string } {
-  if (spawnSync('wrk', ['--version']).error === undefined) return { ok: true, note: '' };
-  if (process.getuid?.() === 0) {
-    const r = spawnSync('apt-get', ['install', '-y', 'wrk'], { stdio: 'ignore' });
-    if (r.status === 0 && spawnSync('wrk', ['--version']).error === undefined) return { ok: true, note: 'installed wrk with apt-get' };
-  }
-  return { ok: false, note: 'wrk not installed (apt-get install -y wrk): skipped' };
-}
-
-interface Proc { url: string; child: ChildProcess; pid: number; stop(): Promise<void> }
-
-function start(args: string[]): Promise<Proc> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  return new Promise((res, rej) => {
-    const t = setTimeout(() => { child.kill('SIGKILL'); rej(new Error(`server did not start: ${err}`)); }, 30_000);
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (d: string) => {
-      err += d;
-      const m = /http:\/\/\S+/.exec(err);
-      if (m && err.includes('\n')) {
-        clearTimeout(t);
-        res({
-          url: m[0],
-          child,
-          pid: child.pid!,
-          stop: () => new Promise<void>((r) => { child.once('exit', () => r()); child.kill('SIGINT'); setTimeout(() => child.kill('SIGKILL'), 5000).unref(); }),
-        });
-      }
-    });
-    child.once('exit', (c) => { clearTimeout(t); rej(new Error(`server exited ${c}: ${err}`)); });
-  });
-}
-
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
-}
-
-async function wrk(url: string, seconds: number): Promise<{ rps: number; p99ms: number }> {
-  const out = await new Promise<string>((res, rej) => {
-    const c = spawn('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url]);
-    let o = '';
-    c.stdout.setEncoding('utf8');
-    c.stdout.on('data', (d: string) => { o += d; });
-    c.on('error', rej);
-    c.on('exit', () => res(o));
-  });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
-  const p = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
-  const p99ms = p ? Number(p[1]) * (p[2] === 'us' ? 0.001 : p[2] === 's' ? 1000 : 1) : NaN;
-  return { rps, p99ms };
 }
 
 async function buildFixtures(): Promise<{ hello: string; qjs: string | undefined; dir: string }> {
