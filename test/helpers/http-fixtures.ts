@@ -3,14 +3,10 @@
 // whose `fetch()` goes through wasi:http/outgoing-handler, and tiny WAT
 // components for the misbehaving-guest cases.
 
-import { createHash } from 'node:crypto';
-import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
 import { repoRoot } from './fixtures.ts';
+import { componentizeJs } from './wasi-fixtures.ts';
 
 // StarlingMonkey in componentize-js 0.22 is built against WASI 0.2.10: its world must use that version.
 const P2_WIT = '0.2.10';
@@ -36,43 +32,7 @@ ${deps}`;
 
 /** Builds (or reuses, cached by content hash) a p2 proxy component from a JS module with a `fetch` event listener. */
 export async function buildJsProxy(name: string, js: string, worldBody?: string): Promise<string> {
-  const pkg = JSON.parse(readFileSync(join(repoRoot, 'node_modules', '@bytecodealliance', 'componentize-js', 'package.json'), 'utf8'));
-  const world = 'proxy';
-  const wit = proxyWit(world, worldBody);
-  const hash = createHash('sha256').update(JSON.stringify({ tool: 'componentize-js-proxy', v: pkg.version, name, wit, js })).digest('hex').slice(0, 24);
-  const dir = join(repoRoot, '.cache', 'fixtures', hash);
-  const out = join(dir, `${name}.wasm`);
-  if (existsSync(out)) return out;
-  const stage = `${dir}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  await mkdir(join(stage, 'wit'), { recursive: true });
-  try {
-    await writeFile(join(stage, 'wit', `${world}.wit`), wit);
-    await writeFile(join(stage, 'app.js'), js);
-    // componentize-js runs wizer through preview2-shim, which needs the host root preopened.
-    const preload = join(repoRoot, '.cache', 'componentize-js-preload.mjs');
-    await writeFile(preload, previewShimFilesystems().map((f, i) => `import { _addPreopen as p${i} } from ${JSON.stringify(pathToFileURL(f).href)};\np${i}('/', '/');\n`).join(''));
-    const cli = join(repoRoot, 'node_modules', '@bytecodealliance', 'componentize-js', 'src', 'cli.js');
-    await promisify(execFile)(process.execPath, [
-      '--import', preload, cli, join(stage, 'app.js'), '--wit', join(stage, 'wit'), '-n', world, '-o', join(stage, `${name}.wasm`),
-    ], { cwd: stage, timeout: 300_000, maxBuffer: 16 << 20 });
-    try { await rename(stage, dir); } catch (e) { if (!existsSync(out)) throw e; }
-  } finally {
-    await rm(stage, { recursive: true, force: true });
-  }
-  return out;
-}
-
-function previewShimFilesystems(): string[] {
-  const nm = join(repoRoot, 'node_modules');
-  const dirs = [join(nm, '@bytecodealliance', 'preview2-shim')];
-  for (const pkg of readdirSync(join(nm, '@bytecodealliance'))) dirs.push(join(nm, '@bytecodealliance', pkg, 'node_modules', '@bytecodealliance', 'preview2-shim'));
-  const out: string[] = [];
-  for (const d of dirs) {
-    for (const rel of ['dist/nodejs/filesystem.js', 'lib/nodejs/filesystem.js']) {
-      if (existsSync(join(d, rel))) { out.push(join(d, rel)); break; }
-    }
-  }
-  return out;
+  return componentizeJs(name, 'proxy', proxyWit('proxy', worldBody), js);
 }
 
 /**

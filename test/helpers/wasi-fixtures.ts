@@ -252,14 +252,22 @@ export function buildCmd(): Promise<string> {
  * wasi:http is disabled so that the command needs only the hosts Weir has.
  */
 export async function buildComponentizeJs(name: string, world: string, imports: string[], js: string): Promise<string> {
+  return componentizeJs(name, world, commandWit(world, imports), js, ['-d', 'http', 'fetch-event']);
+}
+
+/**
+ * Builds (or reuses, cached under .cache/fixtures by a hash of every input) a
+ * component from `js` and the world `world` in `wit` with componentize-js;
+ * `extraArgs` go to its CLI (e.g. `-d http` to disable a feature).
+ */
+export async function componentizeJs(name: string, world: string, wit: string, js: string, extraArgs: string[] = []): Promise<string> {
   const { createHash } = await import('node:crypto');
   const { execFile } = await import('node:child_process');
   const { promisify } = await import('node:util');
   const { mkdir, rename, rm, writeFile } = await import('node:fs/promises');
 
   const pkg = JSON.parse(readFileSync(join(repoRoot, 'node_modules', '@bytecodealliance', 'componentize-js', 'package.json'), 'utf8'));
-  const wit = commandWit(world, imports);
-  const hash = createHash('sha256').update(JSON.stringify({ tool: 'componentize-js', v: pkg.version, name, world, wit, js })).digest('hex').slice(0, 24);
+  const hash = createHash('sha256').update(JSON.stringify({ tool: 'componentize-js', v: pkg.version, name, world, wit, js, extraArgs })).digest('hex').slice(0, 24);
   const dir = join(repoRoot, '.cache', 'fixtures', hash);
   const out = join(dir, `${name}.wasm`);
   if (existsSync(out)) return out;
@@ -276,8 +284,7 @@ export async function buildComponentizeJs(name: string, world: string, imports: 
     await writeFile(preload, shims.map((f, i) => `import { _addPreopen as p${i} } from ${JSON.stringify(pathToFileURL(f).href)};\np${i}('/', '/');\n`).join(''));
     const cli = join(repoRoot, 'node_modules', '@bytecodealliance', 'componentize-js', 'src', 'cli.js');
     await promisify(execFile)(process.execPath, [
-      '--import', preload, cli, join(stage, 'app.js'), '--wit', join(stage, 'wit'), '-n', world,
-      '-d', 'http', 'fetch-event', '-o', join(stage, `${name}.wasm`),
+      '--import', preload, cli, join(stage, 'app.js'), '--wit', join(stage, 'wit'), '-n', world, ...extraArgs, '-o', join(stage, `${name}.wasm`),
     ], { cwd: stage, timeout: 300_000, maxBuffer: 16 << 20 });
     try { await rename(stage, dir); } catch (e) { if (!existsSync(out)) throw e; }
   } finally {
