@@ -175,6 +175,16 @@ const ERROR_CASES = `(case "DNS-timeout") (case "DNS-error" $dns) (case "destina
   (case "HTTP-response-content-coding" (option string)) (case "HTTP-response-timeout") (case "HTTP-upgrade-failed")
   (case "HTTP-protocol-error") (case "loop-detected") (case "configuration-error") (case "internal-error" (option string))`;
 
+/** The wasi:http/types exports `error-code` needs (its payload records, then the variant), inside an instance type. */
+const ERROR_CODE_TYPES = `    (type $dns0 (record (field "rcode" (option string)) (field "info-code" (option u16))))
+    (export "DNS-error-payload" (type $dns (eq $dns0)))
+    (type $tls0 (record (field "alert-id" (option u8)) (field "alert-message" (option string))))
+    (export "TLS-alert-received-payload" (type $tls (eq $tls0)))
+    (type $fsp0 (record (field "field-name" (option string)) (field "field-size" (option u32))))
+    (export "field-size-payload" (type $fsp (eq $fsp0)))
+    (type $ec0 (variant ${ERROR_CASES}))
+    (export "error-code" (type $ec (eq $ec0)))`;
+
 /**
  * A WASI 0.3 middleware as a WAT component: it imports wasi:http/handler (the
  * next component's) and exports it; each request's path-with-query is
@@ -188,14 +198,7 @@ export function middlewareWat(path: string): string {
   (import "wasi:http/types@0.3.0" (instance $types
     (export "request" (type $req (sub resource)))
     (export "response" (type $resp (sub resource)))
-    (type $dns0 (record (field "rcode" (option string)) (field "info-code" (option u16))))
-    (export "DNS-error-payload" (type $dns (eq $dns0)))
-    (type $tls0 (record (field "alert-id" (option u8)) (field "alert-message" (option string))))
-    (export "TLS-alert-received-payload" (type $tls (eq $tls0)))
-    (type $fsp0 (record (field "field-name" (option string)) (field "field-size" (option u32))))
-    (export "field-size-payload" (type $fsp (eq $fsp0)))
-    (type $ec0 (variant ${ERROR_CASES}))
-    (export "error-code" (type $ec (eq $ec0)))
+${ERROR_CODE_TYPES}
     (export "[method]request.set-path-with-query" (func (param "self" (borrow $req)) (param "path-with-query" (option string)) (result (result))))))
   (alias export $types "request" (type $req))
   (alias export $types "response" (type $resp))
@@ -252,14 +255,7 @@ export function helloWat(opts: { backpressure?: boolean } = {}): string {
     (export "fields" (type $fields (sub resource)))
     (export "request" (type $req (sub resource)))
     (export "response" (type $resp (sub resource)))
-    (type $dns0 (record (field "rcode" (option string)) (field "info-code" (option u16))))
-    (export "DNS-error-payload" (type $dns (eq $dns0)))
-    (type $tls0 (record (field "alert-id" (option u8)) (field "alert-message" (option string))))
-    (export "TLS-alert-received-payload" (type $tls (eq $tls0)))
-    (type $fsp0 (record (field "field-name" (option string)) (field "field-size" (option u32))))
-    (export "field-size-payload" (type $fsp (eq $fsp0)))
-    (type $ec0 (variant ${ERROR_CASES}))
-    (export "error-code" (type $ec (eq $ec0)))
+${ERROR_CODE_TYPES}
     (export "[constructor]fields" (func (result (own $fields))))
     (export "[static]response.new" (func (param "headers" (own $fields)) (param "contents" (option (stream u8)))
       (param "trailers" (future (result (option (own $fields)) (error $ec))))
