@@ -17,7 +17,7 @@ import { trapOnGrowFailure } from '../src/binary/grow-trap.ts';
 import { assembleText } from '../src/wast/assemble.ts';
 import { repoRoot } from '../test/helpers/fixtures.ts';
 import { buildCmd } from '../test/helpers/wasi-fixtures.ts';
-import { watFile, writeWat } from '../test/helpers/limits-fixtures.ts';
+import { logStringWat, watFile, writeWat } from '../test/helpers/limits-fixtures.ts';
 import { type Bench, median, timeNs, timePair } from './harness.ts';
 
 function coreModules(ast: ComponentAst, out: Uint8Array[] = []): Uint8Array[] {
@@ -56,16 +56,7 @@ export const benches: Bench[] = [
   {
     name: 'limits: host call with a 1 KiB string under -S hostcall-fuel',
     async run() {
-      const bytes = await assembleText(`(component
-        (import "log" (func $log (param "s" string)))
-        (core module $mm (memory (export "mem") 1))
-        (core instance $mi (instantiate $mm))
-        (alias core export $mi "mem" (core memory $mem))
-        (core func $log (canon lower (func $log) (memory $mem)))
-        (core module $m (import "" "log" (func $log (param i32 i32)))
-          (func (export "say") (param i32) (call $log (i32.const 0) (local.get 0))))
-        (core instance $i (instantiate $m (with "" (instance (export "log" (func $log))))))
-        (func (export "say") (param "n" u32) (canon lift (core func $i "say"))))`);
+      const bytes = await assembleText(logStringWat);
       const c = Component.compile(bytes);
       let n = 0;
       const log = (s: string) => { n += s.length; };

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './helpers/fixtures.ts';
 import {
-  bigMinimumWat, bigTableWat, buildP3Spin, countsWat, growWat, handlesWat, sleepWat, spinWat, watFile, writeWat,
+  bigMinimumWat, bigTableWat, buildP3Spin, countsWat, growWat, handlesWat, logStringWat, sleepWat, spinWat, watFile, writeWat,
 } from './helpers/limits-fixtures.ts';
 import { assembleText } from '../src/wast/assemble.ts';
 import { buildCmd } from './helpers/wasi-fixtures.ts';
@@ -265,16 +265,7 @@ test('API: compile limits cap memories; instantiate limits count, cap handles an
   assert.throws(() => Component.compile(grow, { limits: { maxMemorySize: 1000 } }).instantiate(), (e: unknown) => e instanceof LinkError && /memory minimum size of 1 pages/.test((e as Error).message));
   assert.throws(() => capped.instantiate({}, { limits: { maxInstances: 0 } }), (e: unknown) => e instanceof Trap && /instance count too high at 1/.test((e as Trap).reason));
 
-  const echo = await assembleText(`(component
-    (import "log" (func $log (param "s" string)))
-    (core module $mm (memory (export "mem") 1))
-    (core instance $mi (instantiate $mm))
-    (alias core export $mi "mem" (core memory $mem))
-    (core func $log (canon lower (func $log) (memory $mem)))
-    (core module $m (import "" "log" (func $log (param i32 i32)))
-      (func (export "say") (param i32) (call $log (i32.const 0) (local.get 0))))
-    (core instance $i (instantiate $m (with "" (instance (export "log" (func $log))))))
-    (func (export "say") (param "n" u32) (canon lift (core func $i "say"))))`);
+  const echo = await assembleText(logStringWat);
   const seen: number[] = [];
   const e = Component.compile(echo).instantiate({ log: (s: string) => { seen.push(s.length); } }, { limits: { hostcallFuel: 100 } });
   e.exports.say(100);

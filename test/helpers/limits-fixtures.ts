@@ -146,3 +146,15 @@ export const run = {
 `;
   return buildQjsComponent('limits-p3-spin', p3CommandWit(dir, 'cmd', ['cli/environment', 'clocks/monotonic-clock']), 'cmd', js);
 }
+
+/** A component whose `say(n)` passes the first n bytes of its memory to the host import `log(s: string)` (hostcall-fuel). */
+export const logStringWat = `(component
+  (import "log" (func $log (param "s" string)))
+  (core module $mm (memory (export "mem") 1))
+  (core instance $mi (instantiate $mm))
+  (alias core export $mi "mem" (core memory $mem))
+  (core func $log (canon lower (func $log) (memory $mem)))
+  (core module $m (import "" "log" (func $log (param i32 i32)))
+    (func (export "say") (param i32) (call $log (i32.const 0) (local.get 0))))
+  (core instance $i (instantiate $m (with "" (instance (export "log" (func $log))))))
+  (func (export "say") (param "n" u32) (canon lift (core func $i "say"))))`;
