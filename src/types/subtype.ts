@@ -112,23 +112,26 @@ export function substExtern(e: ExternType, s: Subst): ExternType {
   }
 }
 
-/** Set while funcShape compares: handles inside structural types match any resource too (checked when bound at run time). */
-let anyResource = false;
-
-export function valTypeEqual(a: ValType, b: ValType): boolean {
+/**
+ * Structural equality of value types. With `anyResource`, handles match
+ * whatever resource they name (funcShape: checked when bound at run time).
+ */
+export function valTypeEqual(a: ValType, b: ValType, anyResource = false): boolean {
   if (a === b) return true;
   if (a.kind !== b.kind) return false;
+  const eq = (x: ValType, y: ValType): boolean => valTypeEqual(x, y, anyResource);
+  const opt = (x: ValType | null, y: ValType | null): boolean => x === null || y === null ? x === y : eq(x, y);
   switch (a.kind) {
     case 'own': case 'borrow': return anyResource || a.resource.root === (b as typeof a).resource.root;
-    case 'record': { const bb = b as typeof a; return a.fields.length === bb.fields.length && a.fields.every((f, i) => f.name === bb.fields[i].name && valTypeEqual(f.type, bb.fields[i].type)); }
-    case 'variant': { const bb = b as typeof a; return a.cases.length === bb.cases.length && a.cases.every((c, i) => c.name === bb.cases[i].name && optEqual(c.type, bb.cases[i].type)); }
-    case 'list': { const bb = b as typeof a; return a.length === bb.length && valTypeEqual(a.elem, bb.elem); }
-    case 'tuple': { const bb = b as typeof a; return a.types.length === bb.types.length && a.types.every((t, i) => valTypeEqual(t, bb.types[i])); }
+    case 'record': { const bb = b as typeof a; return a.fields.length === bb.fields.length && a.fields.every((f, i) => f.name === bb.fields[i].name && eq(f.type, bb.fields[i].type)); }
+    case 'variant': { const bb = b as typeof a; return a.cases.length === bb.cases.length && a.cases.every((c, i) => c.name === bb.cases[i].name && opt(c.type, bb.cases[i].type)); }
+    case 'list': { const bb = b as typeof a; return a.length === bb.length && eq(a.elem, bb.elem); }
+    case 'tuple': { const bb = b as typeof a; return a.types.length === bb.types.length && a.types.every((t, i) => eq(t, bb.types[i])); }
     case 'flags': case 'enum': { const bb = b as typeof a; return a.names.length === bb.names.length && a.names.every((n, i) => n === bb.names[i]); }
-    case 'option': return valTypeEqual(a.type, (b as typeof a).type);
-    case 'result': { const bb = b as typeof a; return optEqual(a.ok, bb.ok) && optEqual(a.err, bb.err); }
-    case 'stream': case 'future': return optEqual(a.elem, (b as typeof a).elem);
-    case 'map': { const bb = b as typeof a; return valTypeEqual(a.key, bb.key) && valTypeEqual(a.value, bb.value); }
+    case 'option': return eq(a.type, (b as typeof a).type);
+    case 'result': { const bb = b as typeof a; return opt(a.ok, bb.ok) && opt(a.err, bb.err); }
+    case 'stream': case 'future': return opt(a.elem, (b as typeof a).elem);
+    case 'map': { const bb = b as typeof a; return eq(a.key, bb.key) && eq(a.value, bb.value); }
     default: return true;
   }
 }
@@ -156,6 +159,8 @@ export function coreFuncTypeEqual(a: CoreFuncType, b: CoreFuncType): boolean {
 export class Matcher {
   bind: Subst;
   bindable: Set<ResourceType>;
+  /** Set while funcShape compares: handles nested in structural types match any resource too. */
+  private shapeOnly = false;
   constructor(bind: Subst = new Map(), bindable: Set<ResourceType> = new Set()) {
     this.bind = bind;
     this.bindable = bindable;
@@ -176,7 +181,7 @@ export class Matcher {
     }
     if (a.kind !== e.kind) return `expected ${e.kind}, found ${a.kind}`;
     // structural types: compare after substitution of bound resources
-    return valTypeEqual(a, substValType(e, this.bind)) ? null : `type mismatch in ${e.kind}`;
+    return valTypeEqual(a, substValType(e, this.bind), this.shapeOnly) ? null : `type mismatch in ${e.kind}`;
   }
 
   func(a: FuncType, e: FuncType): string | null {
@@ -197,9 +202,9 @@ export class Matcher {
     const strip = (f: FuncType): FuncType => f;
     const save = this.resource;
     this.resource = () => null;
-    const saveAny = anyResource;
-    anyResource = true;
-    try { return this.func(strip(a), e); } finally { this.resource = save; anyResource = saveAny; }
+    const saveShape = this.shapeOnly;
+    this.shapeOnly = true;
+    try { return this.func(strip(a), e); } finally { this.resource = save; this.shapeOnly = saveShape; }
   }
 
   def(a: DefType, e: DefType): string | null {
