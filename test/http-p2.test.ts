@@ -9,7 +9,8 @@ import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { Component, createWasi, HttpClient, OutboundPolicy } from '../src/index.ts';
 import { assembleText } from '../src/wast/assemble.ts';
-import { findIncomingHandler, p2AdapterFactory, serveP2Request } from '../src/wasi/p2/http-serve.ts';
+import { findIncomingHandler, serveP2Request } from '../src/wasi/p2/http-serve.ts';
+import { p2Adapter } from '../src/serve/p2-adapter.ts';
 import { Fields } from '../src/wasi/core/http/fields.ts';
 import type { ServeRequest } from '../src/serve/adapter.ts';
 import { buildJsProxy, PROXY_JS } from './helpers/http-fixtures.ts';
@@ -55,7 +56,7 @@ async function serveOnce(config: Parameters<typeof createWasi>[0], request: Serv
   const wasi = createWasi(config);
   try {
     const inst = proxy.instantiate(wasi.imports);
-    const adapter = p2AdapterFactory(inst.exports);
+    const adapter = p2Adapter(inst.exports);
     assert.ok(adapter, 'the proxy exports wasi:http/incoming-handler');
     assert.equal(adapter.kind, 'p2');
     assert.equal(adapter.maxConcurrent, 1);

@@ -13,10 +13,12 @@ export function p2Adapter(exports: Record<string, any>): HandlerAdapter | null {
     kind: 'p2',
     maxConcurrent: 1,
     handle(request: ServeRequest): HandleCall {
+      const trailers = request.body.trailers.then((t) => (t ? t.copyAll() : null));
+      trailers.catch(() => {}); // a failed request body is the guest's to see, not an unhandled rejection
       const { response, done } = serveP2Request(handle, {
         method: request.method, scheme: request.scheme, authority: request.authority, pathWithQuery: request.pathWithQuery,
         headers: request.headers.copyAll(),
-        body: { stream: request.body.stream, trailers: request.body.trailers.then((t) => (t ? t.copyAll() : null)) },
+        body: { stream: request.body.stream, trailers },
       });
       return {
         response: response.then((r) => ({

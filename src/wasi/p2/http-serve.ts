@@ -10,8 +10,7 @@
 
 import type { RawBody } from '../core/http/client.ts';
 import { HttpError, type ErrorCode } from '../core/http/errors.ts';
-import { Fields, type FieldEntries } from '../core/http/fields.ts';
-import type { AdapterFactory, HandleCall, HandlerAdapter, ServeRequest, ServeResponse } from '../../serve/adapter.ts';
+import type { FieldEntries } from '../core/http/fields.ts';
 import { IncomingRequest, OutgoingResponse, ResponseOutparam } from './http.ts';
 
 /** The export name prefix a p2 proxy component exports its handler under. */
@@ -104,31 +103,3 @@ export function serveP2Request(
   done.catch(() => {});
   return { response, done };
 }
-
-/** serve's HandlerAdapter for a WASI 0.2 proxy instance (one request at a time), over serveP2Request. */
-export const p2AdapterFactory: AdapterFactory = (exports) => {
-  const handle = findIncomingHandler(exports);
-  if (!handle) return null;
-  const adapter: HandlerAdapter = {
-    kind: 'p2',
-    maxConcurrent: 1,
-    handle: (request: ServeRequest): HandleCall => {
-      const trailers = request.body.trailers.then((t) => (t ? t.copyAll() : null));
-      trailers.catch(() => {});
-      const { response, done } = serveP2Request(handle, {
-        ...request, headers: request.headers.copyAll(), body: { stream: request.body.stream, trailers },
-      });
-      return {
-        response: response.then((r): ServeResponse => ({
-          status: r.status,
-          headers: Fields.fromTrusted(r.headers),
-          body: { stream: r.body.stream, trailers: r.body.trailers.then((t) => (t ? Fields.fromTrusted(t) : null)) },
-          // p2 has no completion future: a failed send only makes the guest's later writes fail.
-          transmitted: () => {},
-        })),
-        done,
-      };
-    },
-  };
-  return adapter;
-};
