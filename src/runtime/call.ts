@@ -7,7 +7,7 @@
 //    `async` function types, and for synchronous functions whose instance had
 //    to block on a JSPI stack);
 //  * `invoke(caller, site, root)`: definitions.py's FuncInst (site: on_start/on_resolve), used
-//    by async lowers and the async runtime (src/async).
+//    by async lowers and the canon built-ins (async-call.ts, canon.ts).
 
 import { createContext, type CanonOptions, type LiftLowerContext } from '../abi/context.ts';
 import { planFunc } from '../abi/func.ts';
@@ -18,9 +18,9 @@ import { CallScope } from './resources.ts';
 import {
   current, entryFinished, HostCall, NO_SITE, noteTrap, runEntry, setCurrent, store, SUSPENDED, Task, TaskDef, TaskState, Thread, toTrapError,
   type CallSite, type CoreEntry, type OnCancel,
-} from '../async/task.ts';
-import { promisingEntry } from '../async/trampoline.ts';
-import { hostArgsToJs, resultToJs } from '../async/jsvalues.ts';
+} from './task.ts';
+import { promisingEntry } from './jspi.ts';
+import { hostArgsToJs, resultToJs } from './jsvalues.ts';
 
 /**
  * A component-level function value. `call` takes and returns JS values (see

@@ -10,7 +10,7 @@
 // `deviations: 'strict'` (`weir run --strict`), is held to the spec. In strict
 // mode the trap names the likely cause and the fix.
 //
-// Each fix is applied where the rule is checked (src/async/canon.ts asks
+// Each fix is applied where the rule is checked (src/runtime/canon.ts asks
 // `deviationHooks(inst)` when it builds the built-ins of an instance), so a
 // component without a listed producer pays nothing.
 
@@ -198,7 +198,7 @@ export function deviationsOf(def: ComponentDef): MatchedDeviation[] {
   return out;
 }
 
-/** Link a new instance of `def` to its component's deviations (src/async/canon.ts prepareInstance). */
+/** Link a new instance of `def` to its component's deviations (runtime/canon.ts prepareInstance). */
 export function bindDeviations(def: ComponentDef, inst: ComponentInstanceState): void {
   const dd = byDef.get(def);
   if (dd) byInstance.set(inst, dd);

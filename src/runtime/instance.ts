@@ -5,7 +5,7 @@
 import { Trap, trap, trapIf } from '../errors.ts';
 import type { HandleOps } from '../abi/context.ts';
 import type { FutureType, ResourceType, StreamType } from '../types/types.ts';
-import type { Thread } from '../async/task.ts';
+import type { Thread } from './task.ts';
 import {
   CallScope, HandleTable, ResourceHandle, ResourceHandleEntry, RuntimeResource, runDestructor,
 } from './resources.ts';
@@ -24,15 +24,15 @@ export class ComponentInstanceState {
   scope: CallScope | null = null;
   /** the outgoing (lowered) call in progress: handles this instance lent to it */
   lowerScope: CallScope | null = null;
-  /** hooks the async layer installs (streams, futures, error contexts) */
+  /** handle operations for streams, futures and error contexts (set by canon.ts prepareInstance) */
   asyncOps: Partial<HandleOps> | null = null;
-  // ---- async state (CanonicalABI.md "Component Instances"; src/async) ----
+  // ---- async state (CanonicalABI.md "Component Instances"; task.ts) ----
   backpressure = 0;
   numWaitingToEnter = 0;
   exclusiveThread: Thread | null = null;
   /** the instance's thread table (thread.index) */
   threads = new HandleTable();
-  /** core code of this instance may block, so it is entered through JSPI (src/async/task.ts) */
+  /** core code of this instance may block, so it is entered through JSPI (task.ts) */
   jspi = false;
   exclusiveWaiters: Thread[] = [];
   backpressureWaiters: Thread[] = [];

@@ -11,7 +11,8 @@ import { ResourceType, type ComponentType, type DefType, type ExternType, type F
 import { ComponentFunc, HostFunc, LiftedFunc, lowerSync, toTrap } from './call.ts';
 import { ComponentInstanceState, resourceDrop, resourceNew, resourceRep } from './instance.ts';
 import { HostResource, RuntimeResource } from './resources.ts';
-import { wrapRealloc } from '../async/task.ts';
+import { wrapRealloc } from './task.ts';
+import { buildCanon, prepareInstance } from './canon.ts';
 import { registerModuleType } from './modules.ts';
 import { applyInstanceLimits, chargeCoreInstance } from './limits.ts';
 
@@ -74,7 +75,7 @@ export function bindResources(t: ExternType, v: RtValue | undefined, inst: Compo
 export function instantiateDef(def: ComponentDef, args: Map<string, RtValue>, outer: RtScope | null, parentState: ComponentInstanceState | null): RtInstance {
   const state = new ComponentInstanceState(parentState);
   applyInstanceLimits(state);
-  asyncRt?.prepare(def, state);
+  prepareInstance(def, state);
   const s = new RtScope(outer);
   const exports = new Map<string, RtValue>();
   const defs = def.ast.definitions;
@@ -257,34 +258,15 @@ function canonOptions(s: RtScope, o: CanonOpts, memory64: boolean | undefined, s
   };
 }
 
-/** Hook for the async layer: builds async lifts, all lowers and the async built-ins (src/async/canon.ts). */
-export type AsyncCanonBuilder = (c: Canon, info: CanonInfo, s: RtScope, state: ComponentInstanceState, opts: (o: CanonOpts) => CanonOptions) => Function | ComponentFunc;
-export interface AsyncRuntime {
-  /** called for every new component instance before its definitions run */
-  prepare(def: ComponentDef, state: ComponentInstanceState): void;
-  canon: AsyncCanonBuilder;
-}
-let asyncRt: AsyncRuntime | null = null;
-export function setAsyncRuntime(rt: AsyncRuntime): void { asyncRt = rt; }
-/** @deprecated use setAsyncRuntime */
-export function setAsyncCanonBuilder(b: AsyncCanonBuilder): void { asyncRt = { prepare: asyncRt?.prepare ?? (() => {}), canon: b }; }
-
 function canonDefinition(s: RtScope, c: Canon, info: CanonInfo, state: ComponentInstanceState): void {
   const opts = (o: CanonOpts) => canonOptions(s, o, info?.memory64, state);
-  const asyncCanon = asyncRt?.canon ?? null;
   switch (c.kind) {
     case 'lift':
       if (c.opts.async || info.ft!.async) {
-        if (!asyncCanon) throw new LinkError('async lift requires the async runtime');
-        s.funcs.push(asyncCanon(c, info, s, state, opts) as ComponentFunc);
+        s.funcs.push(buildCanon(c, info, s, state, opts) as ComponentFunc);
         return;
       }
       s.funcs.push(new LiftedFunc(info.ft!, state, s.coreFuncs[c.func]!, opts(c.opts)));
-      return;
-    case 'lower':
-      if (asyncCanon) { s.coreFuncs.push(asyncCanon(c, info, s, state, opts) as Function); return; }
-      if (c.opts.async) throw new LinkError('async lower requires the async runtime');
-      s.coreFuncs.push(lowerSync(s.funcs[c.func]!, info.ft!, state, opts(c.opts)));
       return;
     case 'resource.new': {
       const R = state.resource(info.rt!);
@@ -302,11 +284,7 @@ function canonDefinition(s: RtScope, c: Canon, info: CanonInfo, state: Component
       return;
     }
     default:
-      if (!asyncCanon) {
-        s.coreFuncs.push(() => { throw new Trap(`${c.kind} is not supported yet`); });
-        return;
-      }
-      s.coreFuncs.push(asyncCanon(c, info, s, state, opts) as Function);
+      s.coreFuncs.push(buildCanon(c, info, s, state, opts) as Function);
   }
 }
 

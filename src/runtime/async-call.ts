@@ -7,14 +7,14 @@ import { createContext, type CanonOptions, type LiftLowerContext } from '../abi/
 import { planAsyncLift, planAsyncLower, planFunc, type AsyncLiftAdapter, type FuncAdapter } from '../abi/func.ts';
 import { Trap, trapIf } from '../errors.ts';
 import type { FuncType } from '../types/types.ts';
-import type { ComponentInstanceState } from '../runtime/instance.ts';
-import { CallScope } from '../runtime/resources.ts';
-import { ComponentFunc, HostFunc, markEntered, toTrap, unmarkEntered } from '../runtime/call.ts';
+import type { ComponentInstanceState } from './instance.ts';
+import { CallScope } from './resources.ts';
+import { ComponentFunc, HostFunc, markEntered, toTrap, unmarkEntered } from './call.ts';
 import {
   BLOCKED, current, currentThread, entryFinished, HostCall, noteTrap, releaseExclusive, runEntry, setCurrent, store, SUSPENDED, Task,
   TaskDef, Thread, type Blocked, type CallSite, type CoreEntry,
 } from './task.ts';
-import { promisingEntry } from './trampoline.ts';
+import { promisingEntry } from './jspi.ts';
 import { EVENT_CANCELLED, EVENT_NONE, EventCode, Subtask, SubtaskState, type Waitable, WaitableSet, type EventTuple } from './waitable.ts';
 import { resultToJs } from './jsvalues.ts';
 

@@ -1,5 +1,6 @@
-// The async canon built-ins (CanonicalABI.md "Canonical Definitions", 🔀 🚟 🚝
-// 📝 🧵), installed into the instantiator through `setAsyncRuntime`.
+// The canon built-ins other than resource.* (CanonicalABI.md "Canonical
+// Definitions", 🔀 🚟 🚝 📝 🧵) and the choice of `canon lower` variant; the
+// instantiator calls `buildCanon` for each such definition.
 
 import type { Canon, CanonOpts } from '../binary/ast.ts';
 import { createContext, ensureViews, checkRange, type CanonOptions, type HandleOps, type LiftLowerContext } from '../abi/context.ts';
@@ -9,17 +10,17 @@ import { loadStringFromRange } from '../abi/strings.ts';
 import { Trap, trapIf } from '../errors.ts';
 import type { CanonInfo, ComponentDef } from '../types/validate.ts';
 import type { FuncType, FutureType, StreamType, ValType } from '../types/types.ts';
-import type { ComponentInstanceState } from '../runtime/instance.ts';
-import { ComponentFunc, HostFunc, lowerSync, LiftedFunc, toTrap } from '../runtime/call.ts';
-import type { RtScope } from '../runtime/instantiate.ts';
-import { AsyncLiftedFunc, lowerAsync, lowerBlocking } from './calls.ts';
+import type { ComponentInstanceState } from './instance.ts';
+import { ComponentFunc, HostFunc, lowerSync, LiftedFunc, toTrap } from './call.ts';
+import type { RtScope } from './instantiate.ts';
+import { AsyncLiftedFunc, lowerAsync, lowerBlocking } from './async-call.ts';
 import {
   current, currentThread, entryFinished, noteTrap, runEntry, setCurrent, store, SUSPENDED, TaskState, Thread,
   wakeBackpressureWaiters, type CoreEntry,
 } from './task.ts';
-import { blockingImport, promisingEntry, type CoreValType } from './trampoline.ts';
+import { blockingImport, promisingEntry, type CoreValType } from './jspi.ts';
 import { flattenFuncType } from '../abi/layout.ts';
-import { bindDeviations, deviationHooks, MAX_COUNT } from '../runtime/deviations.ts';
+import { bindDeviations, deviationHooks, MAX_COUNT } from './deviations.ts';
 import { EventCode, Subtask, Waitable, WaitableSet, type EventTuple } from './waitable.ts';
 import {
   CopyEnd, CopyResult, CopyState, GuestBuffer, hostToSharedFuture, hostToSharedStream, ReadableFutureEnd,
@@ -139,7 +140,7 @@ function blocking(inst: ComponentInstanceState, sig: Sig, f: (...a: any[]) => un
 
 export type RtOpts = (o: CanonOpts) => CanonOptions;
 
-export function buildAsyncCanon(c: Canon, info: CanonInfo, s: RtScope, inst: ComponentInstanceState, opts: RtOpts): Function | ComponentFunc {
+export function buildCanon(c: Canon, info: CanonInfo, s: RtScope, inst: ComponentInstanceState, opts: RtOpts): Function | ComponentFunc {
   switch (c.kind) {
     case 'lift': {
       const o = opts(c.opts);

@@ -2,7 +2,7 @@
 // "Subtask State").
 
 import { trapIf } from '../errors.ts';
-import type { CallScope } from '../runtime/resources.ts';
+import type { CallScope } from './resources.ts';
 import { BLOCKED, store, type Blocked, type OnCancel, type Thread } from './task.ts';
 
 export const EventCode = {

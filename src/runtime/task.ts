@@ -22,8 +22,8 @@
 import { Trap, trapIf } from '../errors.ts';
 import type { CanonOptions } from '../abi/context.ts';
 import type { FuncType } from '../types/types.ts';
-import type { ComponentInstanceState } from '../runtime/instance.ts';
-import { CallScope } from '../runtime/resources.ts';
+import type { ComponentInstanceState } from './instance.ts';
+import { CallScope } from './resources.ts';
 import type { WaitableSet } from './waitable.ts';
 
 /**

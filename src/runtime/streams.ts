@@ -8,7 +8,7 @@ import { Trap, trapIf } from '../errors.ts';
 import { checkRange, ensureViews, type LiftLowerContext } from '../abi/context.ts';
 import { planValue, type ValuePlan } from '../abi/plan.ts';
 import type { ValType } from '../types/types.ts';
-import type { ComponentInstanceState } from '../runtime/instance.ts';
+import type { ComponentInstanceState } from './instance.ts';
 import { store } from './task.ts';
 import { Waitable } from './waitable.ts';
 
