@@ -7,7 +7,7 @@ import { allocate, checkRange, ensureViews, toPtr, type LiftLowerContext } from 
 import {
   alignment, elemSize, fieldOffsets, flattenFuncType, MAX_FLAT_ASYNC_PARAMS, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS,
   type CoreSig, type FlatType,
-} from './layout.ts';
+} from '../types/layout.ts';
 import { planValue, type FlatIter, type ValuePlan } from './plan.ts';
 import { withPath } from './values.ts';
 

@@ -1,6 +1,6 @@
 // Canonical ABI (synchronous, plus async flattening helpers), compiled per type.
 export * from './context.ts';
-export * from './layout.ts';
+export * from '../types/layout.ts';
 export * from './strings.ts';
 export * from './plan.ts';
 export * from './func.ts';

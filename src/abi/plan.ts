@@ -18,7 +18,7 @@ import {
   alignment, discriminantSize, elemSize, fieldOffsets, flagsSize, flattenType, flattenVariant,
   MAX_LIST_BYTE_LENGTH, alignTo, maxCaseAlignment, REALLOC_I32_MAX,
   type DCase, type FlatType, type PtrType,
-} from './layout.ts';
+} from '../types/layout.ts';
 import { loadStringFromRange, storeStringIntoRange } from './strings.ts';
 import { bitsToF32, bitsToF64, describe, f32ToBits, f64ToBits, lowerCamelCase, typeError, withPath } from './values.ts';
 

@@ -6,7 +6,7 @@
 import { Buffer } from 'node:buffer';
 import { Trap } from '../errors.ts';
 import { allocate, checkRange, reallocate, spendFuel, type LiftLowerContext } from './context.ts';
-import { MAX_STRING_BYTE_LENGTH } from './layout.ts';
+import { MAX_STRING_BYTE_LENGTH } from '../types/layout.ts';
 
 /** Undocumented but long-standing fast Buffer methods (no intermediate views). */
 interface BufferFast {

@@ -19,14 +19,15 @@ import {
   wakeBackpressureWaiters, type CoreEntry,
 } from './task.ts';
 import { blockingImport, promisingEntry, type CoreValType } from './jspi.ts';
-import { flattenFuncType } from '../abi/layout.ts';
+import { flattenFuncType } from '../types/layout.ts';
 import { bindDeviations, deviationHooks, MAX_COUNT } from './deviations.ts';
 import { EventCode, Subtask, Waitable, WaitableSet, type EventTuple } from './waitable.ts';
 import {
-  CopyEnd, CopyResult, CopyState, GuestBuffer, hostToSharedFuture, hostToSharedStream, ReadableFutureEnd,
+  CopyEnd, CopyResult, CopyState, GuestBuffer, ReadableFutureEnd,
   ReadableStreamEnd, sameType, SharedFutureImpl, SharedStreamImpl, WritableFutureEnd, WritableStreamEnd,
   type SharedFuture, type SharedStream,
 } from './streams.ts';
+import { hostToSharedFuture, hostToSharedStream } from './host-streams.ts';
 
 export const BLOCKED_CODE = 0xffff_ffff | 0;
 

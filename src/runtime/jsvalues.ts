@@ -4,7 +4,8 @@
 
 import type { FuncType, ValType } from '../types/types.ts';
 import { lowerCamelCase } from '../abi/values.ts';
-import { GuestByteStream, guestFutureToJs, guestStreamToJs, type SharedFuture, type SharedStream } from './streams.ts';
+import { GuestByteStream, guestFutureToJs, guestStreamToJs } from './host-streams.ts';
+import type { SharedFuture, SharedStream } from './streams.ts';
 
 type Conv = (v: unknown) => unknown;
 

@@ -5,7 +5,7 @@
 // guest is already waiting in its write. Other bodies (host iterables, e.g.
 // a client response passed on) go through the same callback face.
 
-import { takeGuestByteStream, type GuestByteReader } from '../runtime/streams.ts';
+import { takeGuestByteStream, type GuestByteReader } from '../runtime/host-streams.ts';
 
 /** One step of a body: `bytes` (possibly empty), or the end (null), or a failure (`error` set). */
 export type PullCallback = (bytes: Uint8Array | null, error: unknown) => void;

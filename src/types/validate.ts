@@ -17,7 +17,7 @@ import {
   type ExternType, type FuncType, type InstanceType, type ValType,
 } from './types.ts';
 import { parseExternName, uniquenessKey } from './names.ts';
-import { flattenFuncType, flattenTypes, flattenType, elemSize } from '../abi/layout.ts';
+import { flattenFuncType, flattenTypes, flattenType, elemSize, MAX_FLAT_ASYNC_PARAMS, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS } from './layout.ts';
 
 export type Features = Record<string, boolean>;
 
@@ -70,7 +70,6 @@ export interface ComponentDef {
   info: Map<number, CanonInfo | DefType | ExternType>;
 }
 
-const MAX_FLAT_PARAMS = 16;
 const MAX_TYPE_DEPTH = 100;
 
 const depths = new WeakMap<ValType, number>();
@@ -989,7 +988,7 @@ class ComponentValidator {
       if (use === 'lift' && o.callback === undefined && this.features.component_model_async_stackful === false) fail('canonopt async', 'async lift requires a callback', offset);
       // CanonicalABI.md says an async lower always requires a memory; like wasmtime (whose async tests
       // rely on it), only require it when the async ABI passes something through memory.
-      if (use === 'lower' && !copyBuiltin && o.memory === undefined && (ft.result !== null || flattenTypes(ft.params.map((p) => p.type), 'i32').length > 4)) fail('canonopt async', 'async lower requires a memory', offset);
+      if (use === 'lower' && !copyBuiltin && o.memory === undefined && (ft.result !== null || flattenTypes(ft.params.map((p) => p.type), 'i32').length > MAX_FLAT_ASYNC_PARAMS)) fail('canonopt async', 'async lower requires a memory', offset);
     }
     if (o.callback !== undefined) {
       if (!o.async) fail('canonopt callback', 'callback requires async', offset);
@@ -1006,13 +1005,13 @@ class ComponentValidator {
       const nparams = flattenTypes(params, pt).length;
       if (nparams > MAX_FLAT_PARAMS && o.realloc === undefined) fail('canonopt: realloc required', 'realloc is required when parameters are passed in memory', offset);
       const nres = ft.result ? flattenType(ft.result, pt).length : 0;
-      if (nres > (o.async ? MAX_FLAT_PARAMS : 1) && o.memory === undefined) fail('canonopt: memory required', 'memory is required when results are returned in memory', offset);
+      if (nres > (o.async ? MAX_FLAT_PARAMS : MAX_FLAT_RESULTS) && o.memory === undefined) fail('canonopt: memory required', 'memory is required when results are returned in memory', offset);
     } else if (use === 'lower') {
       params.forEach(needMemory);
       if (ft.result) needRealloc(ft.result);
       const nparams = flattenTypes(params, pt).length;
       const nres = ft.result ? flattenType(ft.result, pt).length : 0;
-      if (nparams > (o.async ? 4 : MAX_FLAT_PARAMS) && o.memory === undefined) fail('canonopt: memory required', 'memory is required when parameters are passed in memory', offset);
+      if (nparams > (o.async ? MAX_FLAT_ASYNC_PARAMS : MAX_FLAT_PARAMS) && o.memory === undefined) fail('canonopt: memory required', 'memory is required when parameters are passed in memory', offset);
       if (nres > (o.async ? 0 : 1) && o.memory === undefined) fail('canonopt: memory required', 'memory is required when results are returned in memory', offset);
     } else if (use === 'task.return') {
       params.forEach(needMemory);

@@ -16,7 +16,7 @@
 
 import { HostResource } from '../../runtime/resources.ts';
 import { streamHandles } from '../../runtime/call.ts';
-import { GuestByteStream } from '../../runtime/streams.ts';
+import { GuestByteStream } from '../../runtime/host-streams.ts';
 import { Fields, HeaderError, isValidFieldName } from '../core/http/fields.ts';
 import { HttpError, errorCodeFrom, type ErrorCode } from '../core/http/errors.ts';
 import type { Body, RequestOptionsData, ResponseData } from '../core/http/message.ts';

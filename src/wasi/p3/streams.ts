@@ -5,7 +5,7 @@
 
 import { toWasiError, type FsErrorCode } from '../core/errors.ts';
 import { readFrom, writeTo, type ByteSink, type ByteSource } from '../core/streams.ts';
-import { takeGuestByteStream, type GuestByteReader } from '../../runtime/streams.ts';
+import { takeGuestByteStream, type GuestByteReader } from '../../runtime/host-streams.ts';
 
 export type Result<T, E> = { tag: 'ok'; val: T } | { tag: 'err'; val: E };
 export const ok = <T>(val: T): { tag: 'ok'; val: T } => ({ tag: 'ok', val });

@@ -1,8 +1,10 @@
 // Canonical ABI layout: despecialize, alignment, elem_size, flatten_type
 // (CanonicalABI.md "Despecialization", "Alignment", "Element Size", "Flattening").
-// Everything here is computed at plan time, never per call.
+// Facts about types, so they live with the types: validation checks core
+// signatures with them and abi/ plans lift/lower from them. Everything here is
+// computed at plan time, never per call.
 
-import type { CoreValType, FuncType, ValType } from '../types/types.ts';
+import type { CoreValType, FuncType, ValType } from './types.ts';
 
 export type PtrType = 'i32' | 'i64';
 export type FlatType = 'i32' | 'i64' | 'f32' | 'f64';
