@@ -1,8 +1,26 @@
-// Typed errors. Every failure Weir reports to a user is one of these.
+// Typed errors. Every failure Weir reports to a user is one of these. Each
+// class has a stable machine-readable `code` ('WEIR_…'), which survives duplicate
+// copies of the package where `instanceof` does not; branch on it, not on `name`
+// or the message. A Trap also names its reason (`kind`, src/trap-reasons.ts).
+
+import { TrapReason, trapKindOf, trapMessage, WASM_TRAP_KINDS, type TrapKind, type TrapReasonArgs, type TrapReasonName } from './trap-reasons.ts';
+
+/** The `code` of each of Weir's own error classes. */
+export type WeirErrorCode =
+  | 'WEIR_DECODE' | 'WEIR_VALIDATION' | 'WEIR_LINK' | 'WEIR_TRAP'
+  | 'WEIR_USAGE' | 'WEIR_SERVE_SETUP' | 'WEIR_TLS_SETUP' | 'WEIR_SERVE_LIMIT' | 'WEIR_INSTANCE_FAILED'
+  | 'WEIR_SHUTTING_DOWN' | 'WEIR_NET_RULE';
+
+/** True for an error raised by Weir itself (any class with a 'WEIR_…' code). */
+export function isWeirError(e: unknown): e is Error & { code: WeirErrorCode } {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('WEIR_');
+}
 
 /** Malformed binary input: names the byte offset and what was expected. */
 export class DecodeError extends Error {
   override name = 'DecodeError';
+  readonly code = 'WEIR_DECODE';
   offset: number;
   expected: string;
   constructor(offset: number, expected: string) {
@@ -15,6 +33,7 @@ export class DecodeError extends Error {
 /** A well-formed binary that breaks a validation rule of the Component Model. */
 export class ValidationError extends Error {
   override name = 'ValidationError';
+  readonly code = 'WEIR_VALIDATION';
   rule: string;
   offset?: number;
   constructor(rule: string, detail: string, offset?: number) {
@@ -27,15 +46,23 @@ export class ValidationError extends Error {
 /** Imports that do not satisfy what a component needs. */
 export class LinkError extends Error {
   override name = 'LinkError';
+  readonly code = 'WEIR_LINK';
 }
 
-/** A runtime trap, with the spec's reason. `wasmStack` holds the wasm frames when known. */
+/**
+ * A runtime trap. `reason` is the message (the spec's text), `kind` its stable
+ * name in TrapReason ('cannot-leave-component', 'wasm-unreachable', …; 'other'
+ * for a message the table does not hold). `wasmStack` holds the wasm frames when known.
+ */
 export class Trap extends Error {
   override name = 'Trap';
+  readonly code = 'WEIR_TRAP';
   reason: string;
-  constructor(reason: string, options?: { cause?: unknown }) {
+  kind: TrapKind;
+  constructor(reason: string, options?: { cause?: unknown; kind?: TrapKind }) {
     super(reason, options);
     this.reason = reason;
+    this.kind = options?.kind ?? kindOf(reason, options?.cause);
   }
   get wasmStack(): string[] {
     const src = this.cause instanceof Error ? this.cause.stack : this.stack;
@@ -43,10 +70,46 @@ export class Trap extends Error {
   }
 }
 
-export function trap(reason: string): never {
-  throw new Trap(reason);
+function kindOf(message: string, cause: unknown): TrapKind {
+  const k = trapKindOf(message);
+  return k === 'other' && cause instanceof WebAssembly.RuntimeError ? (WASM_TRAP_KINDS.get(cause.message) ?? 'wasm-trap') : k;
 }
 
-export function trapIf(cond: boolean, reason: string): void {
-  if (cond) throw new Trap(reason);
+type TrapOf = {
+  /** A Trap for a named reason (the message is built from the table). */
+  <K extends TrapReasonName>(kind: K, ...args: TrapReasonArgs<K>): Trap;
+  /** @deprecated transition only: a message typed out at the call site (removed once every site names its reason). */
+  (message: string): Trap;
+};
+type ThrowTrap = {
+  /** Throw the Trap for a named reason. */
+  <K extends TrapReasonName>(kind: K, ...args: TrapReasonArgs<K>): never;
+  /** @deprecated transition only: a message typed out at the call site. */
+  (message: string): never;
+};
+type ThrowTrapIf = {
+  /** Throw the Trap for a named reason when `cond` holds. */
+  <K extends TrapReasonName>(cond: boolean, kind: K, ...args: TrapReasonArgs<K>): void;
+  /** @deprecated transition only: a message typed out at the call site. */
+  (cond: boolean, message: string): void;
+};
+
+// The values go in as separate parameters, not a rest array or a built
+// message, so a check that passes allocates nothing.
+function trapOfImpl(kind: string, a?: unknown, b?: unknown, c?: unknown, d?: unknown): Trap {
+  if (!Object.hasOwn(TrapReason, kind)) return new Trap(kind);
+  return new Trap((trapMessage as (k: string, ...v: unknown[]) => string)(kind, a, b, c, d), { kind: kind as TrapReasonName });
 }
+
+/** A Trap for a named reason: `trapOf('unknown-handle', i)`. */
+export const trapOf = trapOfImpl as TrapOf;
+
+/** Throw the Trap for a named reason: `trap('unknown-handle', i)`. */
+export const trap: ThrowTrap = ((kind: string, a?: unknown, b?: unknown, c?: unknown, d?: unknown): never => {
+  throw trapOfImpl(kind, a, b, c, d);
+}) as ThrowTrap;
+
+/** Throw the Trap for a named reason when `cond` holds: `trapIf(!inst.mayLeave, 'cannot-leave-component')`. */
+export const trapIf: ThrowTrapIf = ((cond: boolean, kind: string, a?: unknown, b?: unknown, c?: unknown, d?: unknown): void => {
+  if (cond) throw trapOfImpl(kind, a, b, c, d);
+}) as ThrowTrapIf;

@@ -4,7 +4,8 @@ export { WASMTIME_LIMIT_DEFAULTS, type CompileLimits, type InstanceLimits } from
 export { ErrorContext } from './runtime/canon.ts';
 export { HostResource, ResourceHandle, RuntimeResource } from './runtime/resources.ts';
 export { mayBlock } from './runtime/call.ts';
-export { DecodeError, ValidationError, LinkError, Trap } from './errors.ts';
+export { DecodeError, ValidationError, LinkError, Trap, isWeirError, type WeirErrorCode } from './errors.ts';
+export { TrapReason, trapMessage, type TrapKind, type TrapReasonName } from './trap-reasons.ts';
 export type { ComponentType, InstanceType, FuncType, ValType, ExternType } from './types/types.ts';
 export { compileCoreModule } from './runtime/modules.ts';
 export { DEVIATIONS, type AppliedDeviation, type DeviationEntry, type DeviationMode, type MatchedDeviation } from './runtime/deviations.ts';

@@ -17,6 +17,7 @@ export interface Part {
 
 export class CompositionError extends Error {
   override name = 'LinkError';
+  readonly code = 'WEIR_LINK';
 }
 
 /** For each part: import name → index of the part that provides it (-1 = the host). */

@@ -69,6 +69,12 @@ export interface Handler {
 
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
+/** The wasi:http error-code a failed body or trailers carries (an HttpError's); anything else (a Trap, whose `code` is 'WEIR_TRAP') is internal-error. */
+function errorCodeOf(e: unknown): ErrorCode {
+  const c = (e as { code?: unknown } | null)?.code;
+  return typeof c === 'object' && c !== null ? c as ErrorCode : { tag: 'internal-error', val: undefined };
+}
+
 export function createHandler(component: Serveable | ServeMachine, options: ServeOptions = {}): Handler {
   const machine = component instanceof ServeMachine ? component : createServeMachine(component, options);
   const log = options.log ?? ((l: string) => { process.stderr.write(`${l}\n`); });
@@ -115,7 +121,7 @@ export function createHandler(component: Serveable | ServeMachine, options: Serv
       const noBody = NULL_BODY.has(res.status) || request.method === 'HEAD';
       if (stream === null || noBody) {
         if (stream) stream[Symbol.asyncIterator]().return?.();
-        res.body.trailers.then(() => res.transmitted(null), (e: { code?: ErrorCode }) => res.transmitted(e.code ?? { tag: 'internal-error', val: undefined }));
+        res.body.trailers.then(() => res.transmitted(null), (e: unknown) => res.transmitted(errorCodeOf(e)));
         return new Response(null, { status: res.status, headers });
       }
       const it = stream[Symbol.asyncIterator]();
@@ -128,7 +134,7 @@ export function createHandler(component: Serveable | ServeMachine, options: Serv
             controller.close();
             res.transmitted(null);
           } catch (e) {
-            res.transmitted((e as { code?: ErrorCode }).code ?? { tag: 'internal-error', val: undefined });
+            res.transmitted(errorCodeOf(e));
             controller.error(new Error('the response body failed'));
           }
         },

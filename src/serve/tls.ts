@@ -12,6 +12,7 @@ import type { Http2SecureServer } from 'node:http2';
 
 export class TlsSetupError extends Error {
   override name = 'TlsSetupError';
+  readonly code = 'WEIR_TLS_SETUP';
 }
 
 /**

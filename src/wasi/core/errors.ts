@@ -3,6 +3,8 @@
 // (with its message, which may carry a host path) reach a binding: it throws
 // a WasiError whose only payload is the code.
 
+import { isWeirError } from '../../errors.ts';
+
 /** The `error-code` enum of wasi:filesystem (identical in 0.2 and 0.3). */
 export type FsErrorCode =
   | 'access' | 'would-block' | 'already' | 'bad-descriptor' | 'busy' | 'deadlock' | 'quota'
@@ -37,6 +39,17 @@ const ERRNO: Record<string, FsErrorCode> = {
   ETXTBSY: 'text-file-busy', EXDEV: 'cross-device', EMFILE: 'insufficient-memory',
   ENFILE: 'insufficient-memory',
 };
+
+/**
+ * Is `e` a host failure to report to the guest as an error code: a core's
+ * WasiError or an error with a string `code` (Node system errors, the sockets
+ * core's SocketError)? Weir's own errors (a Trap …, code 'WEIR_…'), ExitSignal
+ * and bugs are not: they propagate.
+ */
+export function isHostError(e: unknown): boolean {
+  if (e instanceof WasiError) return true;
+  return typeof (e as { code?: unknown } | null)?.code === 'string' && !isWeirError(e) && (e as Error).name !== 'ExitSignal';
+}
 
 /** Map a Node system error (err.code = 'ENOENT', ...) to a WASI error code. */
 export function errnoToCode(e: unknown): FsErrorCode {

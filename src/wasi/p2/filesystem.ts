@@ -1,7 +1,7 @@
 // wasi:filesystem@0.2 (types, preopens) over the filesystem core.
 
 import { HostResource } from '../../runtime/resources.ts';
-import { WasiError, toWasiError, type FsErrorCode } from '../core/errors.ts';
+import { isHostError, toWasiError, type FsErrorCode } from '../core/errors.ts';
 import {
   type Descriptor, type DescriptorFlags, type DirectoryEntry, type Filesystem, type NewTimestamp,
   type OpenFlags, type Stat,
@@ -17,8 +17,7 @@ function fsResult<T>(f: () => T): Result<T, FsErrorCode> {
   try {
     return ok(f());
   } catch (e) {
-    if (e instanceof WasiError) return err(e.code);
-    if (typeof (e as { code?: unknown } | null)?.code === 'string' && (e as Error).name !== 'ExitSignal') return err(toWasiError(e).code);
+    if (isHostError(e)) return err(toWasiError(e).code);
     throw e;
   }
 }

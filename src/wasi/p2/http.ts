@@ -7,7 +7,7 @@
 // readiness pollables (io.ts), so `pollable.block` / `poll` suspend the guest
 // (JSPI) instead of blocking the thread.
 
-import { Trap } from '../../errors.ts';
+import { trap } from '../../errors.ts';
 import { HostResource } from '../../runtime/resources.ts';
 import type { HttpClient, FieldEntries, RawBody } from '../core/http/client.ts';
 import { HttpError, type ErrorCode } from '../core/http/errors.ts';
@@ -226,7 +226,7 @@ export class ResponseOutparam {
   used = false;
   constructor(deliver: (r: Result<OutgoingResponse, ErrorCode>) => void) { this.deliver = deliver; }
   set(r: Result<OutgoingResponse, ErrorCode>): void {
-    if (this.used) throw new Trap('wasi:http/types.response-outparam.set: already set');
+    if (this.used) trap('response-outparam-already-set');
     this.used = true;
     this.deliver(r);
   }

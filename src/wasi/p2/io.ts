@@ -28,11 +28,11 @@
 // Give a resource a `subscribe` by returning one of these (or a subclass) for
 // the `pollable` HostResource in `IoResources`.
 
-import { Trap } from '../../errors.ts';
+import { trap } from '../../errors.ts';
 import { mayBlock, viewsBytes } from '../../runtime/call.ts';
 import { HostResource } from '../../runtime/resources.ts';
 import type { Clocks } from '../core/clocks.ts';
-import { WasiError, toWasiError, type FsErrorCode } from '../core/errors.ts';
+import { WasiError, isHostError, toWasiError, type FsErrorCode } from '../core/errors.ts';
 import { readFrom, writeTo, type ByteSink, type ByteSource } from '../core/streams.ts';
 
 export type Result<T, E> = { tag: 'ok'; val: T } | { tag: 'err'; val: E };
@@ -173,7 +173,7 @@ function readyIndices(list: Pollable[]): Uint32Array | null {
 
 /** poll: the indices of the ready pollables; a Promise of them when none is ready yet. */
 export function pollList(list: Pollable[]): Uint32Array | Promise<Uint32Array> {
-  if (list.length === 0) throw new Trap('wasi:io/poll.poll: the list of pollables is empty');
+  if (list.length === 0) trap('poll-empty-list');
   return readyIndices(list) ?? waitAny(list);
 }
 
@@ -208,11 +208,6 @@ function streamError(e: unknown): StreamError {
   if (sc === 'connection-broken' || sc === 'invalid-state') return CLOSED;
   if ((e as { code?: string } | null)?.code === 'EPIPE') return CLOSED;
   return { tag: 'last-operation-failed', val: IoError.from(e) };
-}
-
-/** Convert host failures to stream errors; anything else (ExitSignal, bugs) propagates. */
-function isHostFailure(e: unknown): boolean {
-  return e instanceof WasiError || typeof (e as { code?: unknown } | null)?.code === 'string' && (e as Error).name !== 'ExitSignal';
 }
 
 const clampLen = (len: bigint, max: number) => (len > BigInt(max) ? max : Number(len));
@@ -265,7 +260,7 @@ export class InputStream {
   }
 
   private fail(e: unknown): Result<never, StreamError> {
-    if (!isHostFailure(e)) throw e;
+    if (!isHostError(e)) throw e;
     this.closed = true;
     return err(streamError(e));
   }
@@ -366,7 +361,7 @@ export class OutputStream {
       w.write(bytes);
       return ok(undefined);
     } catch (e) {
-      if (!isHostFailure(e)) throw e;
+      if (!isHostError(e)) throw e;
       w.failed = streamError(e);
       return err(w.failed);
     }
@@ -386,7 +381,7 @@ export class OutputStream {
     try {
       w.sink.flushSync();
     } catch (e) {
-      if (!isHostFailure(e)) throw e;
+      if (!isHostError(e)) throw e;
       w.failed = streamError(e);
       return err(w.failed);
     }

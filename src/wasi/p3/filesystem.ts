@@ -4,7 +4,7 @@
 
 import { HostResource } from '../../runtime/resources.ts';
 import { splitNs } from '../core/clocks.ts';
-import { WasiError, toWasiError, type FsErrorCode } from '../core/errors.ts';
+import { isHostError, toWasiError, type FsErrorCode } from '../core/errors.ts';
 import {
   type Descriptor, type DescriptorFlags, type DescriptorType, type DirectoryEntry, type Filesystem,
   type NewTimestamp, type OpenFlags, type Stat,
@@ -20,11 +20,6 @@ type P3DescriptorType = { tag: Exclude<DescriptorType, 'unknown'> } | { tag: 'ot
 type PathFlags = { symlinkFollow?: boolean };
 
 const code = (c: FsErrorCode): P3ErrorCode => ({ tag: c });
-
-function isHostError(e: unknown): boolean {
-  if (e instanceof WasiError) return true;
-  return typeof (e as { code?: unknown } | null)?.code === 'string' && (e as Error).name !== 'ExitSignal';
-}
 
 /** Run a core operation; its failures become `err(error-code)`, anything else (bugs, traps) propagates. */
 function fsResult<T>(f: () => T): Result<T, P3ErrorCode> {

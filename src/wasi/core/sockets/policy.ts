@@ -80,6 +80,7 @@ export interface NetworkConfig {
 
 export class NetRuleError extends Error {
   override name = 'NetRuleError';
+  readonly code = 'WEIR_NET_RULE';
 }
 
 type Kind = 'connect' | 'bind' | 'accept' | 'udp';
