@@ -152,7 +152,7 @@ test('API: the wit-bindgen-rust 0.58 cancel sequence runs with the section, trap
   // a release with the fix is held to the spec
   await assert.rejects(runApi(await wasm(WBR('0.59.0'), CANCEL_BODY, 2)), (e: unknown) => e instanceof Trap && e.reason === SPEC_CANCEL);
   await assert.rejects(runApi(await wasm(WBR('0.58.0'), CANCEL_BODY, 2), { deviations: 'strict' }), (e: unknown) =>
-    e instanceof Trap && e.reason.startsWith(SPEC_CANCEL) && /wit-bindgen-rust 0\.58\.0/.test(e.reason) && /0\.59\.0 or newer/.test(e.reason));
+    e instanceof Trap && e.kind === 'sync-in-waitable-set' && e.reason.startsWith(SPEC_CANCEL) && /wit-bindgen-rust 0\.58\.0/.test(e.reason) && /0\.59\.0 or newer/.test(e.reason));
 });
 
 test('API: the wit-bindgen-rust 0.51 unit-stream read count is clamped with the section, traps without it or when strict', async () => {
@@ -162,7 +162,7 @@ test('API: the wit-bindgen-rust 0.51 unit-stream read count is clamped with the 
   await assert.rejects(runApi(await wasm('', COUNT_BODY, 0x10)), (e: unknown) => e instanceof Trap && e.reason === SPEC_COUNT);
   await assert.rejects(runApi(await wasm(WBR('0.56.0'), COUNT_BODY, 0x10)), (e: unknown) => e instanceof Trap && e.reason === SPEC_COUNT);
   await assert.rejects(runApi(await wasm(WBR('0.51.0'), COUNT_BODY, 0x10), { deviations: 'strict' }), (e: unknown) =>
-    e instanceof Trap && e.reason.startsWith(SPEC_COUNT) && /wit-bindgen-rust 0\.51\.0/.test(e.reason) && /0\.56\.0 or newer/.test(e.reason));
+    e instanceof Trap && e.kind === 'copy-count-too-large' && e.reason.startsWith(SPEC_COUNT) && /wit-bindgen-rust 0\.51\.0/.test(e.reason) && /0\.56\.0 or newer/.test(e.reason));
   assert.throws(() => Component.compile(new Uint8Array(0), { deviations: 'lenient' as 'apply' }), /./);
 });
 

@@ -3,7 +3,7 @@
 
 import { Buffer } from 'node:buffer';
 import type { FutureType, ResourceType, StreamType } from '../types/types.ts';
-import { Trap } from '../errors.ts';
+import { trap } from '../errors.ts';
 
 const REALLOC_MAX = 2 ** 32 - 1;
 
@@ -90,7 +90,7 @@ export function createContext(opts: CanonOptions, handles: HandleOps): LiftLower
 /** Charge `bytes` copied out of linear memory against the host-call budget; traps when it runs out. */
 export function spendFuel(cx: LiftLowerContext, bytes: number): void {
   if ((cx.fuel -= bytes) < 0) {
-    throw new Trap(`hostcall-fuel exhausted: a call of a host import may copy at most ${cx.fuelLimit} bytes of strings and lists out of the guest`);
+    trap('hostcall-fuel-exhausted', cx.fuelLimit);
   }
 }
 
@@ -117,7 +117,7 @@ export function ensureViews(cx: LiftLowerContext): void {
 
 function needMemory(cx: LiftLowerContext): WebAssembly.Memory {
   const m = cx.opts.memory;
-  if (m === null) throw new Trap('canonical ABI operation requires a `memory` option');
+  if (m === null) trap('missing-memory');
   return m;
 }
 
@@ -135,16 +135,16 @@ export function fromPtr(cx: LiftLowerContext, n: number): number | bigint {
 
 /** trap_if(ptr != align_to(ptr, align)); trap_if(ptr + size > len(memory)) */
 export function checkRange(cx: LiftLowerContext, ptr: number, align: number, size: number): void {
-  if (ptr % align !== 0) throw new Trap(`misaligned pointer: ${ptr} is not aligned to ${align}`);
-  if (ptr + size > cx.u8.length) throw new Trap(`out of bounds memory access: ${ptr}+${size} exceeds memory size ${cx.u8.length}`);
+  if (ptr % align !== 0) trap('misaligned-pointer', ptr, align);
+  if (ptr + size > cx.u8.length) trap('out-of-bounds', ptr, size, cx.u8.length);
 }
 
 /** LiftLowerContext.reallocate: calls the guest realloc and refreshes memory views. */
 export function reallocate(cx: LiftLowerContext, old: number, oldSize: number, align: number, newSize: number): number {
   needMemory(cx);
   const realloc = cx.opts.realloc;
-  if (realloc === null) throw new Trap('canonical ABI operation requires a `realloc` option');
-  if (newSize > REALLOC_MAX) throw new Trap(`allocation size ${newSize} exceeds the realloc limit`);
+  if (realloc === null) trap('missing-realloc');
+  if (newSize > REALLOC_MAX) trap('realloc-limit', newSize);
   let r: number | bigint;
   if (cx.opts.memory64) r = realloc(BigInt(old), BigInt(oldSize), BigInt(align), BigInt(newSize));
   else r = realloc(old, oldSize, align, newSize);

@@ -12,7 +12,7 @@
 //    (ToInt32 wraps when passed to wasm), i64 values are bigints.
 
 import type { FlagsType, FutureType, ResourceType, StreamType, ValType } from '../types/types.ts';
-import { Trap } from '../errors.ts';
+import { trap } from '../errors.ts';
 import { allocate, checkRange, spendFuel, toPtr, type LiftLowerContext } from './context.ts';
 import {
   alignment, discriminantSize, elemSize, fieldOffsets, flagsSize, flattenType, flattenVariant,
@@ -203,8 +203,8 @@ const vChar = (v: unknown): number => {
 };
 /** convert_i32_to_char */
 function convertI32ToChar(i: number): string {
-  if (i >= 0x110000) throw new Trap(`invalid char: code point 0x${i.toString(16)} is out of range`);
-  if (i >= 0xd800 && i <= 0xdfff) throw new Trap(`invalid char: code point 0x${i.toString(16)} is a surrogate`);
+  if (i >= 0x110000) trap('char-out-of-range', i);
+  if (i >= 0xd800 && i <= 0xdfff) trap('char-surrogate', i);
   return String.fromCodePoint(i);
 }
 
@@ -520,7 +520,7 @@ function isArrayLike(v: unknown): v is ArrayLike<unknown> {
 }
 
 function listTrap(len: number, esize: number): never {
-  throw new Trap(`list byte length ${len * esize} exceeds MAX_LIST_BYTE_LENGTH`);
+  trap('list-too-long', len * esize);
 }
 
 interface ListCore {
@@ -624,7 +624,7 @@ function planVarList(t: ValType, pt: PtrType, ealign: number, esize: number, cor
   /** store_list_into_range: returns the pointer; length is core.lengthOf(v) */
   const storeIntoRange = (cx: LiftLowerContext, v: unknown, n: number) => {
     const bytes = n * esize;
-    if (bytes > REALLOC_I32_MAX) throw new Trap(`list byte length ${bytes} exceeds the realloc limit`);
+    if (bytes > REALLOC_I32_MAX) trap('list-realloc-limit', bytes);
     const ptr = allocate(cx, ealign, bytes);
     checkRange(cx, ptr, ealign, bytes);
     core.storeRange(cx, v, ptr, n);
@@ -834,7 +834,7 @@ function planVariant(t: ValType, pt: PtrType, js: VariantJS): ValuePlan {
   const caseWidth = plans.map((p) => (p ? p.flat.length : 0));
 
   const badCase = (i: number): never => {
-    throw new Trap(`invalid variant discriminant: case index ${i} is out of range for ${n} cases`);
+    trap('invalid-discriminant', i, n);
   };
   const readDisc = dsize === 1
     ? (cx: LiftLowerContext, p: number) => cx.u8[p]!

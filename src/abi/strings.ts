@@ -4,7 +4,7 @@
 // store_string_copy, store_string_to_latin1_or_utf16), including its realloc sizing.
 
 import { Buffer } from 'node:buffer';
-import { Trap } from '../errors.ts';
+import { trap } from '../errors.ts';
 import { allocate, checkRange, reallocate, spendFuel, type LiftLowerContext } from './context.ts';
 import { MAX_STRING_BYTE_LENGTH } from '../types/layout.ts';
 
@@ -57,7 +57,7 @@ export function loadStringFromRange(cx: LiftLowerContext, ptr: number, tagged: n
 }
 
 function tooLong(byteLength: number): never {
-  throw new Trap(`string byte length ${byteLength} exceeds MAX_STRING_BYTE_LENGTH`);
+  trap('string-too-long', byteLength);
 }
 
 export function loadUtf8(cx: LiftLowerContext, ptr: number, n: number): string {
@@ -74,7 +74,7 @@ export function loadUtf8(cx: LiftLowerContext, ptr: number, n: number): string {
   try {
     return utf8Decoder.decode(u8.subarray(ptr, ptr + n));
   } catch {
-    throw new Trap('invalid utf-8 in string');
+    trap('invalid-utf8');
   }
 }
 
@@ -85,13 +85,13 @@ export function loadUtf16(cx: LiftLowerContext, ptr: number, units: number): str
   checkRange(cx, ptr, 2, byteLength);
   if (HAVE_FAST_SLICE && LITTLE_ENDIAN) {
     const s = nodeBuf(cx).ucs2Slice(ptr, ptr + byteLength);
-    if (!s.isWellFormed()) throw new Trap('invalid utf-16 in string (unpaired surrogate)');
+    if (!s.isWellFormed()) trap('invalid-utf16');
     return s;
   }
   try {
     return utf16Decoder.decode(cx.u8.subarray(ptr, ptr + byteLength));
   } catch {
-    throw new Trap('invalid utf-16 in string (unpaired surrogate)');
+    trap('invalid-utf16');
   }
 }
 
@@ -124,7 +124,7 @@ export function storeStringIntoRange(cx: LiftLowerContext, s: string): number {
 
 function checkSourceLength(units: number, unitSize: number): void {
   if (units * unitSize > MAX_STRING_BYTE_LENGTH) {
-    throw new Trap(`string of ${units} code units exceeds MAX_STRING_BYTE_LENGTH`);
+    trap('string-units-too-long', units);
   }
 }
 

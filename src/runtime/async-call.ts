@@ -5,7 +5,7 @@
 
 import { createContext, type CanonOptions, type LiftLowerContext } from '../abi/context.ts';
 import { planAsyncLift, planAsyncLower, planFunc, type AsyncLiftAdapter, type FuncAdapter } from '../abi/func.ts';
-import { Trap, trapIf } from '../errors.ts';
+import { trapIf, trapOf } from '../errors.ts';
 import type { FuncType } from '../types/types.ts';
 import type { ComponentInstanceState } from './instance.ts';
 import { CallScope } from './resources.ts';
@@ -103,7 +103,7 @@ export class AsyncLiftedFunc extends ComponentFunc {
   /** Returns the task: it is how the caller requests cancellation (OnCancel). */
   invoke(caller: ComponentInstanceState | null, site: CallSite, root: HostCall | null): Task {
     const inst = this.inst;
-    if (!inst.mayEnterFrom(caller)) throw new Trap(inst.poisoned ? 'cannot enter component instance: it trapped earlier' : 'cannot enter component instance');
+    if (!inst.mayEnterFrom(caller)) throw trapOf(inst.poisoned ? 'instance-poisoned' : 'cannot-enter-component');
     const task = new Task(this.taskDef, inst, site, root);
     const t = new Thread(task);
     inst.enterFrom(caller);
@@ -170,7 +170,7 @@ export class AsyncLiftedFunc extends ComponentFunc {
     const inst = this.inst;
     for (;;) {
       const code = packed & 0xf;
-      trapIf(code > CallbackCode.MAX, 'unsupported callback code');
+      trapIf(code > CallbackCode.MAX, 'unsupported-callback-code');
       if (code === CallbackCode.EXIT) {
         task.exitImplicitThread();
         return;
@@ -189,7 +189,7 @@ export class AsyncLiftedFunc extends ComponentFunc {
         }
       } else {
         const wset = inst.handles.get(packed >>> 4);
-        trapIf(!(wset instanceof WaitableSet), 'callback returned an invalid waitable set index');
+        trapIf(!(wset instanceof WaitableSet), 'invalid-callback-waitable-set');
         // WaitableSet.wait_for_event_and(exclusive lock free), with shared functions as readiness check and continuation
         const ws = wset as WaitableSet;
         ws.addWaiter(t);
@@ -341,7 +341,7 @@ export function lowerAsync(callee: ComponentFunc, ft: FuncType, inst: ComponentI
   if (callee instanceof HostFunc) cx.fuelLimit = inst.hostcallFuel; // -S hostcall-fuel
   return function loweredAsync(...coreArgs: unknown[]): number {
     const t = currentThread();
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     const subtask = new LoweredSubtask(inst, cx, coreArgs, adapter);
     const marked = markEntered(inst);
     try {
@@ -375,7 +375,7 @@ export function lowerBlocking(callee: ComponentFunc, ft: FuncType, inst: Compone
     return function loweredMayBlock(...coreArgs: unknown[]): unknown {
       // the thread is needed only to block (a core start function may call this outside any task)
       const t0 = current;
-      trapIf(!inst.mayLeave, 'cannot leave component instance');
+      trapIf(!inst.mayLeave, 'cannot-leave-component');
       const outer = inst.lowerScope;
       const scope = new CallScope();
       inst.lowerScope = scope;
@@ -398,7 +398,7 @@ export function lowerBlocking(callee: ComponentFunc, ft: FuncType, inst: Compone
         release();
         return adapter.lowerResult(cx, r, coreArgs);
       }
-      if (t0 === null) { release(); r.catch(() => {}); throw new Trap('cannot block outside of a task (e.g. in a start function)'); }
+      if (t0 === null) { release(); r.catch(() => {}); throw trapOf('cannot-block-outside-task'); }
       const t = t0;
       let settled = false, value: unknown, error: unknown = null;
       t.nestedSync = r;
@@ -412,11 +412,11 @@ export function lowerBlocking(callee: ComponentFunc, ft: FuncType, inst: Compone
   }
   return function loweredSyncOfAsync(...coreArgs: unknown[]): unknown {
     const t = currentThread();
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     // A synchronous call of an async-typed function may block. A task of a non-async function
     // type may only block while another thread of its instance is ready (canon_lift's loop for
     // !ft.async); like wasmtime, treat the call itself as the block and check that up front.
-    trapIf(!t.task.ft.async && !otherReadyThread(inst, t), 'cannot block a synchronous task before returning');
+    trapIf(!t.task.ft.async && !otherReadyThread(inst, t), 'cannot-block-sync-task');
     const subtask = new LoweredSubtask(inst, cx, coreArgs, adapter);
     const marked = markEntered(inst);
     try {

@@ -11,7 +11,8 @@
 
 import { createContext, type CanonOptions, type LiftLowerContext } from '../abi/context.ts';
 import { planFunc } from '../abi/func.ts';
-import { Trap, trapIf } from '../errors.ts';
+import { Trap, trapIf, trapOf } from '../errors.ts';
+import { trapMessage } from '../trap-reasons.ts';
 import type { FuncType } from '../types/types.ts';
 import type { ComponentInstanceState } from './instance.ts';
 import { CallScope } from './resources.ts';
@@ -184,7 +185,7 @@ class HostSubcall implements OnCancel {
     this.#done = true;
     store.hostCalls.delete(this);
     store.progress++;
-    const t = e instanceof Trap ? e : new Trap(`host function failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    const t = e instanceof Trap ? e : new Trap(trapMessage('host-function-failed', e instanceof Error ? e.message : String(e)), { cause: e, kind: 'host-function-failed' });
     this.#caller?.poison();
     this.root?.fail(t);
     store.schedule();
@@ -248,7 +249,7 @@ export class LiftedFunc extends ComponentFunc {
 
   private callRaw(args: unknown[], caller: ComponentInstanceState | null): unknown {
     const inst = this.inst;
-    if (!inst.mayEnterFrom(caller)) throw new Trap(inst.poisoned ? 'cannot enter component instance: it trapped earlier' : 'cannot enter component instance');
+    if (!inst.mayEnterFrom(caller)) throw trapOf(inst.poisoned ? 'instance-poisoned' : 'cannot-enter-component');
     inst.enterFrom(caller);
     const task = new Task(this.taskDef, inst, NO_SITE, current?.task.root ?? null);
     task.state = TaskState.STARTED;
@@ -289,7 +290,7 @@ export class LiftedFunc extends ComponentFunc {
       setCurrent(t);
       try { raw === undefined ? pr() : pr(raw); } finally { inst.mayLeave = true; setCurrent(prev); }
     }
-    trapIf(task.scope.numBorrows > 0, 'borrow handles still remain at the end of the call');
+    trapIf(task.scope.numBorrows > 0, 'borrows-remain');
     task.state = TaskState.RESOLVED;
     task.unregisterThread(t);
     return result;
@@ -310,7 +311,7 @@ export class LiftedFunc extends ComponentFunc {
       while (!finished) {
         // A resumed thread may still be running.
         if (store.busy !== null) { await store.idle(); continue; }
-        if (inst.poisoned) throw inst.trapError ?? new Trap('cannot enter component instance: it trapped earlier');
+        if (inst.poisoned) throw inst.trapError ?? trapOf('instance-poisoned');
         let pick: Thread | null = null;
         let nested: Promise<unknown> | null = null;
         for (const x of inst.threads.array) {
@@ -327,7 +328,7 @@ export class LiftedFunc extends ComponentFunc {
           try { await nested.then(undefined, () => {}); } finally { if (host) store.syncHold++; }
           continue;
         }
-        trapIf(pick === null, 'cannot block a synchronous task before returning: deadlock detected: event loop cannot make further progress');
+        trapIf(pick === null, 'sync-task-deadlock');
         if (pick!.jspiSuspended) {
           pick!.resume(false);
         } else {
@@ -335,7 +336,7 @@ export class LiftedFunc extends ComponentFunc {
           try { pick!.resume(false); } finally { setCurrent(prev); }
         }
       }
-      if (inst.poisoned) throw inst.trapError ?? new Trap('cannot enter component instance: it trapped earlier');
+      if (inst.poisoned) throw inst.trapError ?? trapOf('instance-poisoned');
       return this.finish(t, raw);
     } catch (e) {
       inst.poison();
@@ -377,7 +378,7 @@ export function lowerSync(callee: ComponentFunc, type: FuncType, inst: Component
   if (callee instanceof LiftedFunc && callee.opts.memory !== null && callee.opts.memory !== opts.memory) cx.viewLists = true;
   if (callee instanceof HostFunc && callee.viewsBytes) cx.viewLists = true;
   return function lowered(...coreArgs: unknown[]) {
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     const outer = inst.lowerScope;
     const scope = new CallScope();
     inst.lowerScope = scope;

@@ -15,6 +15,7 @@
 // component without a listed producer pays nothing.
 
 import { Trap } from '../errors.ts';
+import { TrapReason } from '../trap-reasons.ts';
 import { componentProducers, coreModuleProducers, type Producer } from '../binary/producers.ts';
 import type { ComponentDef } from '../types/validate.ts';
 import type { ComponentInstanceState } from './instance.ts';
@@ -160,11 +161,11 @@ class DefDeviations {
     this.onDeviation?.({ id: e.id, producer: e.producer, version: m.producer.version, cause: e.cause, fix: e.fix, fixedIn: e.fixedIn });
   }
 
-  /** The spec trap, naming the likely cause and the fix. */
-  trap(reason: string, m: MatchedDeviation): never {
+  /** The spec trap (its reason's kind kept), naming the likely cause and the fix. */
+  trap(kind: 'sync-in-waitable-set' | 'copy-count-too-large', m: MatchedDeviation): never {
     const e = m.entry;
-    throw new Trap(`${reason} (likely cause: this component was built with ${e.producer} ${m.producer.version}, which ${e.cause}; `
-      + `rebuild it with ${e.producer} ${e.fixedIn} or newer, or run it without strict mode to let Weir apply the fix)`);
+    throw new Trap(`${TrapReason[kind]} (likely cause: this component was built with ${e.producer} ${m.producer.version}, which ${e.cause}; `
+      + `rebuild it with ${e.producer} ${e.fixedIn} or newer, or run it without strict mode to let Weir apply the fix)`, { kind });
   }
 }
 
@@ -204,9 +205,6 @@ export function bindDeviations(def: ComponentDef, inst: ComponentInstanceState):
   if (dd) byInstance.set(inst, dd);
 }
 
-/** The spec's reasons, as the spec test suite spells them. */
-export const SYNC_IN_WAITABLE_SET = 'waitable cannot be used synchronously while added to a waitable set';
-export const COUNT_TOO_LARGE = 'stream read/write count too large';
 export const MAX_COUNT = 2 ** 28 - 1;
 
 export interface DeviationHooks {
@@ -231,9 +229,9 @@ export function deviationHooks(inst: ComponentInstanceState): DeviationHooks {
   return {
     syncCancelInSet: !cancel ? null : dd.apply
       ? (end) => { dd.note(cancel); end.join(null); }
-      : () => dd.trap(SYNC_IN_WAITABLE_SET, cancel),
+      : () => dd.trap('sync-in-waitable-set', cancel),
     countTooLarge: !count ? null : dd.apply
       ? () => { dd.note(count); return MAX_COUNT; }
-      : () => dd.trap(COUNT_TOO_LARGE, count),
+      : () => dd.trap('copy-count-too-large', count),
   };
 }

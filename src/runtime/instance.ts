@@ -2,7 +2,7 @@
 // Instances"): entry/leave flags, the handle table, and the map from the
 // validator's static resource types to this instance's runtime resources.
 
-import { Trap, trap, trapIf } from '../errors.ts';
+import { trap, trapIf } from '../errors.ts';
 import type { HandleOps } from '../abi/context.ts';
 import type { FutureType, ResourceType, StreamType } from '../types/types.ts';
 import type { Thread } from './task.ts';
@@ -98,15 +98,15 @@ export class ComponentInstanceState {
 function makeHandleOps(inst: ComponentInstanceState): HandleOps {
   const asyncOp = <K extends keyof HandleOps>(k: K): HandleOps[K] => {
     const f = inst.asyncOps?.[k];
-    if (!f) throw new Trap(`${k}: streams, futures and error-contexts are not available in this instance`);
+    if (!f) trap('async-not-available', k);
     return f;
   };
   return {
     liftOwn(rt, i) {
       const R = inst.resource(rt);
       const e = resourceEntry(inst, R, i);
-      trapIf(e.numLends !== 0, `cannot move handle index ${i} while it is lent out`);
-      trapIf(!e.own, `handle index ${i} is a borrow, not an own`);
+      trapIf(e.numLends !== 0, 'move-lent-handle', i);
+      trapIf(!e.own, 'handle-not-own', i);
       inst.handles.remove(i);
       return R.impl === null ? e.rep : new ResourceHandle(R, e.rep, true);
     },
@@ -161,24 +161,24 @@ function makeHandleOps(inst: ComponentInstanceState): HandleOps {
 /** The handle-table entry at `i`, which must be a handle of resource `R` (lift_own/lift_borrow, resource.drop/rep). */
 function resourceEntry(inst: ComponentInstanceState, R: RuntimeResource, i: number): ResourceHandleEntry {
   const h = inst.handles.get(i);
-  trapIf(!(h instanceof ResourceHandleEntry), `handle index ${i} is not a resource`);
+  trapIf(!(h instanceof ResourceHandleEntry), 'handle-not-resource', i);
   const e = h as ResourceHandleEntry;
-  trapIf(e.rt !== R, `handle index ${i} has the wrong resource type`);
+  trapIf(e.rt !== R, 'handle-wrong-resource-type', i);
   return e;
 }
 
 /** canon resource.drop */
 export function resourceDrop(inst: ComponentInstanceState, R: RuntimeResource, i: number): void {
-  trapIf(!inst.mayLeave, 'cannot leave component instance');
+  trapIf(!inst.mayLeave, 'cannot-leave-component');
   const e = resourceEntry(inst, R, i);
-  trapIf(e.numLends !== 0, `cannot drop handle index ${i} while it is lent out`);
+  trapIf(e.numLends !== 0, 'drop-lent-handle', i);
   inst.handles.remove(i);
   if (e.own) runDestructor(R, e.rep, inst);
   else if (e.borrowScope) e.borrowScope.numBorrows--;
 }
 
 export function resourceNew(inst: ComponentInstanceState, R: RuntimeResource, rep: number): number {
-  trapIf(!inst.mayLeave, 'cannot leave component instance');
+  trapIf(!inst.mayLeave, 'cannot-leave-component');
   return inst.handles.add(new ResourceHandleEntry(R, rep, true, null));
 }
 

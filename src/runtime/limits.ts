@@ -5,7 +5,7 @@
 // the handle table and by the ABI's list/string lifting. Memory and table
 // sizes are compile-time limits: src/binary/limits.ts.
 
-import { LinkError, Trap } from '../errors.ts';
+import { LinkError, trap } from '../errors.ts';
 import { moduleLimitInfo } from '../binary/limits.ts';
 import type { ComponentInstanceState } from './instance.ts';
 
@@ -55,7 +55,7 @@ export function withInstanceLimits<T>(limits: InstanceLimits | undefined, f: () 
 }
 
 function countTooHigh(what: string, n: number, limit: number, flag: string): never {
-  throw new Trap(`resource limit exceeded: ${what} count too high at ${n} (${flag} ${limit})`);
+  trap('resource-limit', what, n, flag, limit);
 }
 
 /** Called before each core instantiation: refuses a module the compile limits ruled out, and counts. */

@@ -86,7 +86,7 @@ export function runDestructor(rt: RuntimeResource, rep: any, caller: ComponentIn
   if (!rt.dtor) return;
   const impl = rt.impl;
   if (impl) {
-    trapIf(!impl.mayEnterFrom(caller), 'cannot enter component instance');
+    trapIf(!impl.mayEnterFrom(caller), 'cannot-enter-component');
     impl.enterFrom(caller);
     try { rt.dtor(rep); } catch (e) { impl.poison(); throw e; } finally { impl.leaveTo(caller); }
   } else rt.dtor(rep);
@@ -110,7 +110,7 @@ export class HandleTable {
 
   get(i: number): unknown {
     const e = i > 0 && i < this.array.length ? this.array[i] : undefined;
-    if (e === undefined) trap(`unknown handle index ${i}`);
+    if (e === undefined) trap('unknown-handle', i);
     return e;
   }
 
@@ -121,7 +121,10 @@ export class HandleTable {
       return i;
     }
     const i = this.array.length;
-    if (i > this.maxLength) trap(this.limitName === null ? 'handle table is full' : `handle table is full: resource limit exceeded (${this.limitName})`);
+    if (i > this.maxLength) {
+      if (this.limitName === null) trap('handle-table-full');
+      trap('handle-table-limit', this.limitName);
+    }
     this.array.push(e);
     return i;
   }

@@ -19,7 +19,8 @@
 //    one thread is async-running at a time (`store.busy`), which preserves the
 //    spec's one-thread-at-a-time semantics.
 
-import { Trap, trapIf } from '../errors.ts';
+import { Trap, trapIf, trapOf } from '../errors.ts';
+import { TrapReason } from '../trap-reasons.ts';
 import type { CanonOptions } from '../abi/context.ts';
 import type { FuncType } from '../types/types.ts';
 import type { ComponentInstanceState } from './instance.ts';
@@ -202,7 +203,7 @@ class Store {
       this.deadlockCheck = false;
       if (this.pendingRoots.size === 0) return;
       if (this.progress !== seen || !this.stuck()) { this.maybeCheckDeadlock(); return; }
-      const e = new Trap('deadlock detected: event loop cannot make further progress');
+      const e = trapOf('deadlock');
       for (const r of [...this.pendingRoots]) if (r.signal === null || r.signal.aborted) r.fail(e);
     });
   }
@@ -231,7 +232,7 @@ export let current: Thread | null = null;
 export function setCurrent(t: Thread | null): void { current = t; }
 export function currentThread(): Thread {
   const t = current;
-  if (t === null) throw new Trap('this built-in can only be called from within a task');
+  if (t === null) throw trapOf('not-in-task');
   return t;
 }
 
@@ -268,9 +269,9 @@ export function toTrapError(e: unknown): unknown {
   if (e instanceof Trap) return e;
   if (e instanceof WebAssembly.RuntimeError) return new Trap(e.message, { cause: e });
   const SE = (WebAssembly as any).SuspendError;
-  if (SE && e instanceof SE) return new Trap('cannot block a synchronous task before returning', { cause: e });
-  if (e instanceof RangeError && /call stack/i.test(e.message)) return new Trap('call stack exhausted', { cause: e });
-  if ((WebAssembly as any).Exception && e instanceof (WebAssembly as any).Exception) return new Trap('thrown Wasm exception', { cause: e });
+  if (SE && e instanceof SE) return new Trap(TrapReason['cannot-block-sync-task'], { cause: e, kind: 'cannot-block-sync-task' });
+  if (e instanceof RangeError && /call stack/i.test(e.message)) return new Trap(TrapReason['call-stack-exhausted'], { cause: e, kind: 'call-stack-exhausted' });
+  if ((WebAssembly as any).Exception && e instanceof (WebAssembly as any).Exception) return new Trap(TrapReason['uncaught-wasm-exception'], { cause: e, kind: 'uncaught-wasm-exception' });
   return e;
 }
 
@@ -518,7 +519,7 @@ export class Task extends CallScope {
 
   private acquire(t: Thread): void {
     if (this.needsExclusive()) {
-      trapIf(this.inst.exclusiveThread !== null, 'internal: exclusive thread already set');
+      trapIf(this.inst.exclusiveThread !== null, 'exclusive-thread-set');
       this.inst.exclusiveThread = t;
     }
     this.registerThread(t);
@@ -548,7 +549,7 @@ export class Task extends CallScope {
     }
     if (t.index !== 0) { this.inst.threads.remove(t.index); t.index = 0; }
     if (this.threads === null) {
-      trapIf(this.state !== TaskState.RESOLVED, 'async-lifted export failed to produce a result');
+      trapIf(this.state !== TaskState.RESOLVED, 'async-export-no-result');
     }
   }
 
@@ -602,8 +603,8 @@ export class Task extends CallScope {
 
   /** Task.return_ */
   return_(result: unknown): void {
-    trapIf(this.state === TaskState.RESOLVED, 'cannot return from a task that already returned or was cancelled');
-    trapIf(this.scope.numBorrows > 0, 'borrow handles still remain at the end of the call');
+    trapIf(this.state === TaskState.RESOLVED, 'task-already-returned');
+    trapIf(this.scope.numBorrows > 0, 'borrows-remain');
     this.state = TaskState.RESOLVED;
     store.progress++;
     this.site.onResolve(result, false);
@@ -611,8 +612,8 @@ export class Task extends CallScope {
 
   /** Task.cancel */
   cancel(): void {
-    trapIf(this.state !== TaskState.CANCEL_DELIVERED, 'task.cancel called without a delivered cancellation');
-    trapIf(this.scope.numBorrows > 0, 'borrow handles still remain at the end of the call');
+    trapIf(this.state !== TaskState.CANCEL_DELIVERED, 'task-cancel-not-delivered');
+    trapIf(this.scope.numBorrows > 0, 'borrows-remain');
     this.state = TaskState.RESOLVED;
     store.progress++;
     this.site.onResolve(undefined, true);
@@ -684,6 +685,7 @@ export function runEntry(t: Thread, e: CoreEntry, args: unknown[]): unknown {
     if (te instanceof Error) {
       trap.message = te.message;
       trap.reason = te instanceof Trap ? te.reason : te.message;
+      trap.kind = te instanceof Trap ? te.kind : 'other';
       trap.cause = te instanceof Trap && te.cause !== undefined ? te.cause : te;
     }
   });

@@ -161,8 +161,8 @@ export class WaitableSet {
   }
 
   drop(): void {
-    trapIf(this.elems.length > 0, 'cannot drop waitable set with waiters (it still contains waitables)');
-    trapIf(this.numWaiting > 0, 'cannot drop waitable set with waiters');
+    trapIf(this.elems.length > 0, 'drop-nonempty-waitable-set');
+    trapIf(this.numWaiting > 0, 'drop-waitable-set-with-waiters');
   }
 }
 
@@ -200,7 +200,7 @@ export class Subtask extends Waitable {
   resolveDelivered(): boolean { return this.lenders === null; }
 
   override drop(): void {
-    trapIf(!this.resolveDelivered(), 'cannot drop a subtask which has not yet resolved');
+    trapIf(!this.resolveDelivered(), 'drop-unresolved-subtask');
     super.drop();
   }
 }

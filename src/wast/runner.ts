@@ -121,8 +121,11 @@ function errName(e: unknown): string {
   return typeof e;
 }
 
-function isErr(e: unknown, name: 'Trap' | 'DecodeError' | 'ValidationError' | 'LinkError'): boolean {
-  return e instanceof Error && e.name === name;
+const ERROR_CODES = { Trap: 'WEIR_TRAP', DecodeError: 'WEIR_DECODE', ValidationError: 'WEIR_VALIDATION', LinkError: 'WEIR_LINK' } as const;
+
+/** By the error's stable code (src/errors.ts), not its name or message. */
+function isErr(e: unknown, name: keyof typeof ERROR_CODES): boolean {
+  return e instanceof Error && (e as { code?: unknown }).code === ERROR_CODES[name];
 }
 
 function describe(e: unknown): string {
