@@ -88,6 +88,10 @@ export interface ServeOptions extends GuestOptions {
   serveLimits?: ServeLimits;
   /** H13: --watch: reload the components when a served file changes (src/serve/watch.ts). */
   watch?: boolean;
+  /** --workers N: worker threads (0: serve on the main thread); default one per available core. */
+  workers?: number;
+  /** --cpu-timeout: a worker stuck in guest code this long is stopped (0: no watchdog); default 10 s. */
+  cpuTimeoutMs?: number;
 }
 
 export interface InspectOptions {
@@ -265,6 +269,17 @@ Options:
                      requests in flight finish on the old one. A version that
                      fails to compile or instantiate is reported on stderr and
                      the previous one keeps serving. Prints 'weir: reloaded FILE'
+  --workers N        Worker threads serving requests (default: one per
+                     available core). Each compiles the components and keeps
+                     its own instance pool, and accepts connections itself on
+                     the same port (SO_REUSEPORT). 0: serve on the main thread
+                     (no CPU watchdog then)
+  --cpu-timeout DURATION
+                     A worker stuck in guest code this long without returning
+                     to its event loop is stopped: the request running gets
+                     500, its other waiting requests 503 with Retry-After
+                     (HTTPS and h2 connections are reset), and a new worker
+                     takes over (default 10s; 0 turns the watchdog off)
   --max-instance-reuse-count N
                      Requests one instance serves before it is retired
                      (default 1000; WASI 0.2 components: always 1)
@@ -620,6 +635,7 @@ function parseServe(c: Cursor, verbose: boolean): Command {
   const observe: Pick<ServeOptions, 'tlsCert' | 'tlsKey' | 'metricsAddr' | 'logFormat'> = {}; // H9
   const limits: ServeLimits = {}; // H8
   let watch = false; // H13
+  const threads: Pick<ServeOptions, 'workers' | 'cpuTimeoutMs'> = {};
   let optionsDone = false;
   while (!c.done) {
     const raw = c.next();
@@ -631,6 +647,8 @@ function parseServe(c: Cursor, verbose: boolean): Command {
       switch (opt) {
         case '--addr': addr = c.value(opt, inline); continue;
         case '--watch': watch = true; continue; // H13
+        case '--workers': threads.workers = parseLimitCount(c.value(opt, inline), opt, 'serve'); continue;
+        case '--cpu-timeout': threads.cpuTimeoutMs = timerMs(c.value(opt, inline), opt); continue;
         case '--max-instance-reuse-count': pool.maxInstanceReuseCount = parseCount(c.value(opt, inline), opt); continue;
         case '--max-instance-concurrent-reuse-count': pool.maxInstanceConcurrentReuseCount = parseCount(c.value(opt, inline), opt); continue;
         case '--idle-instance-timeout': pool.idleInstanceTimeoutMs = parseDurationMs(c.value(opt, inline), opt); continue;
@@ -667,7 +685,7 @@ function parseServe(c: Cursor, verbose: boolean): Command {
   if (limits.maxRequestBodySize !== undefined || limits.maxHeaderSize !== undefined) {
     if ((limits.maxHeaderSize ?? 0) > 2 ** 31 - 1) throw new UsageError('--max-header-size: at most 2G', 'serve');
   }
-  return { cmd: 'serve', files, host, port, ...pool, ...observe, ...(Object.keys(limits).length ? { serveLimits: limits } : {}), ...(watch ? { watch } : {}), ...g };
+  return { cmd: 'serve', files, host, port, ...pool, ...observe, ...(Object.keys(limits).length ? { serveLimits: limits } : {}), ...(watch ? { watch } : {}), ...threads, ...g };
 }
 
 /** H8: a duration a Node timer can hold (0 allowed: off). */

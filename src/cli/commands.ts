@@ -222,8 +222,25 @@ export async function runHere(opts: RunOptions, started?: () => void): Promise<n
   }
 }
 
-/** `weir serve`: the machinery lives in src/serve/ (loaded only for this command). */
+/**
+ * `weir serve`: the machinery lives in src/serve/ (loaded only for this command).
+ * With `--workers N` (default: one per core) the main thread supervises N
+ * worker threads that each run `serveHere` (src/serve/workers.ts); with
+ * `--workers 0` everything runs on this thread.
+ */
 async function serve(opts: ServeOptions): Promise<number> {
+  const { defaultWorkers, DEFAULT_CPU_TIMEOUT_MS, serveWorkers } = await import('../serve/workers.ts');
+  const workers = opts.workers ?? defaultWorkers();
+  const code = workers > 0
+    ? await serveWorkers({ opts, workers, cpuTimeoutMs: opts.cpuTimeoutMs ?? DEFAULT_CPU_TIMEOUT_MS, commandsUrl: import.meta.url,
+      log: (l) => { process.stderr.write(`${l}\n`); } })
+    : await serveHere(opts);
+  // Pooled outgoing connections and timers must not keep a drained server alive.
+  process.exit(code);
+}
+
+/** `weir serve` on this thread; `role` when this is one of the worker threads of `--workers N`. */
+export async function serveHere(opts: ServeOptions, role?: WorkerRole): Promise<number> {
   const { Component } = await import('../index.ts');
   const { deviationOptions } = await import('./toolchains.ts');
   const { compileLimits, instanceLimits } = await import('./limits.ts');
@@ -245,7 +262,7 @@ async function serve(opts: ServeOptions): Promise<number> {
     }
   }
   const { serveCli } = await import('../serve/cli.ts');
-  const code = await serveCli({
+  return await serveCli({
     files: opts.files,
     components,
     host: opts.host,
@@ -269,7 +286,6 @@ async function serve(opts: ServeOptions): Promise<number> {
     instanceLimits: instanceLimits(opts),
     ...(opts.watch ? { watch: true, compile } : {}), // H13: --watch (src/serve/watch.ts)
     verbose: opts.verbose,
+    ...(role ? { role } : {}),
   });
-  // Pooled outgoing connections and timers must not keep a drained server alive.
-  process.exit(code);
 }

@@ -4,12 +4,11 @@
 
 import type { Canon, CanonOpts, CoreSort, Sort } from '../binary/ast.ts';
 import type { CanonOptions } from '../abi/context.ts';
-import { LinkError, Trap } from '../errors.ts';
-import { matchName } from '../types/names.ts';
+import { LinkError } from '../errors.ts';
 import type { CanonInfo, ComponentDef } from '../types/validate.ts';
 import { ResourceType, type ComponentType, type DefType, type ExternType, type FuncType, type InstanceType } from '../types/types.ts';
-import { ComponentFunc, HostFunc, LiftedFunc, lowerSync, toTrap } from './call.ts';
-import { ComponentInstanceState, resourceDrop, resourceNew, resourceRep } from './instance.ts';
+import { ComponentFunc, HostFunc, toTrap } from './call.ts';
+import { ComponentInstanceState } from './instance.ts';
 import { HostResource, RuntimeResource } from './resources.ts';
 import { wrapRealloc } from './task.ts';
 import { buildCanon, prepareInstance } from './canon.ts';
@@ -260,32 +259,9 @@ function canonOptions(s: RtScope, o: CanonOpts, memory64: boolean | undefined, s
 
 function canonDefinition(s: RtScope, c: Canon, info: CanonInfo, state: ComponentInstanceState): void {
   const opts = (o: CanonOpts) => canonOptions(s, o, info?.memory64, state);
-  switch (c.kind) {
-    case 'lift':
-      if (c.opts.async || info.ft!.async) {
-        s.funcs.push(buildCanon(c, info, s, state, opts) as ComponentFunc);
-        return;
-      }
-      s.funcs.push(new LiftedFunc(info.ft!, state, s.coreFuncs[c.func]!, opts(c.opts)));
-      return;
-    case 'resource.new': {
-      const R = state.resource(info.rt!);
-      s.coreFuncs.push((rep: number) => resourceNew(state, R, rep));
-      return;
-    }
-    case 'resource.rep': {
-      const R = state.resource(info.rt!);
-      s.coreFuncs.push((i: number) => resourceRep(state, R, i >>> 0));
-      return;
-    }
-    case 'resource.drop': {
-      const R = state.resource(info.rt!);
-      s.coreFuncs.push((i: number) => { try { resourceDrop(state, R, i >>> 0); } catch (e) { throw toTrap(e); } });
-      return;
-    }
-    default:
-      s.coreFuncs.push(buildCanon(c, info, s, state, opts) as Function);
-  }
+  const f = buildCanon(state, c, info, s, opts);
+  if (c.kind === 'lift') s.funcs.push(f as ComponentFunc);
+  else s.coreFuncs.push(f as Function);
 }
 
 export type { ComponentType, FuncType, HostFunc };

@@ -8,7 +8,6 @@ import { checkRange, ensureViews, type LiftLowerContext } from '../abi/context.t
 import { planValue, type ValuePlan } from '../abi/plan.ts';
 import type { ValType } from '../types/types.ts';
 import type { ComponentInstanceState } from './instance.ts';
-import { store } from './task.ts';
 import { Waitable } from './waitable.ts';
 
 export const CopyResult = { COMPLETED: 0, DROPPED: 1, CANCELLED: 2 } as const;
