@@ -1,30 +1,18 @@
 // wasi:filesystem@0.2 (types, preopens) over the filesystem core.
 
 import { HostResource } from '../../runtime/resources.ts';
-import { isHostError, toWasiError, type FsErrorCode } from '../core/errors.ts';
+import { toWasiError, type FsErrorCode } from '../core/errors.ts';
 import {
-  type Descriptor, type DescriptorFlags, type DirectoryEntry, type Filesystem, type NewTimestamp,
+  type Descriptor, type DescriptorFlags, type DirectoryEntry, type Filesystem,
   type OpenFlags, type Stat,
 } from '../core/fs.ts';
-import { splitNs } from '../core/clocks.ts';
-import { InputStream, IoError, OutputStream, err, ok, type IoResources, type Result } from './io.ts';
+import { datetime, hostResult, newTimestamp, ok, type Result, type WitNewTimestamp } from '../wit-values.ts';
+import { InputStream, IoError, OutputStream, type IoResources } from './io.ts';
 
-type Datetime = { seconds: bigint; nanoseconds: number };
-type P2NewTimestamp = { tag: 'no-change' } | { tag: 'now' } | { tag: 'timestamp'; val: Datetime };
+const fsCode = (e: unknown): FsErrorCode => toWasiError(e).code;
 
 /** Run a core operation; host failures become `err(error-code)`, anything else propagates. */
-function fsResult<T>(f: () => T): Result<T, FsErrorCode> {
-  try {
-    return ok(f());
-  } catch (e) {
-    if (isHostError(e)) return err(toWasiError(e).code);
-    throw e;
-  }
-}
-
-function datetime(ns: bigint): Datetime {
-  return splitNs(ns);
-}
+const fsResult = <T>(f: () => T): Result<T, FsErrorCode> => hostResult(f, fsCode);
 
 function statToP2(s: Stat) {
   return {
@@ -35,14 +23,6 @@ function statToP2(s: Stat) {
     dataModificationTimestamp: datetime(s.mtimeNs),
     statusChangeTimestamp: datetime(s.ctimeNs),
   };
-}
-
-function newTimestamp(t: P2NewTimestamp): NewTimestamp {
-  switch (t.tag) {
-    case 'no-change': return { kind: 'no-change' };
-    case 'now': return { kind: 'now' };
-    case 'timestamp': return { kind: 'at', ns: t.val.seconds * 1_000_000_000n + BigInt(t.val.nanoseconds) };
-  }
 }
 
 /** wasi:filesystem directory-entry-stream: a snapshot taken by read-directory. */
@@ -73,7 +53,7 @@ export function filesystemImports(fs: Filesystem, io: IoResources, version: stri
     '[method]descriptor.get-flags': (d: Descriptor) => fsResult(() => { d.check(); return { ...d.flags } as DescriptorFlags; }),
     '[method]descriptor.get-type': (d: Descriptor) => fsResult(() => { d.check(); return d.type; }),
     '[method]descriptor.set-size': (d: Descriptor, size: bigint) => fsResult(() => fs.setSize(d, size)),
-    '[method]descriptor.set-times': (d: Descriptor, a: P2NewTimestamp, m: P2NewTimestamp) =>
+    '[method]descriptor.set-times': (d: Descriptor, a: WitNewTimestamp, m: WitNewTimestamp) =>
       fsResult(() => fs.setTimes(d, newTimestamp(a), newTimestamp(m))),
     '[method]descriptor.read': (d: Descriptor, len: bigint, off: bigint) => fsResult(() => fs.read(d, len, off)),
     '[method]descriptor.write': (d: Descriptor, buf: Uint8Array, off: bigint) => fsResult(() => fs.write(d, buf, off)),
@@ -82,7 +62,7 @@ export function filesystemImports(fs: Filesystem, io: IoResources, version: stri
     '[method]descriptor.create-directory-at': (d: Descriptor, path: string) => fsResult(() => fs.createDirectoryAt(d, path)),
     '[method]descriptor.stat': (d: Descriptor) => fsResult(() => statToP2(fs.stat(d))),
     '[method]descriptor.stat-at': (d: Descriptor, pf: PathFlags, path: string) => fsResult(() => statToP2(fs.statAt(d, f(pf), path))),
-    '[method]descriptor.set-times-at': (d: Descriptor, pf: PathFlags, path: string, a: P2NewTimestamp, m: P2NewTimestamp) =>
+    '[method]descriptor.set-times-at': (d: Descriptor, pf: PathFlags, path: string, a: WitNewTimestamp, m: WitNewTimestamp) =>
       fsResult(() => fs.setTimesAt(d, f(pf), path, newTimestamp(a), newTimestamp(m))),
     '[method]descriptor.link-at': (d: Descriptor, pf: PathFlags, oldPath: string, nd: Descriptor, newPath: string) =>
       fsResult(() => fs.linkAt(d, f(pf), oldPath, nd, newPath)),

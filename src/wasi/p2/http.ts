@@ -14,12 +14,8 @@ import { HttpError, type ErrorCode } from '../core/http/errors.ts';
 import { InputStream, OutputStream, PromisePollable, type IoResources, type Pollable } from './io.ts';
 import { BodySink, BodySource } from './http-body.ts';
 import { FieldsBox, fieldsFromEntries, fieldsImports, type HeaderError } from './http-fields.ts';
+import { err, ok, type Result } from '../wit-values.ts';
 
-type Ok<T> = { tag: 'ok'; val: T };
-type Err<E> = { tag: 'err'; val: E };
-type Result<T, E> = Ok<T> | Err<E>;
-const ok = <T>(val: T): Ok<T> => ({ tag: 'ok', val });
-const err = <E>(val: E): Err<E> => ({ tag: 'err', val });
 const OK_UNIT = { tag: 'ok' } as const;
 const ERR_UNIT = { tag: 'err' } as const;
 
@@ -128,7 +124,7 @@ class Later<T> {
   }
   get(): undefined | Result<Result<T, ErrorCode>, undefined> {
     if (!this.state.done) return undefined;
-    if (this.taken) return ERR_UNIT as Err<undefined>;
+    if (this.taken) return ERR_UNIT as { tag: 'err'; val: undefined };
     this.taken = true;
     return ok(this.state.value);
   }

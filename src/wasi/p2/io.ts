@@ -34,10 +34,8 @@ import { HostResource } from '../../runtime/resources.ts';
 import type { Clocks } from '../core/clocks.ts';
 import { WasiError, isHostError, toWasiError, type FsErrorCode } from '../core/errors.ts';
 import { readFrom, writeTo, type ByteSink, type ByteSource } from '../core/streams.ts';
+import { err, ok, type Result } from '../wit-values.ts';
 
-export type Result<T, E> = { tag: 'ok'; val: T } | { tag: 'err'; val: E };
-export const ok = <T>(val: T): { tag: 'ok'; val: T } => ({ tag: 'ok', val });
-export const err = <E>(val: E): { tag: 'err'; val: E } => ({ tag: 'err', val });
 
 /** wasi:io/error.error: a description for debugging, and the filesystem code when there is one. */
 export class IoError {

@@ -10,7 +10,8 @@ import {
   type IpAddressFamily, type IpSocketAddress, type Network,
 } from '../core/sockets/index.ts';
 import type { ByteSink, ByteSource } from '../core/streams.ts';
-import { InputStream, OutputStream, Pollable, raceAbort, SinkWriter, err, ok, type Result } from './io.ts';
+import { InputStream, OutputStream, Pollable, raceAbort, SinkWriter } from './io.ts';
+import { err, ok, type Result } from '../wit-values.ts';
 import { P2Network, p2ErrorCode, type P2ErrorCode } from './sockets-errors.ts';
 
 const EMPTY = new Uint8Array(0);

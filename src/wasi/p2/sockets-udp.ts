@@ -9,7 +9,8 @@ import {
   ipOf, isIpv4Mapped, isUnspecified, isWellFormed, ipToString, MAX_DATAGRAM, UdpSocket,
   type Datagram, type IpAddressFamily, type IpSocketAddress, type Network,
 } from '../core/sockets/index.ts';
-import { Notifier, Pollable, raceAbort, err, ok, type Result } from './io.ts';
+import { Notifier, Pollable, raceAbort } from './io.ts';
+import { err, ok, type Result } from '../wit-values.ts';
 import { P2Network, p2ErrorCode, type P2ErrorCode } from './sockets-errors.ts';
 import { attempt } from './sockets-tcp.ts';
 

@@ -7,7 +7,8 @@
 
 import { HostResource } from '../../runtime/resources.ts';
 import type { IpAddress, Network } from '../core/sockets/index.ts';
-import { err, ok, PromisePollable, ReadyPollable, type IoError, type IoResources, type Pollable, type Result } from './io.ts';
+import { PromisePollable, ReadyPollable, type IoError, type IoResources, type Pollable } from './io.ts';
+import { err, ok, type Result } from '../wit-values.ts';
 import { P2Network, p2Code, p2ErrorCode, type P2ErrorCode } from './sockets-errors.ts';
 import { attempt, P2TcpSocket, TcpPollable } from './sockets-tcp.ts';
 import { IncomingDatagramStream, OutgoingDatagramStream, P2UdpSocket, ReadinessPollable } from './sockets-udp.ts';

@@ -4,7 +4,8 @@ import { terminalImports } from '../terminal.ts';
 import type { Cli } from '../core/cli.ts';
 import type { FsErrorCode } from '../core/errors.ts';
 import type { ByteSink } from '../core/streams.ts';
-import { err, ok, pumpToSink, sourceToStream, type Result } from './streams.ts';
+import { pumpToSink, sourceToStream } from './streams.ts';
+import { err, ok, type Result } from '../wit-values.ts';
 
 /** wasi:cli/types.error-code */
 type CliErrorCode = 'io' | 'illegal-byte-sequence' | 'pipe';

@@ -3,33 +3,25 @@
 // listings as stream<directory-entry>.
 
 import { HostResource } from '../../runtime/resources.ts';
-import { splitNs } from '../core/clocks.ts';
 import { isHostError, toWasiError, type FsErrorCode } from '../core/errors.ts';
 import {
   type Descriptor, type DescriptorFlags, type DescriptorType, type DirectoryEntry, type Filesystem,
-  type NewTimestamp, type OpenFlags, type Stat,
+  type OpenFlags, type Stat,
 } from '../core/fs.ts';
 import { MAX_READ } from '../core/streams.ts';
-import { err, ok, pumpToSink, sourceToStream, type Result } from './streams.ts';
+import { datetime, err, hostResult, newTimestamp, ok, type Datetime as Instant, type Result, type WitNewTimestamp } from '../wit-values.ts';
+import { pumpToSink, sourceToStream } from './streams.ts';
 
-type Instant = { seconds: bigint; nanoseconds: number };
-type P3NewTimestamp = { tag: 'no-change' } | { tag: 'now' } | { tag: 'timestamp'; val: Instant };
 /** error-code is a variant in 0.3 (it gained `other(option<string>)`). */
 type P3ErrorCode = { tag: FsErrorCode } | { tag: 'other'; val: string | undefined };
 type P3DescriptorType = { tag: Exclude<DescriptorType, 'unknown'> } | { tag: 'other'; val: string | undefined };
 type PathFlags = { symlinkFollow?: boolean };
 
 const code = (c: FsErrorCode): P3ErrorCode => ({ tag: c });
+const fsCode = (e: unknown): P3ErrorCode => code(toWasiError(e).code);
 
 /** Run a core operation; its failures become `err(error-code)`, anything else (bugs, traps) propagates. */
-function fsResult<T>(f: () => T): Result<T, P3ErrorCode> {
-  try {
-    return ok(f());
-  } catch (e) {
-    if (isHostError(e)) return err(code(toWasiError(e).code));
-    throw e;
-  }
-}
+const fsResult = <T>(f: () => T): Result<T, P3ErrorCode> => hostResult(f, fsCode);
 
 function descriptorType(t: DescriptorType): P3DescriptorType {
   return t === 'unknown' ? { tag: 'other', val: undefined } : { tag: t };
@@ -40,18 +32,10 @@ function statToP3(s: Stat) {
     type: descriptorType(s.type),
     linkCount: s.linkCount,
     size: s.size,
-    dataAccessTimestamp: splitNs(s.atimeNs) as Instant | undefined,
-    dataModificationTimestamp: splitNs(s.mtimeNs) as Instant | undefined,
-    statusChangeTimestamp: splitNs(s.ctimeNs) as Instant | undefined,
+    dataAccessTimestamp: datetime(s.atimeNs) as Instant | undefined,
+    dataModificationTimestamp: datetime(s.mtimeNs) as Instant | undefined,
+    statusChangeTimestamp: datetime(s.ctimeNs) as Instant | undefined,
   };
-}
-
-function newTimestamp(t: P3NewTimestamp): NewTimestamp {
-  switch (t.tag) {
-    case 'no-change': return { kind: 'no-change' };
-    case 'now': return { kind: 'now' };
-    case 'timestamp': return { kind: 'at', ns: t.val.seconds * 1_000_000_000n + BigInt(t.val.nanoseconds) };
-  }
 }
 
 const ALL_FLAGS = ['read', 'write', 'fileIntegritySync', 'dataIntegritySync', 'requestedWriteSync', 'mutateDirectory'] as const;
@@ -65,7 +49,7 @@ function flagsOf(d: Descriptor): Required<DescriptorFlags> {
 /** The (stream, future) pair of a failed stream-returning call: an empty stream and the error. */
 function failedStream<T>(e: unknown): [Iterable<T>, Promise<Result<undefined, P3ErrorCode>>] {
   if (!isHostError(e)) throw e;
-  return [[], Promise.resolve(err(code(toWasiError(e).code)))];
+  return [[], Promise.resolve(err(fsCode(e)))];
 }
 
 const asResult = (c: FsErrorCode | null): Result<undefined, P3ErrorCode> => (c === null ? ok(undefined) : err(code(c)));
@@ -89,7 +73,7 @@ export function filesystemImports(fs: Filesystem, version: string): Record<strin
       } catch (e) {
         if (!isHostError(e)) throw e;
         data.cancel().catch(() => {});
-        return Promise.resolve(err(code(toWasiError(e).code)));
+        return Promise.resolve(err(fsCode(e)));
       }
     },
     '[method]descriptor.append-via-stream': (d: Descriptor, data: ReadableStream<Uint8Array>) => {
@@ -98,7 +82,7 @@ export function filesystemImports(fs: Filesystem, version: string): Record<strin
       } catch (e) {
         if (!isHostError(e)) throw e;
         data.cancel().catch(() => {});
-        return Promise.resolve(err(code(toWasiError(e).code)));
+        return Promise.resolve(err(fsCode(e)));
       }
     },
     '[method]descriptor.advise': (d: Descriptor) => fsResult(() => fs.advise(d)),
@@ -106,7 +90,7 @@ export function filesystemImports(fs: Filesystem, version: string): Record<strin
     '[method]descriptor.get-flags': (d: Descriptor) => fsResult(() => { d.check(); return flagsOf(d); }),
     '[method]descriptor.get-type': (d: Descriptor) => fsResult(() => { d.check(); return descriptorType(d.type); }),
     '[method]descriptor.set-size': (d: Descriptor, size: bigint) => fsResult(() => fs.setSize(d, size)),
-    '[method]descriptor.set-times': (d: Descriptor, a: P3NewTimestamp, m: P3NewTimestamp) =>
+    '[method]descriptor.set-times': (d: Descriptor, a: WitNewTimestamp, m: WitNewTimestamp) =>
       fsResult(() => fs.setTimes(d, newTimestamp(a), newTimestamp(m))),
     '[method]descriptor.read-directory': (d: Descriptor) => {
       let entries: DirectoryEntry[];
@@ -121,7 +105,7 @@ export function filesystemImports(fs: Filesystem, version: string): Record<strin
     '[method]descriptor.create-directory-at': (d: Descriptor, path: string) => fsResult(() => fs.createDirectoryAt(d, path)),
     '[method]descriptor.stat': (d: Descriptor) => fsResult(() => statToP3(fs.stat(d))),
     '[method]descriptor.stat-at': (d: Descriptor, pf: PathFlags, path: string) => fsResult(() => statToP3(fs.statAt(d, f(pf), path))),
-    '[method]descriptor.set-times-at': (d: Descriptor, pf: PathFlags, path: string, a: P3NewTimestamp, m: P3NewTimestamp) =>
+    '[method]descriptor.set-times-at': (d: Descriptor, pf: PathFlags, path: string, a: WitNewTimestamp, m: WitNewTimestamp) =>
       fsResult(() => fs.setTimesAt(d, f(pf), path, newTimestamp(a), newTimestamp(m))),
     '[method]descriptor.link-at': (d: Descriptor, pf: PathFlags, oldPath: string, nd: Descriptor, newPath: string) =>
       fsResult(() => fs.linkAt(d, f(pf), oldPath, nd, newPath)),

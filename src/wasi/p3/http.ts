@@ -21,12 +21,10 @@ import { Fields, HeaderError, isValidFieldName } from '../core/http/fields.ts';
 import { HttpError, errorCodeFrom, type ErrorCode } from '../core/http/errors.ts';
 import type { Body, RequestOptionsData, ResponseData } from '../core/http/message.ts';
 import type { HttpClient } from '../core/http/client.ts';
+import { err, ok, type Result } from '../wit-values.ts';
 
-type Result<T, E> = { tag: 'ok'; val: T } | { tag: 'err'; val: E };
 const OK_UNIT: { tag: 'ok'; val: undefined } = { tag: 'ok', val: undefined };
 const ERR_UNIT: { tag: 'err'; val: undefined } = { tag: 'err', val: undefined };
-const ok = <T>(val: T): { tag: 'ok'; val: T } => ({ tag: 'ok', val });
-const err = <E>(val: E): { tag: 'err'; val: E } => ({ tag: 'err', val });
 
 type Method = { tag: string; val?: string };
 type Scheme = { tag: 'HTTP' | 'HTTPS' | 'other'; val?: string };

@@ -11,7 +11,7 @@ import { lookupErrorCode, toSocketError, type SocketErrorCode } from '../core/so
 import type { Network } from '../core/sockets/network.ts';
 import { TcpSocket } from '../core/sockets/tcp.ts';
 import { UdpSocket } from '../core/sockets/udp.ts';
-import { err, ok, type Result } from './streams.ts';
+import { err, ok, type Result } from '../wit-values.ts';
 
 type P3SocketError = { tag: Exclude<SocketErrorCode, 'other'> } | { tag: 'other'; val: string | undefined };
 

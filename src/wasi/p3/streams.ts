@@ -6,10 +6,8 @@
 import { toWasiError, type FsErrorCode } from '../core/errors.ts';
 import { readFrom, writeTo, type ByteSink, type ByteSource } from '../core/streams.ts';
 import { takeGuestByteStream, type GuestByteReader } from '../../runtime/host-streams.ts';
+import { err, ok, type Result } from '../wit-values.ts';
 
-export type Result<T, E> = { tag: 'ok'; val: T } | { tag: 'err'; val: E };
-export const ok = <T>(val: T): { tag: 'ok'; val: T } => ({ tag: 'ok', val });
-export const err = <E>(val: E): { tag: 'err'; val: E } => ({ tag: 'err', val });
 
 /** First read size; doubled after each full read up to `max`, so small files stay cheap and big ones stream in large chunks. */
 const FIRST_CHUNK = 64 << 10;
