@@ -200,7 +200,7 @@ function metricValue(text: string, name: string): number {
 
 test('--metrics-addr: Prometheus text counts a known sequence of requests (a trap and a -W timeout included)', { timeout: 90_000 }, async (t) => {
   if (!wasm) return t.skip('componentize-qjs or the WASI 0.3 WIT is not available');
-  const w = startWeir(['--metrics-addr', '127.0.0.1:0', '--idle-instance-timeout', '60s', '-W', 'timeout=300ms', wasm]);
+  const w = startWeir(['--workers', '1', '--metrics-addr', '127.0.0.1:0', '--idle-instance-timeout', '60s', '-W', 'timeout=300ms', wasm]);
   try {
     const url = base(await w.line(/^Serving HTTP on/));
     const metrics = base(await w.line(/^Metrics on /)).replace(/\/metrics$/, '');

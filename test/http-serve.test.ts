@@ -19,7 +19,8 @@ let served: Served;
 before(async () => {
   assert.ok(existsSync(weirBin), 'run npm run build first');
   wasm = await buildService();
-  if (wasm) served = await startServe([wasm]);
+  // one worker: several tests read what an instance saw earlier (/last-completion, INSTANCE_ID)
+  if (wasm) served = await startServe(['--workers', '1', wasm]);
 });
 after(async () => {
   if (served) await served.stop();
@@ -84,7 +85,7 @@ test('hello: first stderr line, status, headers, body; exact method/path/scheme/
 
 test('100 requests awaiting a 200 ms sleep run concurrently on one instance', { timeout: 30_000 }, async (t) => {
   if (!wasm) return t.skip('WASI 0.3 WIT not available');
-  const s = await startServe(['--max-instance-concurrent-reuse-count', '1000', wasm]);
+  const s = await startServe(['--workers', '1', '--max-instance-concurrent-reuse-count', '1000', wasm]);
   try {
     const agent = new Agent({ keepAlive: true, maxSockets: 200 });
     await get(`${s.url}/`, { agent }); // warm
@@ -102,7 +103,7 @@ test('100 requests awaiting a 200 ms sleep run concurrently on one instance', { 
 
 test('instance limits: --max-instance-concurrent-reuse-count 1 spreads concurrent requests over instances; reuse count retires them', { timeout: 30_000 }, async (t) => {
   if (!wasm) return t.skip('WASI 0.3 WIT not available');
-  const s = await startServe(['--max-instance-concurrent-reuse-count', '1', '--max-instance-reuse-count', '2', wasm]);
+  const s = await startServe(['--workers', '1', '--max-instance-concurrent-reuse-count', '1', '--max-instance-reuse-count', '2', wasm]);
   try {
     const agent = new Agent({ keepAlive: true, maxSockets: 20 });
     const rs = await Promise.all(Array.from({ length: 4 }, () => get(`${s.url}/sleep?ms=100`, { agent })));
@@ -162,7 +163,7 @@ test('request body streams in and out (full duplex) and request trailers reach t
 
 test('completion future: ok after a full response; connection-terminated when the client leaves mid-body', { timeout: 30_000 }, async (t) => {
   if (!wasm) return t.skip('WASI 0.3 WIT not available');
-  const s = await startServe([wasm]);
+  const s = await startServe(['--workers', '1', wasm]);
   try {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     await get(`${s.url}/`, { agent });
@@ -190,7 +191,7 @@ test('completion future: ok after a full response; connection-terminated when th
 
 test('trap: that request and the others in flight on the instance get 500 at once; the next request gets a fresh instance', { timeout: 30_000 }, async (t) => {
   if (!wasm) return t.skip('WASI 0.3 WIT not available');
-  const s = await startServe([wasm]);
+  const s = await startServe(['--workers', '1', wasm]);
   try {
     const agent = new Agent({ keepAlive: true, maxSockets: 20 });
     const before = (await get(`${s.url}/sleep?ms=0`, { agent })).body;
@@ -239,7 +240,7 @@ test('bad input gets a clear answer and the server lives on', { timeout: 30_000 
 test('SIGTERM/SIGINT: stop accepting, finish the requests in flight, exit 0', { timeout: 30_000 }, async (t) => {
   if (!wasm) return t.skip('WASI 0.3 WIT not available');
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-    const s = await startServe([wasm]);
+    const s = await startServe(['--workers', '1', wasm]);
     const inflight = get(`${s.url}/sleep?ms=500`, { agent: false });
     await new Promise((r) => setTimeout(r, 150));
     const code = s.stop(sig);

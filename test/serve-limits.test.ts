@@ -153,7 +153,8 @@ test('--max-connections: extra connections wait (served when one closes), then g
 });
 
 test('--max-request-body-size: 413 for a declared or streamed body over it; the guest\'s stream ends with HTTP-request-body-size', { skip: skip() }, async () => {
-  await withServe(['--max-request-body-size', '1000'], async (s) => {
+  // one worker: /last-body reads what the instance that served the previous request saw
+  await withServe(['--workers', '1', '--max-request-body-size', '1000'], async (s) => {
     assert.deepEqual((await get(`${s.url}/body`, { method: 'POST', body: 'x'.repeat(1000) })).text, '1000 ok');
     const declared = await get(`${s.url}/body`, { method: 'POST', body: 'x'.repeat(5000) });
     assert.equal(declared.status, 413);

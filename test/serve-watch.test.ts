@@ -50,7 +50,8 @@ test('serve --watch: rename-over reload with zero failed requests; in-flight req
   else writeFileSync(file, await assembleText(helloSaying('AAAAA')));
   const bytesB = await assembleText(helloSaying('BBBBB'));
 
-  const served = await startServe(['--watch', file]);
+  // one worker: each worker reloads on its own, so with several a request may meet the old version a moment longer
+  const served = await startServe(['--workers', '1', '--watch', file]);
   t.after(() => { served.child.kill('SIGKILL'); });
   const agent = new Agent({ keepAlive: true, maxSockets: 8 });
   t.after(() => agent.destroy());

@@ -6,6 +6,7 @@ import { HELP, UsageError, parseArgs, wasiFlag } from './args.ts';
 import type { GuestOptions, InspectOptions, RunOptions, ServeOptions } from './args.ts';
 import { printWit } from '../types/wit.ts';
 import { DecodeError, ValidationError } from '../errors.ts';
+import type { WorkerRole } from '../serve/cli.ts';
 
 /** Runs weir with `argv` (arguments after the script path); resolves to the exit status. */
 export async function main(argv: string[]): Promise<number> {

@@ -13,11 +13,14 @@ export const LOG_FORMATS: readonly LogFormat[] = ['text', 'json'];
 /** Writes one JSON object per finished request. */
 export class JsonAccessLog implements RequestSink {
   private readonly write: (line: string) => void;
-  constructor(write: (line: string) => void) { this.write = write; }
+  private readonly workerId: number;
+  /** `workerId`: the worker thread of `--workers N` (1…N), 0 for the main thread. */
+  constructor(write: (line: string) => void, workerId = 0) { this.write = write; this.workerId = workerId; }
   finished(r: RequestRecord): void {
     this.write(JSON.stringify({
       time: new Date(r.start).toISOString(),
       request_id: r.id,
+      worker_id: this.workerId,
       instance_id: r.instance,
       method: r.method,
       path: r.path,

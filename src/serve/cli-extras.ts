@@ -7,7 +7,7 @@
 import type { Server } from 'node:http';
 import type { ServeConfig, ServeMachine } from './machine.ts';
 import { JsonAccessLog, PrefixedGuestOutput } from './access-log.ts';
-import { ServeMetrics } from './metrics.ts';
+import { ServeMetrics, type MetricsSnapshot } from './metrics.ts';
 import { ServeObservation, type RequestSink, type ServeObserver } from './observe.ts';
 import { loadTlsFiles } from './tls.ts';
 
@@ -17,6 +17,9 @@ export interface ServeExtrasOptions {
   metricsAddr?: { host: string; port: number };
   logFormat?: 'text' | 'json';
 }
+
+/** In a worker of `--workers N`: its id for the access log, process-wide request ids; the main thread serves /metrics. */
+export interface ExtrasInWorker { workerId: number; nextRequestId: () => number }
 
 export class ServeExtras {
   readonly tls: { cert: Buffer; key: Buffer } | null;
@@ -28,14 +31,17 @@ export class ServeExtras {
   private readonly events: ServeObserver;
 
   /** Rejects with TlsSetupError for unreadable or mismatched TLS files. */
-  static async create(opts: ServeExtrasOptions, log: (line: string) => void): Promise<ServeExtras> {
+  static async create(opts: ServeExtrasOptions, log: (line: string) => void, inWorker: ExtrasInWorker | null = null): Promise<ServeExtras> {
     const tls = opts.tlsCert !== undefined && opts.tlsKey !== undefined ? await loadTlsFiles(opts.tlsCert, opts.tlsKey) : null;
-    return new ServeExtras(opts, tls, log);
+    return new ServeExtras(opts, tls, log, inWorker);
   }
 
-  private constructor(opts: ServeExtrasOptions, tls: { cert: Buffer; key: Buffer } | null, log: (line: string) => void) {
+  private readonly inWorker: ExtrasInWorker | null;
+
+  private constructor(opts: ServeExtrasOptions, tls: { cert: Buffer; key: Buffer } | null, log: (line: string) => void, inWorker: ExtrasInWorker | null) {
     this.opts = opts;
     this.tls = tls;
+    this.inWorker = inWorker;
     this.metrics = opts.metricsAddr ? new ServeMetrics() : null;
     const sinks: RequestSink[] = [];
     if (this.metrics) sinks.push(this.metrics);
@@ -44,11 +50,11 @@ export class ServeExtras {
       sinks.push(new JsonAccessLog((line) => {
         this.pendingLog += `${line}\n`;
         if (!this.flushScheduled) { this.flushScheduled = true; setImmediate(this.flushLog); }
-      }));
+      }, inWorker?.workerId ?? 0));
     }
     const output = this.output;
     const events: ServeObserver = { ...(this.metrics?.instanceEvents ?? {}), closed: (i) => output.closed(i) };
-    this.observation = sinks.length > 0 ? new ServeObservation(sinks, events) : null;
+    this.observation = sinks.length > 0 ? new ServeObservation(sinks, events, inWorker?.nextRequestId) : null;
     this.events = this.observation?.observer ?? events;
   }
 
@@ -70,9 +76,13 @@ export class ServeExtras {
   /** Binds the metrics server (if asked for); throws with the errno code when it cannot. */
   async listenMetrics(): Promise<void> {
     const a = this.opts.metricsAddr;
-    if (!this.metrics || !a) return;
-    this.metricsServer = await listenMetrics(this.metrics, a.host, a.port);
+    if (!this.metrics || !a || this.inWorker) return;
+    const metrics = this.metrics;
+    this.metricsServer = await listenMetrics(() => metrics.render(), a.host, a.port);
   }
+
+  /** A worker's counts, for the main thread's /metrics (null without --metrics-addr). */
+  metricsSnapshot(): MetricsSnapshot | null { return this.metrics?.snapshot() ?? null; }
 
   /** The URL of the metrics endpoint, once bound. */
   metricsUrl(): string | null {
@@ -98,8 +108,8 @@ export class ServeExtras {
   }
 }
 
-/** Binds a server answering GET /metrics with `metrics.render()`; rejects if it cannot listen. */
-async function listenMetrics(metrics: ServeMetrics, host: string, port: number): Promise<Server> {
+/** Binds a server answering GET /metrics with `render()`'s text; rejects if it cannot listen. */
+export async function listenMetrics(render: () => string | Promise<string>, host: string, port: number): Promise<Server> {
   const { createServer } = await import('node:http');
   const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
@@ -113,9 +123,11 @@ async function listenMetrics(metrics: ServeMetrics, host: string, port: number):
       res.end('Method Not Allowed\n');
       return;
     }
-    const body = metrics.render();
-    res.writeHead(200, { 'content-type': ServeMetrics.contentType, 'content-length': String(Buffer.byteLength(body)) });
-    res.end(req.method === 'HEAD' ? undefined : body);
+    void Promise.resolve(render()).then((body) => {
+      if (res.destroyed) return;
+      res.writeHead(200, { 'content-type': ServeMetrics.contentType, 'content-length': String(Buffer.byteLength(body)) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    }, () => { res.writeHead(500); res.end(); });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -13,6 +13,8 @@ import { ServeMachine, ServeSetupError, errText } from './machine.ts';
 import { nodeListener } from './node.ts';
 import { ServeExtras, type ServeExtrasOptions } from './cli-extras.ts'; // H9: TLS, metrics, access log
 import { createHttpsServer } from './tls.ts';
+import { ConnectionTable } from './watchdog.ts';
+import type { MetricsSnapshot } from './metrics.ts';
 import { MachineSwitch, ServeWatcher } from './watch.ts'; // H13: --watch
 import { createServer as createNetServer } from 'node:net';
 import type { InstanceLimits } from '../runtime/limits.ts';
@@ -34,15 +36,49 @@ export interface ServeCliOptions extends ServeExtrasOptions {
   watch?: boolean;
   compile?: (file: string, bytes: Uint8Array) => Component;
   verbose: boolean;
+  /** Set when this runs in a worker thread of `--workers N` (src/serve/workers.ts). */
+  role?: WorkerRole;
 }
+
+/** What a worker thread of `weir serve --workers N` gets from its supervisor. */
+export interface WorkerRole {
+  /** 1…N */
+  index: number;
+  /** The port every worker listens on (SO_REUSEPORT: the kernel spreads connections). */
+  port: number;
+  /** Process-wide counters (see workers.ts `GLOBAL`). */
+  global: Int32Array;
+  /** The watchdog's words for this worker (watchdog.ts); null with --cpu-timeout 0. */
+  watchdog: SharedArrayBuffer | null;
+  /** Listening: the supervisor may print `Serving HTTP on …`. */
+  ready(): void;
+  /** The supervisor asks to stop (it got SIGINT/SIGTERM). */
+  onStop(stop: () => void): void;
+  /** The supervisor asks for this worker's metrics. */
+  onMetrics(snapshot: () => MetricsSnapshot | null): void;
+}
+
+/** Indexes into WorkerRole.global (an Int32Array every worker shares). */
+export const GLOBAL = {
+  /** admitted requests (Gate count) and its release counter */
+  requests: 0,
+  /** open connections and its release counter */
+  connections: 2,
+  /** the last instance id handed out */
+  instanceId: 4,
+  /** the last request id handed out */
+  requestId: 5,
+  length: 6,
+} as const;
 
 const log = (l: string): void => { process.stderr.write(`${l}\n`); };
 
 export async function serveCli(opts: ServeCliOptions): Promise<number> {
+  const role = opts.role ?? null;
   // H9 hook: TLS files are checked before anything is instantiated or bound.
   let extras: ServeExtras;
   try {
-    extras = await ServeExtras.create(opts, log);
+    extras = await ServeExtras.create(opts, log, role ? { workerId: role.index, nextRequestId: () => Atomics.add(role.global, GLOBAL.requestId, 1) + 1 } : null);
   } catch (e) {
     log(`weir: ${errText(e)}`);
     return 1;
@@ -58,6 +94,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
       log,
       ...(opts.instanceLimits ? { instanceLimits: opts.instanceLimits } : {}), // H8 hook
       ...extras.machineConfig(), // H9 hook
+      ...(role ? { nextInstanceId: () => Atomics.add(role.global, GLOBAL.instanceId, 1) } : {}),
     });
   try {
     machine = buildMachine(opts.components);
@@ -75,16 +112,20 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   // H8 hook: admission, body size and -W timeout in front of the machine; node:http gets the header/idle limits.
   const limits = resolveLimits(opts.limits);
   // H13: with --watch `served` is a MachineSwitch: it has the handle() LimitedHandler calls.
-  const limited = new LimitedHandler(served as ServeMachine, limits); // (H9's machine hook counts -W timeout expiries for the metrics)
-  const listener = extras.listener(nodeListener(limited, log));
+  // In a worker with the CPU watchdog, the requests in flight are tracked where the supervisor can answer them (watchdog.ts).
+  const table = role?.watchdog ? new ConnectionTable(role.watchdog) : null;
+  const limited = new LimitedHandler(table ? table.inner(served) : served, limits, undefined,
+    role ? { ctl: role.global, at: GLOBAL.requests } : null); // (H9's machine hook counts -W timeout expiries for the metrics)
+  const listener = extras.listener(table ? table.listener(nodeListener(table.outer(limited), log)) : nodeListener(limited, log));
   const server: Server = extras.tls ? await createHttpsServer(extras.tls, listener) as unknown as Server : createServer(httpServerOptions(limits), listener);
   // H8 hook: the listening socket is a net server that hands connections to `server` under --max-connections.
   const front = createNetServer({ pauseOnConnect: true });
   if (extras.tls) applyTlsServerLimits(server, limits); // H8: header size and timeouts on the HTTPS server too
-  const connections = new ConnectionGate(front, server, limits, extras.tls !== null);
+  const connections = new ConnectionGate(front, server, limits, extras.tls !== null, role ? { ctl: role.global, at: GLOBAL.connections } : null);
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
     s.setNoDelay(true);
+    if (table && !extras.tls) table.connection(s);
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
   });
@@ -98,7 +139,9 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   try {
     await new Promise<void>((resolve, reject) => {
       front.once('error', reject); // H8: front, not server
-      front.listen(opts.port, opts.host, () => { front.off('error', reject); resolve(); });
+      const done = () => { front.off('error', reject); resolve(); };
+      if (role) front.listen({ port: role.port, host: opts.host, reusePort: true }, done);
+      else front.listen(opts.port, opts.host, done);
     });
   } catch (e) {
     log(`weir: cannot listen on ${opts.host}:${opts.port}: ${(e as NodeJS.ErrnoException).code ?? errText(e)}`);
@@ -109,13 +152,18 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   const addr = front.address(); // H8
   const port = addr && typeof addr === 'object' ? addr.port : opts.port;
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  // H9 hook: TLS mode says HTTPS; the metrics URL (if any) is the second line.
-  process.stderr.write(extras.tls ? `Serving HTTPS on https://${host}:${port}/\n` : `Serving HTTP on http://${host}:${port}/\n`);
-  const metricsUrl = extras.metricsUrl();
-  if (metricsUrl) process.stderr.write(`Metrics on ${metricsUrl}\n`);
+  if (role) {
+    role.onMetrics(() => extras.metricsSnapshot());
+    role.ready(); // the supervisor prints the Serving line once every worker listens
+  } else {
+    // H9 hook: TLS mode says HTTPS; the metrics URL (if any) is the second line.
+    process.stderr.write(extras.tls ? `Serving HTTPS on https://${host}:${port}/\n` : `Serving HTTP on http://${host}:${port}/\n`);
+    const metricsUrl = extras.metricsUrl();
+    if (metricsUrl) process.stderr.write(`Metrics on ${metricsUrl}\n`);
+  }
   // H13: --watch: reload on change; a failed reload keeps the current version serving.
   const watcher = opts.watch && opts.compile && served instanceof MachineSwitch
-    ? new ServeWatcher({ files: opts.files, components: opts.components, compile: opts.compile, target: served, log, verbose: opts.verbose,
+    ? new ServeWatcher({ files: opts.files, components: opts.components, compile: opts.compile, target: served, log: role && role.index !== 1 ? () => {} : log, verbose: opts.verbose, // every worker reloads; the first one says so
       build: (components) => { const m = buildMachine(components); try { m.warm(); } catch (e) { void m.close(); throw e; } return m; } })
     : null;
 
@@ -139,12 +187,17 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
       server.close();
       server.closeIdleConnections?.(); // H9: not on the TLS (http2) server
       void served.close().then(() => {
+        table?.close();
         extras.close(); // H9: after the last request's access-log line
         for (const s of sockets) s.destroy();
         resolve(0);
       });
     };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
+    if (role) {
+      role.onStop(() => stop('SIGTERM'));
+    } else {
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+    }
   });
 }

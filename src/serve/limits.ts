@@ -61,6 +61,7 @@ export function resolveLimits(l: ServeLimits = {}): ResolvedLimits {
 /** A request refused by a limit: the front end answers `status` with `headers`. */
 export class ServeLimitError extends Error {
   override name = 'ServeLimitError';
+  readonly code = 'WEIR_SERVE_LIMIT';
   readonly status: number;
   readonly headers: Record<string, string>;
   constructor(status: number, message: string, headers: Record<string, string> = {}) {
@@ -70,8 +71,17 @@ export class ServeLimitError extends Error {
   }
 }
 
+/**
+ * Where a Gate keeps its count when several worker threads share one limit
+ * (`weir serve --workers N`): `ctl[at]` holds the slots taken in every
+ * worker, `ctl[at + 1]` is bumped and notified on each release, so a worker
+ * with a queue wakes up (Atomics.waitAsync) and tries again.
+ */
+export interface SharedCount { ctl: Int32Array; at: number }
+
 /** A counting semaphore with a FIFO queue; a waiter that is not admitted within `queueMs` is refused. */
 export class Gate {
+  /** Slots held in this thread. */
   active = 0;
   /** The most holders at once (tests, bench). */
   peak = 0;
@@ -79,20 +89,24 @@ export class Gate {
   private readonly queueMs: number;
   private readonly queue: { admit: () => void; refuse: () => void; timer: ReturnType<typeof setTimeout> | null }[] = [];
   private closed = false;
-  constructor(max: number, queueMs: number) {
+  private readonly shared: SharedCount | null;
+  private watching = false;
+  constructor(max: number, queueMs: number, shared: SharedCount | null = null) {
     this.max = max > 0 ? max : Infinity;
     this.queueMs = queueMs;
+    this.shared = max > 0 ? shared : null;
   }
   /** Takes a slot if one is free right now (and nobody is queued). */
   tryEnter(): boolean {
-    if (this.closed || this.active >= this.max || this.queue.length > 0) return false;
-    this.take();
-    return true;
+    if (this.closed || this.queue.length > 0) return false;
+    return this.claim();
   }
   /** Calls `admit` now or later, or `refuse` (queue timeout, or closed). */
   enter(admit: () => void, refuse: () => void): void {
     if (this.closed) { refuse(); return; }
-    if (this.active < this.max) { this.take(); admit(); return; }
+    // Read the release counter before trying, so a release between the try and the wait is not missed.
+    const seen = this.shared ? Atomics.load(this.shared.ctl, this.shared.at + 1) : 0;
+    if (this.queue.length === 0 && this.claim()) { admit(); return; }
     const w = { admit, refuse, timer: null as ReturnType<typeof setTimeout> | null };
     if (this.queueMs > 0) {
       w.timer = setTimeout(() => {
@@ -102,19 +116,55 @@ export class Gate {
       }, this.queueMs);
     }
     this.queue.push(w);
+    if (this.shared) this.watch(seen);
   }
-  private take(): void {
+  private claim(): boolean {
+    if (this.shared) {
+      const { ctl, at } = this.shared;
+      for (;;) {
+        const n = Atomics.load(ctl, at);
+        if (n >= this.max) return false;
+        if (Atomics.compareExchange(ctl, at, n, n + 1) === n) break;
+      }
+    } else if (this.active >= this.max) {
+      return false;
+    }
     this.active++;
     if (this.active > this.peak) this.peak = this.active;
+    return true;
+  }
+  /** Admits queued waiters while slots are free. */
+  private drain(): void {
+    while (this.queue.length > 0 && !this.closed && this.claim()) {
+      const w = this.queue.shift()!;
+      if (w.timer) clearTimeout(w.timer);
+      w.admit();
+    }
+  }
+  /** Another worker's release wakes this one up while it has a queue (the timeout is a safety net). */
+  private watch(seen: number): void {
+    if (this.watching || !this.shared) return;
+    this.watching = true;
+    const { ctl, at } = this.shared;
+    const again = () => {
+      this.watching = false;
+      const next = Atomics.load(ctl, at + 1);
+      this.drain();
+      if (this.queue.length > 0 && !this.closed) this.watch(next);
+    };
+    const r = Atomics.waitAsync(ctl, at + 1, seen, 250);
+    if (r.async) r.value.then(again, again);
+    else queueMicrotask(again);
   }
   leave(): void {
     this.active--;
-    const w = this.queue.shift();
-    if (w) {
-      if (w.timer) clearTimeout(w.timer);
-      this.take();
-      w.admit();
+    if (this.shared) {
+      const { ctl, at } = this.shared;
+      Atomics.sub(ctl, at, 1);
+      Atomics.add(ctl, at + 1, 1);
+      Atomics.notify(ctl, at + 1);
     }
+    this.drain();
   }
   /** Refuse everyone waiting and every later arrival (shutdown). */
   close(): void {
@@ -130,16 +180,17 @@ const busy = (what: string) => new ServeLimitError(503, `Service Unavailable: to
  * `handle` has ServeMachine.handle's contract.
  */
 export class LimitedHandler {
-  readonly machine: ServeMachine;
+  readonly machine: Pick<ServeMachine, 'handle'>;
   readonly gate: Gate;
   private readonly limits: ResolvedLimits;
   private readonly onTimeout: (() => void) | undefined;
   /** `onTimeout`: called for each -W timeout expiry (H9's metrics count them). */
-  constructor(machine: ServeMachine, limits: ResolvedLimits, onTimeout?: () => void) {
+  /** `shared`: the count of admitted requests, when worker threads share --max-concurrent-requests. */
+  constructor(machine: Pick<ServeMachine, 'handle'>, limits: ResolvedLimits, onTimeout?: () => void, shared: SharedCount | null = null) {
     this.machine = machine;
     this.limits = limits;
     this.onTimeout = onTimeout;
-    this.gate = new Gate(limits.maxConcurrentRequests, limits.queueTimeoutMs);
+    this.gate = new Gate(limits.maxConcurrentRequests, limits.queueTimeoutMs, shared);
   }
 
   handle(request: ServeRequest, signal?: AbortSignal): Promise<ServeResponse> {
@@ -315,9 +366,10 @@ export class ConnectionGate {
   readonly gate: Gate;
   readonly front: Server;
   readonly waiting = new Set<Socket>();
-  constructor(front: Server, server: { emit(event: string, ...args: unknown[]): boolean }, limits: ResolvedLimits, tls: boolean) {
+  /** `shared`: the count of open connections, when worker threads share --max-connections. */
+  constructor(front: Server, server: { emit(event: string, ...args: unknown[]): boolean }, limits: ResolvedLimits, tls: boolean, shared: SharedCount | null = null) {
     this.front = front;
-    this.gate = new Gate(limits.maxConnections, limits.queueTimeoutMs);
+    this.gate = new Gate(limits.maxConnections, limits.queueTimeoutMs, shared);
     // node:http starts its connection tracking (header/request timeouts, closeIdleConnections) on
     // 'listening'; the inner server never listens itself, so it hears it from the front.
     front.on('listening', () => server.emit('listening'));

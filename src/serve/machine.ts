@@ -56,10 +56,13 @@ export interface ServeConfig {
   instanceWasi?: (instance: number) => Partial<WasiConfig>;
   /** H8: -W max-instances/max-memories/max-tables, -S max-resources/hostcall-fuel for every instance. */
   instanceLimits?: InstanceLimits;
+  /** Where instance ids come from (default 0, 1, 2, …; worker threads of `--workers N` share one process-wide counter). */
+  nextInstanceId?: () => number;
 }
 
 export class ServeSetupError extends Error {
   override name = 'ServeSetupError';
+  readonly code = 'WEIR_SERVE_SETUP';
 }
 
 class Slot {
@@ -92,11 +95,13 @@ class Slot {
 
 export class InstanceFailedError extends Error {
   override name = 'InstanceFailedError';
+  readonly code = 'WEIR_INSTANCE_FAILED';
 }
 
 /** The machine is draining: the front end answers 503 and closes the connection. */
 export class ShuttingDownError extends Error {
   override name = 'ShuttingDownError';
+  readonly code = 'WEIR_SHUTTING_DOWN';
 }
 
 export class ServeMachine {
@@ -164,7 +169,7 @@ export class ServeMachine {
   }
 
   private createSlot(): Slot {
-    const id = this.nextId++;
+    const id = this.config.nextInstanceId ? this.config.nextInstanceId() : this.nextId++;
     const base = this.config.wasi ?? {};
     const env: [string, string][] = base.env === undefined ? [] : Symbol.iterator in base.env
       ? [...(base.env as Iterable<readonly [string, string]>)].map(([k, v]) => [k, v] as [string, string])

@@ -51,6 +51,28 @@ export interface MetricsSource {
   readonly instances: number;
 }
 
+/** Everything one thread's ServeMetrics counted, as plain data (posted from a worker, summed by the main thread). */
+export interface MetricsSnapshot {
+  byStatus: [string, number][];
+  inFlight: number;
+  instances: number;
+  traps: number;
+  timeouts: number;
+  instantiations: number;
+  requestSeconds: { counts: number[]; sum: number; count: number };
+  instantiationSeconds: { counts: number[]; sum: number; count: number };
+}
+
+/** Process-wide figures that only the supervisor of `--workers N` knows. */
+export interface WorkerFigures {
+  /** Worker threads serving now (1 when everything runs on the main thread). */
+  workers: number;
+  /** Workers started again after one died or was stopped by the watchdog. */
+  restarts?: number;
+  /** Workers stopped by the CPU watchdog (--cpu-timeout). */
+  watchdogKills?: number;
+}
+
 export class ServeMetrics implements RequestSink {
   private readonly byStatus = new Map<string, number>();
   private inFlight = 0;
@@ -82,23 +104,61 @@ export class ServeMetrics implements RequestSink {
   /** The content type of `render()`'s text. */
   static readonly contentType = 'text/plain; version=0.0.4; charset=utf-8';
 
-  /** The Prometheus text exposition. */
-  render(): string {
-    const out: string[] = [];
-    const metric = (name: string, type: string, help: string, lines: string[]) => {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...lines);
+  snapshot(): MetricsSnapshot {
+    const h = (x: Histogram) => ({ counts: [...x.counts], sum: x.sum, count: x.count });
+    return {
+      byStatus: [...this.byStatus],
+      inFlight: this.inFlight,
+      instances: this.source?.instances ?? 0,
+      traps: this.traps,
+      timeouts: this.timeouts,
+      instantiations: this.instantiations,
+      requestSeconds: h(this.requestSeconds),
+      instantiationSeconds: h(this.instantiationSeconds),
     };
-    const codes = [...this.byStatus.keys()].sort();
-    metric('weir_http_requests_total', 'counter', 'HTTP requests answered, by status code (code="none": the connection ended before a status was sent).',
-      codes.map((c) => `weir_http_requests_total{code="${c}"} ${this.byStatus.get(c)}`));
-    metric('weir_http_requests_in_flight', 'gauge', 'HTTP requests received and not yet answered.', [`weir_http_requests_in_flight ${this.inFlight}`]);
-    metric('weir_instances', 'gauge', 'Live component instances in the pool.', [`weir_instances ${this.source?.instances ?? 0}`]);
-    metric('weir_workers', 'gauge', 'Worker threads serving requests (weir serve runs every instance on the main thread).', ['weir_workers 1']);
-    metric('weir_instances_created_total', 'counter', 'Component instances created.', [`weir_instances_created_total ${this.instantiations}`]);
-    metric('weir_instance_traps_total', 'counter', 'Instances discarded because a guest call trapped.', [`weir_instance_traps_total ${this.traps}`]);
-    metric('weir_request_timeouts_total', 'counter', 'Requests that ran out of time (counted when the serve machine reports a request timeout).', [`weir_request_timeouts_total ${this.timeouts}`]);
-    metric('weir_instantiation_duration_seconds', 'histogram', 'Time to instantiate one instance (composition included).', this.instantiationSeconds.lines('weir_instantiation_duration_seconds'));
-    metric('weir_http_request_duration_seconds', 'histogram', 'Time from a request\'s arrival to the end of its response.', this.requestSeconds.lines('weir_http_request_duration_seconds'));
-    return `${out.join('\n')}\n`;
   }
+
+  /** The Prometheus text exposition (everything on this thread). */
+  render(): string { return renderMetrics([this.snapshot()], { workers: 1 }); }
+}
+
+/** The Prometheus text for the sum of `snapshots` (one per worker thread). */
+export function renderMetrics(snapshots: MetricsSnapshot[], figures: WorkerFigures): string {
+  const byStatus = new Map<string, number>();
+  const requestSeconds = new Histogram(REQUEST_BUCKETS);
+  const instantiationSeconds = new Histogram(INSTANTIATION_BUCKETS);
+  const add = (into: Histogram, from: MetricsSnapshot['requestSeconds']) => {
+    for (let i = 0; i < into.counts.length; i++) into.counts[i] += from.counts[i] ?? 0;
+    into.sum += from.sum;
+    into.count += from.count;
+  };
+  let inFlight = 0, instances = 0, traps = 0, timeouts = 0, instantiations = 0;
+  for (const s of snapshots) {
+    for (const [code, n] of s.byStatus) byStatus.set(code, (byStatus.get(code) ?? 0) + n);
+    inFlight += s.inFlight;
+    instances += s.instances;
+    traps += s.traps;
+    timeouts += s.timeouts;
+    instantiations += s.instantiations;
+    add(requestSeconds, s.requestSeconds);
+    add(instantiationSeconds, s.instantiationSeconds);
+  }
+  const out: string[] = [];
+  const metric = (name: string, type: string, help: string, lines: string[]) => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...lines);
+  };
+  const codes = [...byStatus.keys()].sort();
+  metric('weir_http_requests_total', 'counter', 'HTTP requests answered, by status code (code="none": the connection ended before a status was sent).',
+    codes.map((c) => `weir_http_requests_total{code="${c}"} ${byStatus.get(c)}`));
+  metric('weir_http_requests_in_flight', 'gauge', 'HTTP requests received and not yet answered.', [`weir_http_requests_in_flight ${inFlight}`]);
+  metric('weir_instances', 'gauge', 'Live component instances in the pools of every worker.', [`weir_instances ${instances}`]);
+  metric('weir_workers', 'gauge', 'Threads serving requests (worker threads; 1 with --workers 0, where the main thread serves).', [`weir_workers ${figures.workers}`]);
+  metric('weir_worker_restarts_total', 'counter', 'Worker threads started again after one died or was stopped by the watchdog.', [`weir_worker_restarts_total ${figures.restarts ?? 0}`]);
+  metric('weir_watchdog_kills_total', 'counter', 'Worker threads stopped because a guest ran past --cpu-timeout.', [`weir_watchdog_kills_total ${figures.watchdogKills ?? 0}`]);
+  metric('weir_instances_created_total', 'counter', 'Component instances created.', [`weir_instances_created_total ${instantiations}`]);
+  metric('weir_instance_traps_total', 'counter', 'Instances discarded because a guest call trapped.', [`weir_instance_traps_total ${traps}`]);
+  metric('weir_request_timeouts_total', 'counter', 'Requests that ran out of time (counted when the serve machine reports a request timeout).', [`weir_request_timeouts_total ${timeouts}`]);
+  metric('weir_instantiation_duration_seconds', 'histogram', 'Time to instantiate one instance (composition included).', instantiationSeconds.lines('weir_instantiation_duration_seconds'));
+  metric('weir_http_request_duration_seconds', 'histogram', 'Time from a request\'s arrival to the end of its response.', requestSeconds.lines('weir_http_request_duration_seconds'));
+  return `${out.join('\n')}\n`;
 }

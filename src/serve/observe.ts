@@ -51,12 +51,15 @@ interface Ctx { instance: number | null }
 /** Joins the machine's events to requests; hand `observer` to the ServeMachine and wrap the listener. */
 export class ServeObservation {
   private readonly als = new AsyncLocalStorage<Ctx>();
-  private nextId = 1;
+  private counter = 1;
+  private readonly nextId: () => number;
   private readonly sinks: RequestSink[];
   readonly observer: ServeObserver;
 
-  constructor(sinks: RequestSink[], instanceEvents: ServeObserver = {}) {
+  /** `nextId`: where request ids come from (worker threads share one process-wide counter). */
+  constructor(sinks: RequestSink[], instanceEvents: ServeObserver = {}, nextId?: () => number) {
     this.sinks = sinks;
+    this.nextId = nextId ?? (() => this.counter++);
     const als = this.als;
     this.observer = {
       ...instanceEvents,
@@ -74,7 +77,7 @@ export class ServeObservation {
       const start = Date.now();
       const t0 = process.hrtime.bigint();
       const ctx: Ctx = { instance: null };
-      const id = this.nextId++;
+      const id = this.nextId();
       for (const s of this.sinks) s.started?.();
       let done = false;
       const end = () => {

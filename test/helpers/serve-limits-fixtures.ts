@@ -5,6 +5,7 @@
 //   /body          reads the whole request body, answers "<bytes> <trailers result>"
 //   /fields?n=N    one host call (fields.from-list) with an N-byte value
 //   /last-body     what the last /body saw (its response may have been replaced by 413)
+//   /spin          loops forever in guest code (the CPU watchdog's case)
 // Serve it with a large --max-instance-concurrent-reuse-count so every request
 // lands on one instance and the counter sees them all.
 
@@ -67,6 +68,7 @@ export const handler = {
       return respond(lastBody);
     }
     if (route === '/last-body') return respond(lastBody);
+    if (route === '/spin') { for (;;) {} }
     if (route === '/fields') {
       // one host call (fields.from-list) copying n bytes out of the guest
       const m = /n=([0-9]+)/.exec(path);

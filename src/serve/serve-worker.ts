@@ -1,0 +1,59 @@
+// A worker thread of `weir serve --workers N` (src/serve/workers.ts): runs
+// `weir serve` as the main thread would, listening with SO_REUSEPORT on the
+// port its supervisor picked, and talks to the supervisor by messages.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { writeSync } from 'node:fs';
+import type { WorkerRole } from './cli.ts';
+import type { MetricsSnapshot } from './metrics.ts';
+import type { WorkerData, WorkerMessage } from './workers.ts';
+
+const data = workerData as WorkerData;
+const port = parentPort!;
+const post = (m: WorkerMessage) => port.postMessage(m);
+
+// Output goes straight to the process's fds: a worker's process.stdout/stderr
+// are otherwise forwarded through the main thread, and lost if the worker is
+// terminated. Until the worker listens, stderr is held back: if it fails to
+// start, the supervisor prints one worker's report instead of N copies.
+let early: string | null = '';
+const direct = (fd: number, fallback: typeof process.stdout.write) => ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+  if (fd === 2 && early !== null) { early += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString(); return true; }
+  try {
+    if (typeof chunk === 'string') writeSync(fd, chunk);
+    else writeSync(fd, chunk);
+    return true;
+  } catch {
+    return (fallback as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest); // EAGAIN on a non-blocking fd
+  }
+}) as typeof process.stdout.write;
+process.stdout.write = direct(1, process.stdout.write.bind(process.stdout));
+process.stderr.write = direct(2, process.stderr.write.bind(process.stderr));
+
+let stopRequested: (() => void) | null = null;
+let snapshot: (() => MetricsSnapshot | null) | null = null;
+port.on('message', (m: { type: 'stop' } | { type: 'metrics'; id: number }) => {
+  if (m.type === 'stop') stopRequested?.();
+  else post({ type: 'metrics', id: m.id, snapshot: snapshot?.() ?? null });
+});
+
+const role: WorkerRole = {
+  index: data.index,
+  port: data.port,
+  global: new Int32Array(data.global),
+  watchdog: data.watchdog,
+  ready() {
+    const held = early ?? '';
+    early = null;
+    // What every worker says while starting (e.g. --verbose notes) is printed by the first one only.
+    if (held && data.index === 1) process.stderr.write(held);
+    post({ type: 'ready' });
+  },
+  onStop(stop) { stopRequested = stop; },
+  onMetrics(s) { snapshot = s; },
+};
+
+const { serveHere } = (await import(data.commandsUrl)) as typeof import('../cli/commands.ts');
+const code = await serveHere(data.opts, role);
+if (early !== null) post({ type: 'failed', code: code || 1, text: early });
+else post({ type: 'stopped', code });

@@ -1,0 +1,237 @@
+// The CPU watchdog of `weir serve --workers N` (issue 10): a guest stuck in a
+// loop never gives its thread back, and on V8 only another thread can stop it
+// (worker.terminate() interrupts wasm code). Each worker shares one small
+// Int32Array with the main thread:
+//
+//   BEAT     bumped by the worker's event loop every BEAT_MS; when it stops
+//            moving for --cpu-timeout, the worker is stuck (in guest code, as
+//            host code never runs that long) and the main thread kills it;
+//   KILLED   set by the main thread before it acts, so a worker that comes
+//            back at that moment parks instead of racing it for the sockets;
+//   CURRENT  the request whose guest call is running synchronously (the
+//            offender when the worker is stuck), 0 otherwise;
+//   slots    one per open plain-TCP connection: [id, fd, state, request].
+//            The socket belongs to the worker, but a file descriptor is
+//            process-wide: before the kill, the main thread answers on the fd
+//            of every connection whose request still waits for its response
+//            head (500 for the offender, 503 + Retry-After for the others),
+//            and on every idle kept-alive connection where a new request
+//            already arrived unread (503), each with `Connection: close`; the
+//            kill then closes the sockets.
+//
+// Only plain-TCP HTTP/1.x connections can be answered this way (TLS and h2
+// need their session state): those are reset by the kill, as are responses
+// already under way and connections still in the worker's accept queue.
+
+import { readSync, writeSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ServeRequest, ServeResponse } from './adapter.ts';
+
+export const BEAT = 0;
+export const KILLED = 1;
+export const CURRENT = 2;
+const SLOT_BASE = 4;
+const SLOT_WORDS = 4;
+/** Connections tracked per worker; more are served, but reset rather than answered if the worker is killed. */
+export const SLOTS = 4096;
+/** How often a live worker's event loop bumps BEAT. */
+export const BEAT_MS = 20;
+
+const IDLE = 0;
+const WAITING = 1;
+const ANSWERED = 2;
+
+export function watchdogBuffer(): SharedArrayBuffer {
+  return new SharedArrayBuffer((SLOT_BASE + SLOTS * SLOT_WORDS) * 4);
+}
+
+interface Handler { handle(request: ServeRequest, signal?: AbortSignal): Promise<ServeResponse> }
+
+/** The worker's side: the heartbeat, and the table of open connections and their requests. */
+export class ConnectionTable {
+  private readonly ctl: Int32Array;
+  private readonly free: number[] = [];
+  private nextId = 1;
+  private readonly slotOfSocket = new WeakMap<object, number>();
+  /** The slot whose request is being handed to the handlers (the listener's call is on the stack). */
+  private entering = -1;
+  private readonly slotOfRequest = new WeakMap<ServeRequest, number>();
+  private readonly timer: ReturnType<typeof setInterval>;
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.ctl = new Int32Array(buffer);
+    for (let i = SLOTS - 1; i >= 0; i--) this.free.push(i);
+    this.timer = setInterval(() => {
+      // The main thread decided to kill this worker: stay off the sockets until it does.
+      if (Atomics.load(this.ctl, KILLED) !== 0) Atomics.wait(this.ctl, KILLED, 1);
+      Atomics.add(this.ctl, BEAT, 1);
+    }, BEAT_MS);
+    this.timer.unref();
+  }
+
+  close(): void { clearInterval(this.timer); }
+
+  private id(): number {
+    const id = this.nextId;
+    this.nextId = (this.nextId % 0x7ffffffe) + 1;
+    return id;
+  }
+
+  /** A plain-TCP connection the HTTP/1.x server took: tracked until it closes. */
+  connection(socket: Socket): void {
+    const fd = socketFd(socket);
+    if (fd < 0) return;
+    const slot = this.free.pop();
+    if (slot === undefined) return;
+    const at = SLOT_BASE + slot * SLOT_WORDS;
+    const ctl = this.ctl;
+    ctl[at + 1] = fd;
+    ctl[at + 2] = IDLE;
+    ctl[at + 3] = 0;
+    Atomics.store(ctl, at, this.id());
+    this.slotOfSocket.set(socket, slot);
+    socket.once('close', () => {
+      Atomics.store(ctl, at, 0);
+      this.free.push(slot);
+    });
+  }
+
+  /** Wraps the node listener: a request marks its connection busy until its response is done. */
+  listener<Q extends IncomingMessage, S extends ServerResponse>(inner: (req: Q, res: S) => void): (req: Q, res: S) => void {
+    const ctl = this.ctl;
+    return (req, res) => {
+      const slot = req.httpVersionMajor === 1 && req.socket ? this.slotOfSocket.get(req.socket) : undefined;
+      if (slot === undefined) { inner(req, res); return; }
+      const at = SLOT_BASE + slot * SLOT_WORDS;
+      const conn = ctl[at];
+      ctl[at + 3] = this.id();
+      Atomics.store(ctl, at + 2, WAITING);
+      const done = () => { if (ctl[at] === conn) Atomics.store(ctl, at + 2, IDLE); };
+      res.once('finish', done);
+      this.entering = slot;
+      try {
+        inner(req, res);
+      } finally {
+        this.entering = -1;
+      }
+    };
+  }
+
+  /**
+   * Wraps the handler the listener calls (outermost): learns which slot each
+   * ServeRequest belongs to, and marks it answered once the response (or the
+   * refusal) is back, since its head then leaves in the same turn.
+   */
+  outer(inner: Handler): Handler {
+    const ctl = this.ctl;
+    return {
+      handle: (request, signal) => {
+        const slot = this.entering;
+        if (slot < 0) return inner.handle(request, signal);
+        this.slotOfRequest.set(request, slot);
+        const at = SLOT_BASE + slot * SLOT_WORDS;
+        const req = ctl[at + 3];
+        const answered = () => { if (ctl[at + 3] === req && ctl[at + 2] === WAITING) Atomics.store(ctl, at + 2, ANSWERED); };
+        const p = inner.handle(request, signal);
+        p.then(answered, answered);
+        return p;
+      },
+    };
+  }
+
+  /** Wraps the machine (innermost): CURRENT names the request while its guest call runs on this stack. */
+  inner(machine: Handler): Handler {
+    const ctl = this.ctl;
+    return {
+      handle: (request, signal) => {
+        const slot = this.slotOfRequest.get(request);
+        if (slot === undefined) return machine.handle(request, signal);
+        Atomics.store(ctl, CURRENT, ctl[SLOT_BASE + slot * SLOT_WORDS + 3]);
+        try {
+          return machine.handle(request, signal);
+        } finally {
+          Atomics.store(ctl, CURRENT, 0);
+        }
+      },
+    };
+  }
+}
+
+function socketFd(socket: Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: number } } | null)?._handle?.fd;
+  return typeof fd === 'number' && fd > 2 ? fd : -1;
+}
+
+/** What the main thread did for the connections of a killed worker. */
+export interface StrandedAnswers { offender: boolean; answered503: number; reset: number }
+
+/**
+ * The main thread's side, called with the worker stuck: marks it killed and
+ * answers what can be answered on its connections. The caller terminates the
+ * worker right after (which closes the sockets).
+ */
+export function answerStranded(buffer: SharedArrayBuffer, cpuTimeoutMs: number): StrandedAnswers {
+  const ctl = new Int32Array(buffer);
+  Atomics.store(ctl, KILLED, 1);
+  const current = Atomics.load(ctl, CURRENT);
+  const out: StrandedAnswers = { offender: false, answered503: 0, reset: 0 };
+  const busy = () => response(503, 'Service Unavailable', 'the worker serving this connection was stopped (a request ran past --cpu-timeout); retry\n', { 'retry-after': '1' });
+  for (let slot = 0; slot < SLOTS; slot++) {
+    const at = SLOT_BASE + slot * SLOT_WORDS;
+    if (Atomics.load(ctl, at) === 0) continue;
+    const fd = ctl[at + 1];
+    const state = ctl[at + 2];
+    if (state === ANSWERED) { out.reset++; continue; }
+    if (state === IDLE) {
+      // A kept-alive connection: answer only if a request arrived that the worker never read.
+      if (drain(fd) && answerOnFd(fd, busy())) out.answered503++;
+      continue;
+    }
+    const offender = current !== 0 && ctl[at + 3] === current;
+    const ok = answerOnFd(fd, offender
+      ? response(500, 'Internal Server Error', `the component ran longer than --cpu-timeout (${cpuTimeoutMs} ms) without yielding; its worker was stopped\n`, {})
+      : busy());
+    drain(fd);
+    if (!ok) out.reset++;
+    else if (offender) out.offender = true;
+    else out.answered503++;
+  }
+  return out;
+}
+
+function response(status: number, reason: string, body: string, extra: Record<string, string>): Buffer {
+  const head = [`HTTP/1.1 ${status} ${reason}`, 'content-type: text/plain; charset=utf-8', `content-length: ${Buffer.byteLength(body)}`, 'connection: close'];
+  for (const [k, v] of Object.entries(extra)) head.push(`${k}: ${v}`);
+  return Buffer.from(`${head.join('\r\n')}\r\n\r\n${body}`);
+}
+
+/** Writes `bytes` to a non-blocking socket fd; false if it could not. */
+function answerOnFd(fd: number, bytes: Buffer): boolean {
+  try {
+    let off = 0;
+    for (let tries = 0; off < bytes.length && tries < 8; tries++) off += writeSync(fd, bytes, off);
+    return off === bytes.length;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Reads away what the client already sent (closing a socket with unread
+ * input resets it, and the reset can destroy the answer before the client
+ * reads it). True if there was anything.
+ */
+function drain(fd: number): boolean {
+  const sink = Buffer.allocUnsafe(64 * 1024);
+  let any = false;
+  try {
+    for (let i = 0; i < 64; i++) {
+      if (readSync(fd, sink, 0, sink.length, null) <= 0) break;
+      any = true;
+    }
+  } catch {
+    // EAGAIN: nothing (more) to read
+  }
+  return any;
+}

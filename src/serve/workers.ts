@@ -1,0 +1,246 @@
+// `weir serve --workers N` (the default: one per available core): the main
+// thread supervises N worker threads, each running the whole of `weir serve`
+// (its own compiled components, instance pool and limits) and accepting
+// connections itself on the same port (SO_REUSEPORT: the kernel spreads
+// connections, no request hops between threads). The supervisor:
+// - picks the port (so `--addr HOST:0` gives every worker the same one) and
+//   prints `Serving HTTP on …` once every worker listens;
+// - runs the CPU watchdog (watchdog.ts): a worker whose event loop has not
+//   turned for --cpu-timeout is stuck in guest code; its waiting requests are
+//   answered (500 for the one running, 503 + Retry-After for the others) and
+//   it is terminated; a fresh worker takes its place, the others see nothing;
+// - starts a new worker when one dies (with a back-off if that repeats);
+// - serves /metrics for all of them (--metrics-addr), summing their counts;
+// - on SIGINT/SIGTERM asks every worker to drain and exits when all did.
+//
+// Limits that are per server (--max-concurrent-requests, --max-connections)
+// are counted across workers in shared memory (limits.ts Gate).
+
+import { availableParallelism } from 'node:os';
+import { createServer } from 'node:net';
+import { Worker } from 'node:worker_threads';
+import type { ServeOptions } from '../cli/args.ts';
+import { GLOBAL } from './cli.ts';
+import { listenMetrics } from './cli-extras.ts';
+import { renderMetrics, type MetricsSnapshot } from './metrics.ts';
+import { BEAT, BEAT_MS, answerStranded, watchdogBuffer } from './watchdog.ts';
+
+/** --cpu-timeout's default. */
+export const DEFAULT_CPU_TIMEOUT_MS = 10_000;
+
+/** --workers' default: the cores this process may use. */
+export function defaultWorkers(): number { return availableParallelism(); }
+
+/** What a worker thread gets (workerData). */
+export interface WorkerData {
+  opts: ServeOptions;
+  /** The module exporting `serveHere` (commands.js, or the CLI bundle). */
+  commandsUrl: string;
+  index: number;
+  port: number;
+  global: SharedArrayBuffer;
+  watchdog: SharedArrayBuffer | null;
+}
+
+/** Messages from a worker. */
+export type WorkerMessage =
+  | { type: 'ready' }
+  | { type: 'failed'; code: number; text: string }
+  | { type: 'stopped'; code: number }
+  | { type: 'metrics'; id: number; snapshot: MetricsSnapshot | null };
+
+interface Member {
+  index: number;
+  worker: Worker;
+  watchdog: SharedArrayBuffer | null;
+  ready: boolean;
+  /** BEAT as last seen, and when it last moved. */
+  beat: number;
+  movedAt: number;
+  /** Stopped on purpose (watchdog, shutdown): its exit is expected. */
+  killed: boolean;
+  startedAt: number;
+}
+
+export interface WorkerPoolOptions {
+  opts: ServeOptions;
+  workers: number;
+  /** 0: no watchdog. */
+  cpuTimeoutMs: number;
+  commandsUrl: string;
+  log: (line: string) => void;
+}
+
+/** Runs `weir serve` on worker threads; resolves with the exit status. */
+export async function serveWorkers(o: WorkerPoolOptions): Promise<number> {
+  const { opts, log } = o;
+  const port = await pickPort(opts.host, opts.port).catch((e: NodeJS.ErrnoException) => {
+    log(`weir: cannot listen on ${opts.host}:${opts.port}: ${e.code ?? e.message}`);
+    return -1;
+  });
+  if (port < 0) return 1;
+  const global = new SharedArrayBuffer(GLOBAL.length * 4);
+  const members = new Map<number, Member>();
+  let restarts = 0;
+  let kills = 0;
+  let stopping = false;
+  let started = false;
+  const failures = new Map<number, number>();
+  let settle: (code: number) => void = () => {};
+  const finished = new Promise<number>((r) => { settle = r; });
+  let startup: { left: number; resolve: (ok: boolean) => void } | null = null;
+  const startupDone = new Promise<boolean>((resolve) => { startup = { left: o.workers, resolve }; });
+  const stoppedCodes: number[] = [];
+  const metricWaiters = new Map<number, (s: MetricsSnapshot | null) => void>();
+  let metricsId = 0;
+
+  const spawn = (index: number): void => {
+    const watchdog = o.cpuTimeoutMs > 0 ? watchdogBuffer() : null;
+    const data: WorkerData = { opts, commandsUrl: o.commandsUrl, index, port, global, watchdog };
+    const ts = import.meta.url.endsWith('.ts');
+    const worker = new Worker(new URL(ts ? '../serve/serve-worker.ts' : '../serve/serve-worker.js', import.meta.url) /* also right from the CLI bundle in dist/cli/ */, {
+      workerData: data, stdin: false, stdout: false, stderr: false,
+    });
+    const m: Member = { index, worker, watchdog, ready: false, beat: 0, movedAt: Date.now(), killed: false, startedAt: Date.now() };
+    members.set(index, m);
+    worker.on('message', (msg: WorkerMessage) => {
+      switch (msg.type) {
+        case 'ready':
+          m.ready = true;
+          m.movedAt = Date.now();
+          if (!started && startup) { if (--startup.left === 0) startup.resolve(true); }
+          break;
+        case 'failed':
+          if (!started) {
+            // Every worker fails the same way: say it once.
+            if (startup) { process.stderr.write(msg.text); startup.resolve(false); startup = null; stoppedCodes.push(msg.code); }
+          } else {
+            process.stderr.write(msg.text);
+          }
+          break;
+        case 'stopped':
+          stoppedCodes.push(msg.code);
+          m.killed = true;
+          void worker.terminate(); // pooled connections or timers must not keep it alive
+          break;
+        case 'metrics':
+          metricWaiters.get(msg.id)?.(msg.snapshot);
+          break;
+      }
+    });
+    worker.on('error', (e) => {
+      log(`weir: worker ${index}: ${e instanceof Error ? (opts.verbose ? e.stack ?? e.message : e.message) : String(e)}`);
+    });
+    worker.on('exit', (code) => {
+      if (members.get(index) === m) members.delete(index);
+      if (!started) {
+        if (startup && !m.ready) { startup.resolve(false); startup = null; if (stoppedCodes.length === 0) stoppedCodes.push(code === 0 ? 1 : code); }
+        return;
+      }
+      if (stopping) {
+        if (members.size === 0) settle(Math.max(0, ...stoppedCodes));
+        return;
+      }
+      if (m.killed) return; // the watchdog already started its successor
+      // A worker died on its own (out of memory, an internal error): start another, backing off if it keeps dying.
+      const quick = Date.now() - m.startedAt < 2000;
+      const n = quick ? (failures.get(index) ?? 0) + 1 : 0;
+      failures.set(index, n);
+      const delay = n <= 1 ? 0 : Math.min(100 * 2 ** n, 5000);
+      log(`weir: worker ${index} exited (code ${code}); starting a new one${delay ? ` in ${delay} ms` : ''}`);
+      restarts++;
+      setTimeout(() => { if (!stopping) spawn(index); }, delay);
+    });
+  };
+
+  let metricsServer: Awaited<ReturnType<typeof listenMetrics>> | null = null;
+  if (opts.metricsAddr) {
+    const render = async () => {
+      const live = [...members.values()].filter((m) => m.ready && !m.killed);
+      const snaps = await Promise.all(live.map((m) => new Promise<MetricsSnapshot | null>((resolve) => {
+        const id = ++metricsId;
+        const timer = setTimeout(() => { metricWaiters.delete(id); resolve(null); }, 1000);
+        metricWaiters.set(id, (s) => { clearTimeout(timer); metricWaiters.delete(id); resolve(s); });
+        m.worker.postMessage({ type: 'metrics', id });
+      })));
+      return renderMetrics(snaps.filter((s): s is MetricsSnapshot => s !== null), { workers: live.length, restarts, watchdogKills: kills });
+    };
+    try {
+      metricsServer = await listenMetrics(render, opts.metricsAddr.host, opts.metricsAddr.port);
+    } catch (e) {
+      log(`weir: cannot listen on --metrics-addr ${opts.metricsAddr.host}:${opts.metricsAddr.port}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      return 1;
+    }
+  }
+
+  for (let i = 1; i <= o.workers; i++) spawn(i);
+  const ok = await startupDone;
+  if (!ok) {
+    stopping = true;
+    metricsServer?.close();
+    await Promise.all([...members.values()].map((m) => m.worker.terminate()));
+    return Math.max(1, ...stoppedCodes);
+  }
+  started = true;
+
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  const tls = opts.tlsCert !== undefined;
+  process.stderr.write(tls ? `Serving HTTPS on https://${host}:${port}/\n` : `Serving HTTP on http://${host}:${port}/\n`);
+  const maddr = metricsServer?.address();
+  if (maddr && typeof maddr === 'object') {
+    const mh = maddr.address.includes(':') ? `[${maddr.address}]` : maddr.address;
+    process.stderr.write(`Metrics on http://${mh}:${maddr.port}/metrics\n`);
+  }
+  if (opts.verbose) log(`weir: ${o.workers} worker thread(s)${o.cpuTimeoutMs > 0 ? `, --cpu-timeout ${o.cpuTimeoutMs} ms` : ', no CPU watchdog'}`);
+
+  // The watchdog: checks often enough to act within the deadline plus ~50 ms.
+  const watch = o.cpuTimeoutMs > 0 ? setInterval(() => {
+    const now = Date.now();
+    for (const m of members.values()) {
+      if (!m.ready || m.killed || !m.watchdog) continue;
+      const beat = Atomics.load(new Int32Array(m.watchdog), BEAT);
+      if (beat !== m.beat) { m.beat = beat; m.movedAt = now; continue; }
+      if (now - m.movedAt < o.cpuTimeoutMs + BEAT_MS) continue;
+      m.killed = true;
+      kills++;
+      const a = answerStranded(m.watchdog, o.cpuTimeoutMs);
+      log(`weir: worker ${m.index}: a guest ran past --cpu-timeout (${o.cpuTimeoutMs} ms) without yielding: worker stopped `
+        + `(${a.offender ? '1 request answered 500, ' : ''}${a.answered503} answered 503, ${a.reset} reset); starting a new one`);
+      void m.worker.terminate();
+      if (!stopping) { restarts++; spawn(m.index); }
+    }
+  }, Math.max(5, Math.min(25, Math.floor(o.cpuTimeoutMs / 4)))) : null;
+
+  const stop = (signal: string) => {
+    if (stopping) { log(`weir: ${signal} again: exiting now`); settle(130); return; }
+    stopping = true;
+    if (opts.verbose) log(`weir: ${signal}: asking ${members.size} worker(s) to finish their requests`);
+    for (const m of members.values()) m.worker.postMessage({ type: 'stop' });
+    if (members.size === 0) settle(0);
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  const code = await finished;
+  if (watch) clearInterval(watch);
+  metricsServer?.close();
+  metricsServer?.closeAllConnections();
+  await Promise.all([...members.values()].map((m) => m.worker.terminate()));
+  return code;
+}
+
+/**
+ * The port every worker binds. The probe listens without SO_REUSEPORT, so a
+ * port that another process holds (even with SO_REUSEPORT) is refused here
+ * instead of being silently shared; port 0 picks a free one.
+ */
+function pickPort(host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen({ port, host, exclusive: true }, () => {
+      const a = probe.address();
+      const p = a && typeof a === 'object' ? a.port : port;
+      probe.close(() => resolve(p));
+    });
+  });
+}

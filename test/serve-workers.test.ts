@@ -1,0 +1,147 @@
+// `weir serve --workers N` and the CPU watchdog (issue 10), through the built
+// command with a componentize-qjs service: a guest in `for (;;) {}` is stopped
+// within --cpu-timeout while the other worker keeps serving, its request gets
+// 500 and its worker's other waiting requests 503 + Retry-After, a fresh
+// worker takes over; connections spread over the workers; limits are counted
+// across workers; SIGTERM drains every worker.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { startServe, weirBin, type Served } from './helpers/http-serve-fixtures.ts';
+import { buildLimitsService } from './helpers/serve-limits-fixtures.ts';
+
+assert.ok(existsSync(weirBin), 'run npm run build first');
+const wasm: string | undefined = await buildLimitsService();
+const skip = () => (wasm ? false : 'componentize-qjs or the WASI 0.3 WIT is not available');
+
+async function withServe<T>(args: string[], body: (s: Served) => Promise<T>): Promise<T> {
+  const s = await startServe([...args, wasm!]);
+  try {
+    return await body(s);
+  } finally {
+    if (s.child.exitCode === null) await s.stop('SIGKILL');
+  }
+}
+
+interface Answer { status: number; body: string; retryAfter: string | undefined; ms: number }
+
+/** One GET; `agent` false: a fresh connection that closes after the answer. */
+function get(url: string, agent: Agent | false, timeoutMs = 15_000): Promise<Answer> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent, headers: agent ? {} : { connection: 'close' }, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode!, body, retryAfter: res.headers['retry-after'] as string | undefined, ms: performance.now() - t0 }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('client timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('--workers 2 --cpu-timeout 1s: a guest looping forever is stopped in time (500), its worker\'s waiting requests get 503, the other worker serves on, a fresh worker takes over', { skip: skip(), timeout: 120_000 }, async (t) => {
+  await withServe(['--workers', '2', '--cpu-timeout', '1s', '--max-instance-concurrent-reuse-count', '100'], async (s) => {
+    // Clients on kept-alive connections (opened before the loop starts), each sending requests back to back.
+    // A client whose connection belonged to the stopped worker gets 503 (or 500) and stops there.
+    const clients = Array.from({ length: 8 }, () => ({ agent: new Agent({ keepAlive: true, maxSockets: 1 }), answers: [] as Answer[], errors: [] as string[], stopped: false }));
+    for (const c of clients) await get(`${s.url}/count?ms=0`, c.agent);
+    let running = true;
+    let spinAt = Infinity;
+    const duringStall: number[] = [];
+    const loops = clients.map(async (c) => {
+      while (running && !c.stopped) {
+        try {
+          const a = await get(`${s.url}/count?ms=5`, c.agent);
+          c.answers.push(a);
+          if (a.status === 200 && performance.now() - a.ms > spinAt + 100 && performance.now() < spinAt + 900) duringStall.push(a.status);
+          if (a.status !== 200) c.stopped = true;
+        } catch (e) {
+          c.errors.push(String(e));
+          c.stopped = true;
+        }
+      }
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    spinAt = performance.now();
+    const spin = await get(`${s.url}/spin`, false);
+    t.diagnostic(`the looping request was answered ${Math.round(spin.ms)} ms after it was sent`);
+    assert.equal(spin.status, 500, spin.body);
+    assert.match(spin.body, /--cpu-timeout/);
+    assert.ok(spin.ms >= 1000, `stopped after ${spin.ms} ms, before the deadline`);
+    assert.ok(spin.ms < 1000 + 600, `stopped after ${spin.ms} ms (deadline 1000 ms + 100 ms, with slack for this shared machine)`);
+    // A fresh worker takes over: new connections are served.
+    await new Promise((r) => setTimeout(r, 300));
+    running = false;
+    await Promise.all(loops);
+    for (const c of clients) c.agent.destroy();
+    const fresh = await Promise.all(Array.from({ length: 8 }, () => get(`${s.url}/count?ms=0`, false)));
+    assert.deepEqual(fresh.map((a) => a.status), Array(8).fill(200));
+
+    const errors = clients.flatMap((c) => c.errors);
+    assert.deepEqual(errors, [], 'no client saw a reset or a hang');
+    const refused = clients.flatMap((c) => c.answers.filter((a) => a.status !== 200));
+    for (const a of refused) {
+      assert.equal(a.status, 503, a.body);
+      assert.equal(a.retryAfter, '1');
+    }
+    t.diagnostic(`${clients.filter((c) => c.stopped).length} of 8 clients were on the stopped worker (503); ${duringStall.length} requests answered 200 by the other worker during the stall`);
+    assert.ok(duringStall.length > 0, 'the other worker kept serving while one was stuck');
+    assert.match(s.stderr(), /worker \d: a guest ran past --cpu-timeout \(1000 ms\) without yielding: worker stopped \(1 request answered 500/);
+    // The server is still up and drains on SIGTERM.
+    assert.equal(await s.stop('SIGTERM'), 0);
+  });
+});
+
+test('--workers 2: connections are spread over both workers (access log worker_id), one process-wide id space, /metrics sums them', { skip: skip(), timeout: 60_000 }, async () => {
+  await withServe(['--workers', '2', '--log-format', 'json', '--metrics-addr', '127.0.0.1:0'], async (s) => {
+    for (let i = 0; i < 40; i++) assert.equal((await get(`${s.url}/count?ms=0`, false)).status, 200);
+    await new Promise((r) => setTimeout(r, 100));
+    const lines = s.stderr().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { worker_id: number; request_id: number; instance_id: number });
+    assert.equal(lines.length, 40);
+    assert.deepEqual([...new Set(lines.map((l) => l.worker_id))].sort(), [1, 2], 'both workers served requests');
+    assert.equal(new Set(lines.map((l) => l.request_id)).size, 40, 'request ids are unique across workers');
+    const metricsUrl = /Metrics on (\S+)/.exec(s.stderr())![1];
+    const text = await (await fetch(metricsUrl)).text();
+    assert.match(text, /^weir_workers 2$/m);
+    assert.match(text, /^weir_http_requests_total\{code="200"\} 40$/m);
+    const instances = Number(/^weir_instances (\d+)$/m.exec(text)![1]);
+    assert.ok(instances >= 2, `each worker holds its own instances (${instances})`);
+  });
+});
+
+test('--workers 2 --max-concurrent-requests 2: the limit holds across workers (the rest wait, then 503)', { skip: skip(), timeout: 60_000 }, async () => {
+  await withServe(['--workers', '2', '--max-concurrent-requests', '2', '--queue-timeout', '400ms'], async (s) => {
+    const answers = await Promise.all(Array.from({ length: 6 }, () => get(`${s.url}/count?ms=1500`, false)));
+    const statuses = answers.map((a) => a.status).sort();
+    assert.deepEqual(statuses, [200, 200, 503, 503, 503, 503], 'two admitted in all, not two per worker');
+  });
+});
+
+test('--workers 2: SIGTERM with requests in flight on both workers: they finish (200) and weir exits 0', { skip: skip(), timeout: 60_000 }, async () => {
+  await withServe(['--workers', '2'], async (s) => {
+    const inFlight = Array.from({ length: 8 }, () => get(`${s.url}/count?ms=600`, false));
+    await new Promise((r) => setTimeout(r, 250));
+    const code = s.stop('SIGTERM');
+    assert.deepEqual((await Promise.all(inFlight)).map((a) => a.status), Array(8).fill(200));
+    assert.equal(await code, 0);
+  });
+});
+
+test('--workers 0 serves on the main thread (weir_workers 1); bad --workers / --cpu-timeout values are usage errors', { skip: skip(), timeout: 60_000 }, async () => {
+  await withServe(['--workers', '0', '--metrics-addr', '127.0.0.1:0'], async (s) => {
+    assert.equal((await get(`${s.url}/count?ms=0`, false)).status, 200);
+    const text = await (await fetch(/Metrics on (\S+)/.exec(s.stderr())![1])).text();
+    assert.match(text, /^weir_workers 1$/m);
+  });
+  const { spawnSync } = await import('node:child_process');
+  for (const bad of [['--workers', 'two'], ['--cpu-timeout', 'soon']]) {
+    const r = spawnSync(process.execPath, [weirBin, 'serve', ...bad, wasm!], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(bad[0]));
+  }
+});
