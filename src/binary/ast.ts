@@ -2,6 +2,26 @@
 // unresolved here; validation resolves them. Every node keeps the byte offset
 // it was decoded from so later errors can point at the input.
 
+/** Primitive value types (Binary.md `primvaltype`). */
+export type PrimName =
+  | 'bool' | 's8' | 'u8' | 's16' | 'u16' | 's32' | 'u32' | 's64' | 'u64'
+  | 'f32' | 'f64' | 'char' | 'string' | 'error-context';
+
+// Core wasm types, as core modules and core type definitions state them.
+export type CoreValType = 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref' | 'ref';
+export interface CoreFuncType { kind: 'func'; params: CoreValType[]; results: CoreValType[] }
+export type CoreExternType =
+  | { kind: 'func'; type: CoreFuncType }
+  | { kind: 'table'; elem: CoreValType; min: number; max: number | null; is64?: boolean }
+  | { kind: 'memory'; min: number; max: number | null; shared: boolean; is64: boolean }
+  | { kind: 'global'; type: CoreValType; mutable: boolean }
+  | { kind: 'tag'; type: CoreFuncType };
+export interface CoreModuleType {
+  kind: 'module';
+  imports: { module: string; name: string; type: CoreExternType }[];
+  exports: Map<string, CoreExternType>;
+}
+
 export type CoreSort = 'func' | 'table' | 'memory' | 'global' | 'tag' | 'type' | 'module' | 'instance';
 export type Sort =
   | { core: CoreSort }
@@ -34,10 +54,10 @@ export type Alias =
   | { kind: 'outer'; sort: Sort; count: number; idx: number; offset: number };
 
 // ---- types ----
-export type ValTypeRef = { kind: 'idx'; idx: number } | { kind: 'prim'; name: import('../types/types.ts').PrimName };
+export type ValTypeRef = { kind: 'idx'; idx: number } | { kind: 'prim'; name: PrimName };
 
 export type DefValType =
-  | { kind: 'prim'; name: import('../types/types.ts').PrimName }
+  | { kind: 'prim'; name: PrimName }
   | { kind: 'record'; fields: { name: string; type: ValTypeRef }[] }
   | { kind: 'variant'; cases: { name: string; type: ValTypeRef | null }[] }
   | { kind: 'list'; elem: ValTypeRef; length: number | null }
@@ -78,7 +98,7 @@ export type TypeAst =
   | { kind: 'resource'; rep: 'i32' | 'i64'; dtor: number | null; offset: number };
 
 // core types in a component: only module types and function types (plus GC forms we keep opaque)
-export type CoreValTypeAst = import('../types/types.ts').CoreValType;
+export type CoreValTypeAst = CoreValType;
 export type CoreExternTypeAst =
   | { kind: 'func'; typeIdx: number }
   | { kind: 'table'; elem: CoreValTypeAst; min: number; max: number | null; is64: boolean }

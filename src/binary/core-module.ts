@@ -4,7 +4,7 @@
 // to be right for valid modules and fail cleanly (DecodeError) on malformed ones.
 
 import { DecodeError } from '../errors.ts';
-import type { CoreExternType, CoreFuncType, CoreModuleType, CoreValType } from '../types/types.ts';
+import type { CoreExternType, CoreFuncType, CoreModuleType, CoreValType } from './ast.ts';
 import { Reader } from './reader.ts';
 
 /**

@@ -2,7 +2,7 @@
 // ast.ts; every malformed input becomes a DecodeError naming the byte offset.
 
 import { DecodeError } from '../errors.ts';
-import type { PrimName } from '../types/types.ts';
+import type { PrimName } from './ast.ts';
 import type {
   Alias, Canon, CanonOpts, ComponentAst, ComponentDecl, CoreExternTypeAst, CoreInstanceExpr, CoreSort,
   CoreTypeAst, CoreValTypeAst, DefValType, Definition, ExternTypeAst, InstanceDecl, InstanceExpr,

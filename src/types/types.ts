@@ -3,9 +3,11 @@
 // consumer (ABI planner, linker, WIT printer) sees plain structural values.
 // Resource types are the only nominal types: compared by object identity.
 
-export type PrimName =
-  | 'bool' | 's8' | 'u8' | 's16' | 'u16' | 's32' | 'u32' | 's64' | 'u64'
-  | 'f32' | 'f64' | 'char' | 'string' | 'error-context';
+// The names of primitive value types and the core wasm types are the binary
+// format's vocabulary (binary/ast.ts); they are re-exported here for every
+// layer above.
+import type { CoreExternType, CoreModuleType, PrimName } from '../binary/ast.ts';
+export type { CoreExternType, CoreFuncType, CoreModuleType, CoreValType, PrimName } from '../binary/ast.ts';
 
 export interface PrimType { kind: PrimName }
 export interface RecordType { kind: 'record'; fields: { name: string; type: ValType }[] }
@@ -86,21 +88,6 @@ export interface ComponentType {
   importedResources: ResourceType[];
   /** Resources introduced by `(sub resource)` exports: fresh per instantiation. */
   exportedResources: ResourceType[];
-}
-
-// ---- core types ----
-export type CoreValType = 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref' | 'ref';
-export interface CoreFuncType { kind: 'func'; params: CoreValType[]; results: CoreValType[] }
-export type CoreExternType =
-  | { kind: 'func'; type: CoreFuncType }
-  | { kind: 'table'; elem: CoreValType; min: number; max: number | null; is64?: boolean }
-  | { kind: 'memory'; min: number; max: number | null; shared: boolean; is64: boolean }
-  | { kind: 'global'; type: CoreValType; mutable: boolean }
-  | { kind: 'tag'; type: CoreFuncType };
-export interface CoreModuleType {
-  kind: 'module';
-  imports: { module: string; name: string; type: CoreExternType }[];
-  exports: Map<string, CoreExternType>;
 }
 
 export const prim = (kind: PrimName): PrimType => ({ kind });
