@@ -75,28 +75,14 @@ function kindOf(message: string, cause: unknown): TrapKind {
   return k === 'other' && cause instanceof WebAssembly.RuntimeError ? (WASM_TRAP_KINDS.get(cause.message) ?? 'wasm-trap') : k;
 }
 
-type TrapOf = {
-  /** A Trap for a named reason (the message is built from the table). */
-  <K extends TrapReasonName>(kind: K, ...args: TrapReasonArgs<K>): Trap;
-  /** @deprecated transition only: a message typed out at the call site (removed once every site names its reason). */
-  (message: string): Trap;
-};
-type ThrowTrap = {
-  /** Throw the Trap for a named reason. */
-  <K extends TrapReasonName>(kind: K, ...args: TrapReasonArgs<K>): never;
-  /** @deprecated transition only: a message typed out at the call site. */
-  (message: string): never;
-};
-type ThrowTrapIf = {
-  /** Throw the Trap for a named reason when `cond` holds. */
-  <K extends TrapReasonName>(cond: boolean, kind: K, ...args: TrapReasonArgs<K>): void;
-  /** @deprecated transition only: a message typed out at the call site. */
-  (cond: boolean, message: string): void;
-};
+type TrapOf = <K extends TrapReasonName>(kind: K, ...args: TrapReasonArgs<K>) => Trap;
+type ThrowTrap = <K extends TrapReasonName>(kind: K, ...args: TrapReasonArgs<K>) => never;
+type ThrowTrapIf = <K extends TrapReasonName>(cond: boolean, kind: K, ...args: TrapReasonArgs<K>) => void;
 
 // The values go in as separate parameters, not a rest array or a built
 // message, so a check that passes allocates nothing.
 function trapOfImpl(kind: string, a?: unknown, b?: unknown, c?: unknown, d?: unknown): Trap {
+  // The types admit only names of the table; a plain message from untyped code still makes a Trap.
   if (!Object.hasOwn(TrapReason, kind)) return new Trap(kind);
   return new Trap((trapMessage as (k: string, ...v: unknown[]) => string)(kind, a, b, c, d), { kind: kind as TrapReasonName });
 }

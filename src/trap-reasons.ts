@@ -52,7 +52,7 @@ export const TrapReason = {
   'handle-not-error-context': (i: number) => `handle index ${i} is not an error-context`,
   'handle-not-stream-end': (i: number, end: 'readable' | 'writable') => `handle index ${i} is not a ${end} stream end`,
   'handle-not-future-end': (i: number, end: 'readable' | 'writable') => `handle index ${i} is not a ${end} future end`,
-  'handle-not-copy-end': (i: number, what: 'stream' | 'future', end: 'readable' | 'writable') => `handle index ${i} is not a ${what} ${end} end`,
+  'handle-not-copy-end': (i: number, what: string) => `handle index ${i} is not a ${what} end`,
   'handle-wrong-cancel-type': (i: number) => `handle index ${i} has the wrong type for this cancel`,
 
   // ---- waitables, waitable sets, subtasks

@@ -11,7 +11,7 @@ import { createContext, ensureViews, checkRange, type CanonOptions, type HandleO
 import { planAsyncLift } from '../abi/func.ts';
 import { planValue } from '../abi/plan.ts';
 import { loadStringFromRange } from '../abi/strings.ts';
-import { Trap, trapIf } from '../errors.ts';
+import { trap, trapIf } from '../errors.ts';
 import type { CanonInfo, ComponentDef } from '../types/validate.ts';
 import type { FuncType, FutureType, StreamType } from '../types/types.ts';
 import { resourceDrop, resourceNew, resourceRep, type ComponentInstanceState } from './instance.ts';
@@ -82,12 +82,12 @@ function makeAsyncHandleOps(inst: ComponentInstanceState): Partial<HandleOps> {
   return {
     liftStream(t: StreamType, i: number): unknown {
       const e = inst.handles.remove(i);
-      trapIf(!(e instanceof ReadableStreamEnd), `handle index ${i} is not a readable stream end`);
+      trapIf(!(e instanceof ReadableStreamEnd), 'handle-not-stream-end', i, 'readable');
       const end = e as ReadableStreamEnd;
-      trapIf(!sameType(end.shared.t, t.elem), 'stream type mismatch');
-      trapIf(end.state === CopyState.DONE, 'cannot lift stream after being notified that the writable end dropped');
-      trapIf(end.state !== CopyState.IDLE, 'cannot lift stream while a read is in progress');
-      trapIf(end.inWaitableSet(), "cannot lift stream while it's in a waitable set");
+      trapIf(!sameType(end.shared.t, t.elem), 'stream-type-mismatch');
+      trapIf(end.state === CopyState.DONE, 'lift-stream-after-drop');
+      trapIf(end.state !== CopyState.IDLE, 'lift-stream-while-reading');
+      trapIf(end.inWaitableSet(), 'lift-stream-in-waitable-set');
       return end.shared;
     },
     lowerStream(t: StreamType, v: unknown): number {
@@ -95,12 +95,12 @@ function makeAsyncHandleOps(inst: ComponentInstanceState): Partial<HandleOps> {
     },
     liftFuture(t: FutureType, i: number): unknown {
       const e = inst.handles.remove(i);
-      trapIf(!(e instanceof ReadableFutureEnd), `handle index ${i} is not a readable future end`);
+      trapIf(!(e instanceof ReadableFutureEnd), 'handle-not-future-end', i, 'readable');
       const end = e as ReadableFutureEnd;
-      trapIf(!sameType(end.shared.t, t.elem), 'future type mismatch');
-      trapIf(end.state === CopyState.DONE, 'cannot lift future after previous read succeeded');
-      trapIf(end.state !== CopyState.IDLE, 'cannot lift future while a read is in progress');
-      trapIf(end.inWaitableSet(), "cannot lift future while it's in a waitable set");
+      trapIf(!sameType(end.shared.t, t.elem), 'future-type-mismatch');
+      trapIf(end.state === CopyState.DONE, 'lift-future-after-read');
+      trapIf(end.state !== CopyState.IDLE, 'lift-future-while-reading');
+      trapIf(end.inWaitableSet(), 'lift-future-in-waitable-set');
       return end.shared;
     },
     lowerFuture(t: FutureType, v: unknown): number {
@@ -108,7 +108,7 @@ function makeAsyncHandleOps(inst: ComponentInstanceState): Partial<HandleOps> {
     },
     liftErrorContext(i: number): unknown {
       const e = inst.handles.get(i);
-      trapIf(!(e instanceof ErrorContext), `handle index ${i} is not an error-context`);
+      trapIf(!(e instanceof ErrorContext), 'handle-not-error-context', i);
       return e;
     },
     lowerErrorContext(v: unknown): number {
@@ -205,7 +205,7 @@ const BUILTINS: { [K in Canon['kind']]?: Builder<K> } = {
 
 export function buildCanon(inst: ComponentInstanceState, c: Canon, info: CanonInfo, s: RtScope, opts: RtOpts): Function | ComponentFunc {
   const build = BUILTINS[c.kind] as Builder<Canon['kind']> | undefined;
-  if (build === undefined) return () => { throw new Trap(`${c.kind} is not supported`); };
+  if (build === undefined) return () => trap('not-supported', c.kind);
   return build(inst, c, info, s, opts);
 }
 
@@ -284,7 +284,7 @@ function canonContextSet(_inst: ComponentInstanceState, c: CanonOf<'context.set'
 function canonBackpressureInc(inst: ComponentInstanceState): Function {
   return guard(() => {
     inst.backpressure++;
-    trapIf(inst.backpressure >= 2 ** 16, 'backpressure counter overflow');
+    trapIf(inst.backpressure >= 2 ** 16, 'backpressure-overflow');
   });
 }
 
@@ -292,7 +292,7 @@ function canonBackpressureInc(inst: ComponentInstanceState): Function {
 function canonBackpressureDec(inst: ComponentInstanceState): Function {
   return guard(() => {
     inst.backpressure--;
-    trapIf(inst.backpressure < 0, 'backpressure counter underflow');
+    trapIf(inst.backpressure < 0, 'backpressure-underflow');
     if (inst.backpressure === 0) wakeBackpressureWaiters(inst);
   });
 }
@@ -308,13 +308,13 @@ function canonTaskReturn(inst: ComponentInstanceState, c: CanonOf<'task.return'>
   const cx = createContext(o, inst.handleOps);
   return guard((...args: unknown[]) => {
     const task = currentThread().task;
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
-    trapIf(!task.async, 'invalid `task.return` signature and/or options for current task (the task is synchronous)');
-    trapIf(!sameType(rt, task.ft.result), 'invalid `task.return` signature and/or options for current task');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
+    trapIf(!task.async, 'task-return-sync');
+    trapIf(!sameType(rt, task.ft.result), 'task-return-mismatch');
     const to = task.opts!;
     // LiftOptions.equal(opts, task.opts); a task.return without `memory` (it lifts nothing from memory) is accepted
     // for a lift that has one, as the reference tests expect.
-    trapIf(to.stringEncoding !== o.stringEncoding || (o.memory !== null && to.memory !== o.memory), 'invalid `task.return` signature and/or options for current task');
+    trapIf(to.stringEncoding !== o.stringEncoding || (o.memory !== null && to.memory !== o.memory), 'task-return-mismatch');
     const result = adapter.liftTaskReturn(cx, args);
     task.return_(result);
   });
@@ -324,8 +324,8 @@ function canonTaskReturn(inst: ComponentInstanceState, c: CanonOf<'task.return'>
 function canonTaskCancel(inst: ComponentInstanceState): Function {
   return guard(() => {
     const task = currentThread().task;
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
-    trapIf(!task.async, 'task.cancel called from a synchronous task');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
+    trapIf(!task.async, 'task-cancel-sync');
     task.cancel();
   });
 }
@@ -335,7 +335,7 @@ function canonTaskCancel(inst: ComponentInstanceState): Function {
 /** canon_waitable_set_new */
 function canonWaitableSetNew(inst: ComponentInstanceState): Function {
   return guard(() => {
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     return inst.handles.add(new WaitableSet());
   });
 }
@@ -346,7 +346,7 @@ function canonWaitableSetWait(inst: ComponentInstanceState, c: CanonOf<'waitable
   const cancellable = c.cancellable;
   return blocking(inst, [['i32', 'i32'], ['i32']], (si: number, ptr: number) => {
     const t = currentThread();
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     const wset = getWaitableSet(inst, si);
     return wset.waitForEventStack(t, cancellable, (e) => unpackEvent(mem, ptr, e));
   });
@@ -358,7 +358,7 @@ function canonWaitableSetPoll(inst: ComponentInstanceState, c: CanonOf<'waitable
   const cancellable = c.cancellable;
   return guard((si: number, ptr: number) => {
     const t = currentThread();
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     const wset = getWaitableSet(inst, si);
     return unpackEvent(mem, ptr, wset.poll(t, cancellable));
   });
@@ -367,9 +367,9 @@ function canonWaitableSetPoll(inst: ComponentInstanceState, c: CanonOf<'waitable
 /** canon_waitable_set_drop */
 function canonWaitableSetDrop(inst: ComponentInstanceState): Function {
   return guard((si: number) => {
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     const w = inst.handles.remove(si >>> 0);
-    trapIf(!(w instanceof WaitableSet), `handle index ${si} is not a waitable set`);
+    trapIf(!(w instanceof WaitableSet), 'handle-not-waitable-set', si);
     (w as WaitableSet).drop();
   });
 }
@@ -377,10 +377,10 @@ function canonWaitableSetDrop(inst: ComponentInstanceState): Function {
 /** canon_waitable_join */
 function canonWaitableJoin(inst: ComponentInstanceState): Function {
   return guard((wi: number, si: number) => {
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     const w = inst.handles.get(wi >>> 0);
-    trapIf(!(w instanceof Waitable), `handle index ${wi} is not a waitable`);
-    trapIf((w as Waitable).hasSyncWaiter(), 'cannot join a waitable that a synchronous operation is waiting on');
+    trapIf(!(w instanceof Waitable), 'handle-not-waitable', wi);
+    trapIf((w as Waitable).hasSyncWaiter(), 'join-sync-waited');
     if (si === 0) (w as Waitable).join(null);
     else (w as Waitable).join(getWaitableSet(inst, si));
   });
@@ -388,7 +388,7 @@ function canonWaitableJoin(inst: ComponentInstanceState): Function {
 
 function getWaitableSet(inst: ComponentInstanceState, si: number): WaitableSet {
   const w = inst.handles.get(si >>> 0);
-  trapIf(!(w instanceof WaitableSet), `handle index ${si} is not a waitable set`);
+  trapIf(!(w instanceof WaitableSet), 'handle-not-waitable-set', si);
   return w as WaitableSet;
 }
 
@@ -396,8 +396,8 @@ function getWaitableSet(inst: ComponentInstanceState, si: number): WaitableSet {
 function unpackEvent(mem: WebAssembly.Memory, ptr: number, e: EventTuple): number {
   const p = ptr >>> 0;
   const buf = mem.buffer;
-  trapIf(p % 4 !== 0, `misaligned pointer: ${p} is not aligned to 4`);
-  trapIf(p + 8 > buf.byteLength, `out of bounds memory access: ${p}+8 exceeds memory size ${buf.byteLength}`);
+  trapIf(p % 4 !== 0, 'misaligned-pointer', p, 4);
+  trapIf(p + 8 > buf.byteLength, 'out-of-bounds', p, 8, buf.byteLength);
   const dv = new DataView(buf);
   dv.setUint32(p, e[1], true);
   dv.setUint32(p + 4, e[2], true);
@@ -415,13 +415,13 @@ function canonSubtaskCancel(inst: ComponentInstanceState, c: CanonOf<'subtask.ca
 
 function subtaskCancel(inst: ComponentInstanceState, asyncOpt: boolean, i: number): number | Promise<number> {
   const t = currentThread();
-  trapIf(!inst.mayLeave, 'cannot leave component instance');
+  trapIf(!inst.mayLeave, 'cannot-leave-component');
   const st = inst.handles.get(i);
-  trapIf(!(st instanceof Subtask), `handle index ${i} is not a subtask`);
+  trapIf(!(st instanceof Subtask), 'handle-not-subtask', i);
   const subtask = st as Subtask;
-  trapIf(subtask.resolveDelivered(), '`subtask.cancel` called after terminal status delivered');
-  trapIf(subtask.cancellationRequested, '`subtask.cancel` called twice');
-  trapIf(subtask.inWaitableSet() && !asyncOpt, 'waitable cannot be used synchronously while added to a waitable set');
+  trapIf(subtask.resolveDelivered(), 'subtask-cancel-after-resolve');
+  trapIf(subtask.cancellationRequested, 'subtask-cancel-twice');
+  trapIf(subtask.inWaitableSet() && !asyncOpt, 'sync-in-waitable-set');
   const finish = () => {
     subtask.getPendingEvent();
     return subtask.state;
@@ -440,9 +440,9 @@ function subtaskCancel(inst: ComponentInstanceState, asyncOpt: boolean, i: numbe
 /** canon_subtask_drop */
 function canonSubtaskDrop(inst: ComponentInstanceState): Function {
   return guard((i: number) => {
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     const st = inst.handles.remove(i >>> 0);
-    trapIf(!(st instanceof Subtask), `handle index ${i} is not a subtask`);
+    trapIf(!(st instanceof Subtask), 'handle-not-subtask', i);
     (st as Subtask).drop();
   });
 }
@@ -453,7 +453,7 @@ function canonSubtaskDrop(inst: ComponentInstanceState): Function {
 function canonStreamNew(inst: ComponentInstanceState, _c: CanonOf<'stream.new'>, info: CanonInfo): Function {
   const t = info.valType as StreamType;
   return guard(() => {
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     const shared = new SharedStreamImpl(t.elem);
     const ri = inst.handles.add(new ReadableStreamEnd(shared));
     const wi = inst.handles.add(new WritableStreamEnd(shared));
@@ -465,7 +465,7 @@ function canonStreamNew(inst: ComponentInstanceState, _c: CanonOf<'stream.new'>,
 function canonFutureNew(inst: ComponentInstanceState, _c: CanonOf<'future.new'>, info: CanonInfo): Function {
   const t = info.valType as FutureType;
   return guard(() => {
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     const shared = new SharedFutureImpl(t.elem);
     const ri = inst.handles.add(new ReadableFutureEnd(shared));
     const wi = inst.handles.add(new WritableFutureEnd(shared));
@@ -501,14 +501,14 @@ function streamCopyBuiltin(inst: ComponentInstanceState, isRead: boolean, t: Str
 /** stream_copy */
 function streamCopy(inst: ComponentInstanceState, isRead: boolean, t: StreamType, cx: LiftLowerContext, asyncOpt: boolean, i: number, ptr: number, n: number): number | Promise<number> {
   const th = currentThread();
-  trapIf(!inst.mayLeave, 'cannot leave component instance');
+  trapIf(!inst.mayLeave, 'cannot-leave-component');
   const e = inst.handles.get(i);
-  trapIf(!(e instanceof (isRead ? ReadableStreamEnd : WritableStreamEnd)), `handle index ${i} is not a ${isRead ? 'readable' : 'writable'} stream end`);
+  trapIf(!(e instanceof (isRead ? ReadableStreamEnd : WritableStreamEnd)), 'handle-not-stream-end', i, isRead ? 'readable' : 'writable');
   const end = e as CopyEnd;
-  trapIf(!sameType(end.shared.t, t.elem), 'stream type mismatch');
-  trapIf(end.state === CopyState.DONE, isRead ? 'cannot read after being notified that the writable end dropped' : 'cannot write after being notified that the readable end dropped');
-  trapIf(end.state !== CopyState.IDLE, 'cannot have concurrent operations active on a future/stream');
-  trapIf(end.inWaitableSet() && !asyncOpt, 'waitable cannot be used synchronously while added to a waitable set');
+  trapIf(!sameType(end.shared.t, t.elem), 'stream-type-mismatch');
+  trapIf(end.state === CopyState.DONE, isRead ? 'stream-read-after-drop' : 'stream-write-after-drop');
+  trapIf(end.state !== CopyState.IDLE, 'concurrent-copy');
+  trapIf(end.inWaitableSet() && !asyncOpt, 'sync-in-waitable-set');
   const buffer = new GuestBuffer(t.elem, cx, ptr, n);
   const code = isRead ? EventCode.STREAM_READ : EventCode.STREAM_WRITE;
   const streamEvent = (result: number, reclaim: (() => void) | null): EventTuple => {
@@ -560,14 +560,14 @@ function futureCopyBuiltin(inst: ComponentInstanceState, isRead: boolean, t: Fut
 /** future_copy */
 function futureCopy(inst: ComponentInstanceState, isRead: boolean, t: FutureType, cx: LiftLowerContext, asyncOpt: boolean, i: number, ptr: number): number | Promise<number> {
   const th = currentThread();
-  trapIf(!inst.mayLeave, 'cannot leave component instance');
+  trapIf(!inst.mayLeave, 'cannot-leave-component');
   const e = inst.handles.get(i);
-  trapIf(!(e instanceof (isRead ? ReadableFutureEnd : WritableFutureEnd)), `handle index ${i} is not a ${isRead ? 'readable' : 'writable'} future end`);
+  trapIf(!(e instanceof (isRead ? ReadableFutureEnd : WritableFutureEnd)), 'handle-not-future-end', i, isRead ? 'readable' : 'writable');
   const end = e as CopyEnd;
-  trapIf(!sameType(end.shared.t, t.elem), 'future type mismatch');
-  trapIf(end.state === CopyState.DONE, isRead ? 'cannot read from future after previous read succeeded' : 'cannot write to future after previous write succeeded or readable end dropped');
-  trapIf(end.state !== CopyState.IDLE, 'cannot have concurrent operations active on a future/stream');
-  trapIf(end.inWaitableSet() && !asyncOpt, 'waitable cannot be used synchronously while added to a waitable set');
+  trapIf(!sameType(end.shared.t, t.elem), 'future-type-mismatch');
+  trapIf(end.state === CopyState.DONE, isRead ? 'future-read-after-read' : 'future-write-after-write');
+  trapIf(end.state !== CopyState.IDLE, 'concurrent-copy');
+  trapIf(end.inWaitableSet() && !asyncOpt, 'sync-in-waitable-set');
   const buffer = new GuestBuffer(t.elem, cx, ptr, 1);
   const code = isRead ? EventCode.FUTURE_READ : EventCode.FUTURE_WRITE;
   const onCopyDone = (result: number) => {
@@ -616,14 +616,14 @@ function cancelCopyBuiltin(inst: ComponentInstanceState, EndT: typeof CopyEnd, t
 function cancelCopy(inst: ComponentInstanceState, EndT: typeof CopyEnd, t: StreamType | FutureType, asyncOpt: boolean, i: number,
   inSet: ((end: CopyEnd) => void) | null): number | Promise<number> {
   const th = currentThread();
-  trapIf(!inst.mayLeave, 'cannot leave component instance');
+  trapIf(!inst.mayLeave, 'cannot-leave-component');
   const e = inst.handles.get(i);
-  trapIf(!(e instanceof EndT), `handle index ${i} has the wrong type for this cancel`);
+  trapIf(!(e instanceof EndT), 'handle-wrong-cancel-type', i);
   const end = e as CopyEnd;
-  trapIf(!sameType(end.shared.t, t.elem), 'stream/future type mismatch');
-  trapIf(end.state !== CopyState.COPYING || end.hasSyncWaiter(), 'cannot cancel a copy that is not in progress');
+  trapIf(!sameType(end.shared.t, t.elem), 'copy-type-mismatch');
+  trapIf(end.state !== CopyState.COPYING || end.hasSyncWaiter(), 'cancel-without-copy');
   if (end.inWaitableSet() && !asyncOpt) {
-    trapIf(inSet === null, 'waitable cannot be used synchronously while added to a waitable set');
+    trapIf(inSet === null, 'sync-in-waitable-set');
     inSet!(end); // leaves the set (a listed toolchain's deviation), or traps naming the toolchain
   }
   end.state = CopyState.CANCELLING_COPY;
@@ -660,10 +660,10 @@ function canonFutureDropWritable(inst: ComponentInstanceState, _c: CanonOf<'futu
 /** drop (of a stream or future end) */
 function dropBuiltin(inst: ComponentInstanceState, EndT: typeof CopyEnd, t: StreamType | FutureType, what: string): Function {
   return guard((i: number) => {
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     const e = inst.handles.remove(i >>> 0);
-    trapIf(!(e instanceof EndT), `handle index ${i} is not a ${what} end`);
-    trapIf(!sameType((e as CopyEnd).shared.t, t.elem), 'stream/future type mismatch');
+    trapIf(!(e instanceof EndT), 'handle-not-copy-end', i, what);
+    trapIf(!sameType((e as CopyEnd).shared.t, t.elem), 'copy-type-mismatch');
     (e as CopyEnd).drop();
     store.schedule();
   });
@@ -675,7 +675,7 @@ function dropBuiltin(inst: ComponentInstanceState, EndT: typeof CopyEnd, t: Stre
 function canonThreadIndex(inst: ComponentInstanceState): Function {
   return guard(() => {
     const t = currentThread();
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     return t.index;
   });
 }
@@ -688,10 +688,10 @@ function canonThreadNewIndirect(inst: ComponentInstanceState, c: CanonOf<'thread
 
 function threadNewIndirect(inst: ComponentInstanceState, table: WebAssembly.Table, fi: number, arg: number): number {
   const task = currentThread().task;
-  trapIf(!inst.mayLeave, 'cannot leave component instance');
-  trapIf(fi >= table.length, `table index ${fi} out of bounds`);
+  trapIf(!inst.mayLeave, 'cannot-leave-component');
+  trapIf(fi >= table.length, 'table-index-out-of-bounds', fi);
   const f = table.get(fi) as Function | null;
-  trapIf(f === null, 'uninitialized table element');
+  trapIf(f === null, 'uninitialized-table-element');
   const t = new Thread(task);
   const entry: CoreEntry = { fn: f!, promising: inst.jspi ? promisingEntry(f!, ['i32'], [], entryFinished) : null };
   const done = () => task.unregisterThread(t);
@@ -707,9 +707,9 @@ function threadNewIndirect(inst: ComponentInstanceState, table: WebAssembly.Tabl
 /** canon_thread_resume_later */
 function canonThreadResumeLater(inst: ComponentInstanceState): Function {
   return guard((i: number) => {
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     const other = getThread(inst, i);
-    trapIf(!other.suspended(), 'thread is not suspended');
+    trapIf(!other.suspended(), 'thread-not-suspended');
     other.resumeLater();
   });
 }
@@ -719,7 +719,7 @@ function canonThreadSuspend(inst: ComponentInstanceState, c: CanonOf<'thread.sus
   const cancellable = c.cancellable;
   return blocking(inst, NONE_I32, () => {
     const t = currentThread();
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     if (t.task.deliverPendingCancel(cancellable)) return 1;
     return t.suspendStackNow(null, cancellable, cancelledCode);
   });
@@ -730,7 +730,7 @@ function canonThreadYield(inst: ComponentInstanceState, c: CanonOf<'thread.yield
   const cancellable = c.cancellable;
   return blocking(inst, NONE_I32, () => {
     const t = currentThread();
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     return yieldNow(t, cancellable);
   });
 }
@@ -748,9 +748,9 @@ function canonThreadYieldThenResume(inst: ComponentInstanceState, c: CanonOf<'th
 function thenResume(inst: ComponentInstanceState, cancellable: boolean, yielding: boolean): Function {
   return blocking(inst, I32_I32, (i: number) => {
     const t = currentThread();
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     const other = getThread(inst, i);
-    trapIf(!other.suspended(), 'thread is not suspended');
+    trapIf(!other.suspended(), 'thread-not-suspended');
     return switchTo(t, other, cancellable, yielding);
   });
 }
@@ -768,7 +768,7 @@ function canonThreadYieldThenPromote(inst: ComponentInstanceState, c: CanonOf<'t
 function thenPromote(inst: ComponentInstanceState, cancellable: boolean, yielding: boolean): Function {
   return blocking(inst, I32_I32, (i: number) => {
     const t = currentThread();
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     const other = getThread(inst, i);
     if (t.task.deliverPendingCancel(cancellable)) return 1;
     if (other.ready()) {
@@ -813,7 +813,7 @@ function resumeNow(other: Thread): void {
 function canonErrorContextNew(inst: ComponentInstanceState, c: CanonOf<'error-context.new'>, _info: CanonInfo, _s: RtScope, opts: RtOpts): Function {
   const cx = createContext(opts(c.opts), inst.handleOps);
   return guard((ptr: unknown, units: unknown) => {
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     ensureViews(cx);
     const msg = loadStringFromRange(cx, toNum(ptr), typeof units === 'bigint' ? units : (units as number) >>> 0);
     return inst.handles.add(new ErrorContext(msg));
@@ -826,9 +826,9 @@ function canonErrorContextDebugMessage(inst: ComponentInstanceState, c: CanonOf<
   const cx = createContext(o, inst.handleOps);
   const plan = planValue({ kind: 'string' }, o.memory64);
   return guard((i: number, ptr: unknown) => {
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     const e = inst.handles.get(i >>> 0);
-    trapIf(!(e instanceof ErrorContext), `handle index ${i} is not an error-context`);
+    trapIf(!(e instanceof ErrorContext), 'handle-not-error-context', i);
     ensureViews(cx);
     const p = toNum(ptr);
     checkRange(cx, p, plan.align, plan.size);
@@ -839,9 +839,9 @@ function canonErrorContextDebugMessage(inst: ComponentInstanceState, c: CanonOf<
 /** canon_error_context_drop */
 function canonErrorContextDrop(inst: ComponentInstanceState): Function {
   return guard((i: number) => {
-    trapIf(!inst.mayLeave, 'cannot leave component instance');
+    trapIf(!inst.mayLeave, 'cannot-leave-component');
     const e = inst.handles.remove(i >>> 0);
-    trapIf(!(e instanceof ErrorContext), `handle index ${i} is not an error-context`);
+    trapIf(!(e instanceof ErrorContext), 'handle-not-error-context', i);
   });
 }
 

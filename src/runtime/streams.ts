@@ -3,7 +3,7 @@
 // ends that sit in handle tables. The host's ends (ReadableStream / Promise)
 // are in host-streams.ts.
 
-import { Trap, trapIf } from '../errors.ts';
+import { trap, trapIf } from '../errors.ts';
 import { checkRange, ensureViews, type LiftLowerContext } from '../abi/context.ts';
 import { planValue, type ValuePlan } from '../abi/plan.ts';
 import type { ValType } from '../types/types.ts';
@@ -51,13 +51,13 @@ export class GuestBuffer implements ReadableBuffer, WritableBuffer {
   length: number;
   plan: ValuePlan | null;
   constructor(t: Elem, cx: LiftLowerContext, ptr: number, length: number) {
-    trapIf(length > MAX_BUFFER_LENGTH, 'stream read/write count too large');
+    trapIf(length > MAX_BUFFER_LENGTH, 'copy-count-too-large');
     this.plan = t ? planValue(t, cx.opts.memory64) : null;
     if (t && length > 0) {
       ensureViews(cx);
       const p = this.plan!;
-      trapIf(ptr % p.align !== 0, `misaligned pointer: ${ptr} is not aligned to ${p.align}`);
-      trapIf(ptr + length * p.size > cx.u8.length, `out of bounds memory access: ${ptr}+${length * p.size} exceeds memory size ${cx.u8.length}`);
+      trapIf(ptr % p.align !== 0, 'misaligned-pointer', ptr, p.align);
+      trapIf(ptr + length * p.size > cx.u8.length, 'out-of-bounds', ptr, length * p.size, cx.u8.length);
     }
     this.t = t;
     this.cx = cx;
@@ -171,7 +171,7 @@ function measure(cx: LiftLowerContext, t: ValType, ptr: number, budget: number):
     default:
       break; // variants: bounded by their payload lifts (rare in bulk copies)
   }
-  if (budget < 0) throw new Trap('value too large to copy through a stream or future (the copy budget was exhausted)');
+  if (budget < 0) trap('copy-budget-exhausted');
   return budget;
 }
 
@@ -252,8 +252,6 @@ export interface SharedFuture {
   drop(): void;
 }
 
-const SAME_INSTANCE = 'cannot read from and write to intra-component future/stream with non-numeric payload';
-
 export class SharedStreamImpl implements SharedStream {
   readonly t: Elem;
   dropped = false;
@@ -292,7 +290,7 @@ export class SharedStreamImpl implements SharedStream {
   read(inst: ComponentInstanceState | null, dst: WritableBuffer, onCopy: OnCopy, onCopyDone: OnCopyDone): void {
     if (this.dropped) { onCopyDone(CopyResult.DROPPED); return; }
     if (!this.pendingBuffer) { this.setPending(inst, dst, onCopy, onCopyDone); return; }
-    trapIf(inst !== null && inst === this.pendingInst && !noneOrNumberType(this.t), SAME_INSTANCE);
+    trapIf(inst !== null && inst === this.pendingInst && !noneOrNumberType(this.t), 'same-instance-copy');
     const src = this.pendingBuffer as ReadableBuffer;
     if (src.remain() > 0) {
       if (dst.remain() > 0) {
@@ -309,7 +307,7 @@ export class SharedStreamImpl implements SharedStream {
   write(inst: ComponentInstanceState | null, src: ReadableBuffer, onCopy: OnCopy, onCopyDone: OnCopyDone): void {
     if (this.dropped) { onCopyDone(CopyResult.DROPPED); return; }
     if (!this.pendingBuffer) { this.setPending(inst, src, onCopy, onCopyDone); return; }
-    trapIf(inst !== null && inst === this.pendingInst && !noneOrNumberType(this.t), SAME_INSTANCE);
+    trapIf(inst !== null && inst === this.pendingInst && !noneOrNumberType(this.t), 'same-instance-copy');
     const dst = this.pendingBuffer as WritableBuffer;
     if (dst.remain() > 0) {
       if (src.remain() > 0) {
@@ -357,7 +355,7 @@ export class SharedFutureImpl implements SharedFuture {
 
   read(inst: ComponentInstanceState | null, dst: WritableBuffer, onCopyDone: OnCopyDone): void {
     if (!this.pendingBuffer) { this.setPending(inst, dst, onCopyDone); return; }
-    trapIf(inst !== null && inst === this.pendingInst && !noneOrNumberType(this.t), SAME_INSTANCE);
+    trapIf(inst !== null && inst === this.pendingInst && !noneOrNumberType(this.t), 'same-instance-copy');
     copyElems(dst, this.pendingBuffer as ReadableBuffer, 1);
     this.resetAndNotifyPending(CopyResult.COMPLETED);
     onCopyDone(CopyResult.COMPLETED);
@@ -366,7 +364,7 @@ export class SharedFutureImpl implements SharedFuture {
   write(inst: ComponentInstanceState | null, src: ReadableBuffer, onCopyDone: OnCopyDone): void {
     if (this.dropped) { onCopyDone(CopyResult.DROPPED); return; }
     if (!this.pendingBuffer) { this.setPending(inst, src, onCopyDone); return; }
-    trapIf(inst !== null && inst === this.pendingInst && !noneOrNumberType(this.t), SAME_INSTANCE);
+    trapIf(inst !== null && inst === this.pendingInst && !noneOrNumberType(this.t), 'same-instance-copy');
     copyElems(this.pendingBuffer as WritableBuffer, src, 1);
     this.resetAndNotifyPending(CopyResult.COMPLETED);
     onCopyDone(CopyResult.COMPLETED);
@@ -386,7 +384,7 @@ export class CopyEnd extends Waitable {
   }
   copying(): boolean { return this.state === CopyState.COPYING || this.state === CopyState.CANCELLING_COPY; }
   override drop(): void {
-    trapIf(this.copying(), 'cannot drop busy stream or future');
+    trapIf(this.copying(), 'drop-busy-copy-end');
     this.shared.drop();
     super.drop();
   }
@@ -397,7 +395,7 @@ export class WritableStreamEnd extends CopyEnd {}
 export class ReadableFutureEnd extends CopyEnd {}
 export class WritableFutureEnd extends CopyEnd {
   override drop(): void {
-    trapIf(this.state !== CopyState.DONE, 'cannot drop future write end without first writing a value');
+    trapIf(this.state !== CopyState.DONE, 'drop-unwritten-future');
     super.drop();
   }
 }
