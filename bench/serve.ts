@@ -10,6 +10,8 @@
 //     per-request leak).
 // Needs wrk (Debian: apt-get install -y wrk); when it is missing and cannot be
 // installed the wrk rows are skipped and say so. Figures are printed, never asserted.
+// Every row runs weir serve with --workers 1 (one thread, like the node:http
+// baseline); bench/serve-workers.ts compares worker counts.
 
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
@@ -64,7 +66,7 @@ async function run(): Promise<BenchResult[]> {
   try {
     if (wrkState.ok) {
       const plain = await start(['-e', PLAIN_HELLO]);
-      const wat = await start([weir, 'serve', '--addr', '127.0.0.1:0', hello]);
+      const wat = await start([weir, 'serve', '--addr', '127.0.0.1:0', '--workers', '1', hello]);
       await wrk(plain.url, 1); await wrk(wat.url, 1); // warm-up
       const base = await wrk(plain.url, SECONDS);
       const w = await wrk(wat.url, SECONDS);
@@ -73,7 +75,7 @@ async function run(): Promise<BenchResult[]> {
         target: '≥ 0.8× baseline', targetMet: w.rps >= 0.8 * base.rps, note: wrkState.note || undefined });
       out.push({ name: 'serve: p3 hello (WAT guest) p99', value: w.p99ms, unit: 'ms', baseline: base.p99ms, baselineLabel: 'node:http hello p99' });
       if (qjs) {
-        const q = await start([weir, 'serve', '--addr', '127.0.0.1:0', qjs]);
+        const q = await start([weir, 'serve', '--addr', '127.0.0.1:0', '--workers', '1', qjs]);
         await wrk(q.url, 1);
         const r = await wrk(q.url, SECONDS);
         await q.stop();
@@ -82,7 +84,7 @@ async function run(): Promise<BenchResult[]> {
       }
       await plain.stop();
       // long run: RSS flat?
-      const long = await start([weir, 'serve', '--addr', '127.0.0.1:0', hello]);
+      const long = await start([weir, 'serve', '--addr', '127.0.0.1:0', '--workers', '1', hello]);
       await wrk(long.url, 2);
       const rss0 = rssMiB(long.pid);
       const lr = await wrk(long.url, LONG_SECONDS);
@@ -99,7 +101,7 @@ async function run(): Promise<BenchResult[]> {
       const idleP = rssMiB(plain.pid);
       const p = await holdOpen(`${plain.url}`, plain.pid, N);
       await plain.stop();
-      const w = await start([weir, 'serve', '--addr', '127.0.0.1:0', '--max-instance-concurrent-reuse-count', String(N), qjs]);
+      const w = await start([weir, 'serve', '--addr', '127.0.0.1:0', '--workers', '1', '--max-instance-concurrent-reuse-count', String(N), qjs]);
       await holdOpen(`${w.url}sleep?ms=0`, w.pid, 10); // the instance exists
       const idleW = rssMiB(w.pid);
       const t0 = performance.now();

@@ -16,4 +16,15 @@ export { NetRuleError, type NetworkConfig, type SocketAddrCheck, type SocketAddr
 export { createRequestListener, createHandler, createServeMachine, ServeMachine, ServeSetupError, SERVE_DEFAULTS, type ServeOptions as HttpServeOptions, type RequestListener, type Handler as HttpHandler, type Serveable } from './serve/index.ts';
 export { ServeObservation, ServeMetrics, JsonAccessLog, type ServeObserver, type RequestRecord, type RequestSink } from './serve/index.ts'; // H9
 export { LimitedHandler, ServeLimitError, SERVE_LIMIT_DEFAULTS, type ServeLimits } from './serve/index.ts'; // H8: request-level limits
+export type { ServeComponentsOptions, WorkerServer, ServeStartError } from './cli/serve-workers.ts';
+
+/**
+ * `weir serve --workers N` as an API: serves `options.files` on worker threads
+ * with the CPU watchdog (see src/cli/serve-workers.ts). Loaded on first use,
+ * so importing Weir does not load worker_threads. Rejects with a
+ * ServeStartError (`code` 'WEIR_SERVE_START', `report` as weir serve prints it).
+ */
+export async function serveComponents(options: import('./cli/serve-workers.ts').ServeComponentsOptions): Promise<import('./cli/serve-workers.ts').WorkerServer> {
+  return (await import('./cli/serve-workers.ts')).serveComponents(options);
+}
 export { Fields as HttpFields, HeaderError } from './wasi/core/http/fields.ts';

@@ -145,3 +145,35 @@ test('--workers 0 serves on the main thread (weir_workers 1); bad --workers / --
     assert.match(r.stderr, new RegExp(bad[0]));
   }
 });
+
+test('API: serveComponents({ files, workers: 2 }) serves on worker threads and drains on stop(); a bad component rejects with ServeStartError before serving', { skip: skip(), timeout: 60_000 }, async () => {
+  const { serveComponents } = await import('../src/index.ts');
+  const server = await serveComponents({ files: [wasm!], workers: 2, cpuTimeoutMs: 2000 });
+  try {
+    assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    assert.equal(server.workers, 2);
+    const inFlight = get(`${server.url}count?ms=300`, false);
+    await new Promise((r) => setTimeout(r, 100));
+    const stopped = server.stop();
+    assert.equal((await inFlight).status, 200);
+    assert.equal(await stopped, 0);
+  } finally {
+    void server.stop();
+  }
+  const { writeFileSync, mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'weir-workers-'));
+  try {
+    const bad = join(dir, 'bad.wasm');
+    writeFileSync(bad, Buffer.from('not a component'));
+    await assert.rejects(serveComponents({ files: [bad], workers: 2 }), (e: Error & { code?: string; report?: string }) => {
+      assert.equal(e.code, 'WEIR_SERVE_START');
+      assert.match(e.report!, /bad\.wasm/);
+      assert.equal(e.report!.match(/bad\.wasm/g)!.length, 1, `reported once, not once per worker: ${e.report}`);
+      return true;
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

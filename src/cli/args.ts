@@ -549,6 +549,11 @@ export function wasiFlag(opts: GuestOptions, name: string): boolean {
   throw new UsageError(`-S ${name}=${v}: expected y or n`);
 }
 
+/** `weir serve`'s options with the command line's defaults under `partial` (the embedding API of serve-workers.ts). */
+export function serveOptions(partial: Partial<ServeOptions> & { files: string[] }): ServeOptions {
+  return { ...emptyGuestOptions(false), host: '127.0.0.1', port: 0, ...partial, cmd: 'serve' };
+}
+
 function emptyGuestOptions(verbose: boolean): GuestOptions {
   return { dirs: [], env: [], inheritEnv: false, wasi: {}, allowNet: [], allowOutbound: [], strict: false, verbose };
 }

@@ -226,11 +226,11 @@ export async function runHere(opts: RunOptions, started?: () => void): Promise<n
 /**
  * `weir serve`: the machinery lives in src/serve/ (loaded only for this command).
  * With `--workers N` (default: one per core) the main thread supervises N
- * worker threads that each run `serveHere` (src/serve/workers.ts); with
+ * worker threads that each run `serveHere` (src/cli/serve-workers.ts); with
  * `--workers 0` everything runs on this thread.
  */
 async function serve(opts: ServeOptions): Promise<number> {
-  const { defaultWorkers, DEFAULT_CPU_TIMEOUT_MS, serveWorkers } = await import('../serve/workers.ts');
+  const { defaultWorkers, DEFAULT_CPU_TIMEOUT_MS, serveWorkers } = await import('./serve-workers.ts');
   const workers = opts.workers ?? defaultWorkers();
   const code = workers > 0
     ? await serveWorkers({ opts, workers, cpuTimeoutMs: opts.cpuTimeoutMs ?? DEFAULT_CPU_TIMEOUT_MS, commandsUrl: import.meta.url,

@@ -1,12 +1,12 @@
-// A worker thread of `weir serve --workers N` (src/serve/workers.ts): runs
+// A worker thread of `weir serve --workers N` (src/cli/serve-workers.ts): runs
 // `weir serve` as the main thread would, listening with SO_REUSEPORT on the
 // port its supervisor picked, and talks to the supervisor by messages.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { writeSync } from 'node:fs';
-import type { WorkerRole } from './cli.ts';
-import type { MetricsSnapshot } from './metrics.ts';
-import type { WorkerData, WorkerMessage } from './workers.ts';
+import type { WorkerRole } from '../serve/cli.ts';
+import type { MetricsSnapshot } from '../serve/metrics.ts';
+import type { WorkerData, WorkerMessage } from './serve-workers.ts';
 
 const data = workerData as WorkerData;
 const port = parentPort!;
@@ -53,7 +53,7 @@ const role: WorkerRole = {
   onMetrics(s) { snapshot = s; },
 };
 
-const { serveHere } = (await import(data.commandsUrl)) as typeof import('../cli/commands.ts');
+const { serveHere } = (await import(data.commandsUrl)) as typeof import('./commands.ts');
 const code = await serveHere(data.opts, role);
 if (early !== null) post({ type: 'failed', code: code || 1, text: early });
 else post({ type: 'stopped', code });

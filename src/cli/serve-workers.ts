@@ -19,11 +19,11 @@
 import { availableParallelism } from 'node:os';
 import { createServer } from 'node:net';
 import { Worker } from 'node:worker_threads';
-import type { ServeOptions } from '../cli/args.ts';
-import { GLOBAL } from './cli.ts';
-import { listenMetrics } from './cli-extras.ts';
-import { renderMetrics, type MetricsSnapshot } from './metrics.ts';
-import { BEAT, BEAT_MS, answerStranded, watchdogBuffer } from './watchdog.ts';
+import { serveOptions, type ServeOptions } from './args.ts';
+import { GLOBAL } from '../serve/cli.ts';
+import { listenMetrics } from '../serve/cli-extras.ts';
+import { renderMetrics, type MetricsSnapshot } from '../serve/metrics.ts';
+import { BEAT, BEAT_MS, answerStranded, watchdogBuffer } from '../serve/watchdog.ts';
 
 /** --cpu-timeout's default. */
 export const DEFAULT_CPU_TIMEOUT_MS = 10_000;
@@ -71,14 +71,48 @@ export interface WorkerPoolOptions {
   log: (line: string) => void;
 }
 
-/** Runs `weir serve` on worker threads; resolves with the exit status. */
-export async function serveWorkers(o: WorkerPoolOptions): Promise<number> {
+/** A running `weir serve` on worker threads (from `startWorkers`). */
+export interface WorkerServer {
+  /** The port every worker listens on. */
+  readonly port: number;
+  /** `http://HOST:PORT/` (https with TLS). */
+  readonly url: string;
+  /** The metrics endpoint, with `metricsAddr`. */
+  readonly metricsUrl: string | null;
+  /** Worker threads serving now. */
+  readonly workers: number;
+  /** Resolves with the exit status once every worker stopped. */
+  readonly exited: Promise<number>;
+  /** Stop accepting, let every worker finish its requests (bounded by --shutdown-timeout); a second call stops at once (130). */
+  stop(): Promise<number>;
+}
+
+/** Thrown by `startWorkers` when the server cannot start; `report` is what `weir serve` prints. */
+export class ServeStartError extends Error {
+  override name = 'ServeStartError';
+  readonly code = 'WEIR_SERVE_START';
+  readonly status: number;
+  readonly report: string;
+  constructor(report: string, status: number) {
+    super(report.trim().split('\n')[0]?.replace(/^weir: /, '') || 'weir serve could not start');
+    this.report = report;
+    this.status = status;
+  }
+}
+
+/**
+ * Starts `weir serve` on `o.workers` worker threads and resolves once every
+ * one listens; rejects with ServeStartError (a component that does not
+ * compile or instantiate, a port in use, …) with nothing left running.
+ */
+export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> {
   const { opts, log } = o;
-  const port = await pickPort(opts.host, opts.port).catch((e: NodeJS.ErrnoException) => {
-    log(`weir: cannot listen on ${opts.host}:${opts.port}: ${e.code ?? e.message}`);
-    return -1;
-  });
-  if (port < 0) return 1;
+  let port: number;
+  try {
+    port = await pickPort(opts.host, opts.port);
+  } catch (e) {
+    throw new ServeStartError(`weir: cannot listen on ${opts.host}:${opts.port}: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`, 1);
+  }
   const global = new SharedArrayBuffer(GLOBAL.length * 4);
   const members = new Map<number, Member>();
   let restarts = 0;
@@ -91,6 +125,7 @@ export async function serveWorkers(o: WorkerPoolOptions): Promise<number> {
   let startup: { left: number; resolve: (ok: boolean) => void } | null = null;
   const startupDone = new Promise<boolean>((resolve) => { startup = { left: o.workers, resolve }; });
   const stoppedCodes: number[] = [];
+  let failure = '';
   const metricWaiters = new Map<number, (s: MetricsSnapshot | null) => void>();
   let metricsId = 0;
 
@@ -98,7 +133,7 @@ export async function serveWorkers(o: WorkerPoolOptions): Promise<number> {
     const watchdog = o.cpuTimeoutMs > 0 ? watchdogBuffer() : null;
     const data: WorkerData = { opts, commandsUrl: o.commandsUrl, index, port, global, watchdog };
     const ts = import.meta.url.endsWith('.ts');
-    const worker = new Worker(new URL(ts ? '../serve/serve-worker.ts' : '../serve/serve-worker.js', import.meta.url) /* also right from the CLI bundle in dist/cli/ */, {
+    const worker = new Worker(new URL(ts ? './serve-worker.ts' : './serve-worker.js', import.meta.url) /* the CLI bundle is in dist/cli/ too */, {
       workerData: data, stdin: false, stdout: false, stderr: false,
     });
     const m: Member = { index, worker, watchdog, ready: false, beat: 0, movedAt: Date.now(), killed: false, startedAt: Date.now() };
@@ -113,7 +148,7 @@ export async function serveWorkers(o: WorkerPoolOptions): Promise<number> {
         case 'failed':
           if (!started) {
             // Every worker fails the same way: say it once.
-            if (startup) { process.stderr.write(msg.text); startup.resolve(false); startup = null; stoppedCodes.push(msg.code); }
+            if (startup) { failure += msg.text; startup.resolve(false); startup = null; stoppedCodes.push(msg.code); }
           } else {
             process.stderr.write(msg.text);
           }
@@ -168,8 +203,7 @@ export async function serveWorkers(o: WorkerPoolOptions): Promise<number> {
     try {
       metricsServer = await listenMetrics(render, opts.metricsAddr.host, opts.metricsAddr.port);
     } catch (e) {
-      log(`weir: cannot listen on --metrics-addr ${opts.metricsAddr.host}:${opts.metricsAddr.port}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-      return 1;
+      throw new ServeStartError(`weir: cannot listen on --metrics-addr ${opts.metricsAddr.host}:${opts.metricsAddr.port}: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`, 1);
     }
   }
 
@@ -179,18 +213,15 @@ export async function serveWorkers(o: WorkerPoolOptions): Promise<number> {
     stopping = true;
     metricsServer?.close();
     await Promise.all([...members.values()].map((m) => m.worker.terminate()));
-    return Math.max(1, ...stoppedCodes);
+    throw new ServeStartError(failure || 'weir: a worker thread exited while starting\n', Math.max(1, ...stoppedCodes));
   }
   started = true;
 
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  const tls = opts.tlsCert !== undefined;
-  process.stderr.write(tls ? `Serving HTTPS on https://${host}:${port}/\n` : `Serving HTTP on http://${host}:${port}/\n`);
+  const url = `${opts.tlsCert !== undefined ? 'https' : 'http'}://${host}:${port}/`;
   const maddr = metricsServer?.address();
-  if (maddr && typeof maddr === 'object') {
-    const mh = maddr.address.includes(':') ? `[${maddr.address}]` : maddr.address;
-    process.stderr.write(`Metrics on http://${mh}:${maddr.port}/metrics\n`);
-  }
+  const metricsUrl = maddr && typeof maddr === 'object'
+    ? `http://${maddr.address.includes(':') ? `[${maddr.address}]` : maddr.address}:${maddr.port}/metrics` : null;
   if (opts.verbose) log(`weir: ${o.workers} worker thread(s)${o.cpuTimeoutMs > 0 ? `, --cpu-timeout ${o.cpuTimeoutMs} ms` : ', no CPU watchdog'}`);
 
   // The watchdog: checks often enough to act within the deadline plus ~50 ms.
@@ -211,21 +242,68 @@ export async function serveWorkers(o: WorkerPoolOptions): Promise<number> {
     }
   }, Math.max(5, Math.min(25, Math.floor(o.cpuTimeoutMs / 4)))) : null;
 
-  const stop = (signal: string) => {
-    if (stopping) { log(`weir: ${signal} again: exiting now`); settle(130); return; }
+  let forced = false;
+  const stop = (): Promise<number> => {
+    if (stopping) {
+      if (!forced) { forced = true; log('weir: stopping again: exiting now'); settle(130); }
+      return exited;
+    }
     stopping = true;
-    if (opts.verbose) log(`weir: ${signal}: asking ${members.size} worker(s) to finish their requests`);
+    if (opts.verbose) log(`weir: asking ${members.size} worker(s) to finish their requests`);
     for (const m of members.values()) m.worker.postMessage({ type: 'stop' });
     if (members.size === 0) settle(0);
+    return exited;
   };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  const code = await finished;
-  if (watch) clearInterval(watch);
-  metricsServer?.close();
-  metricsServer?.closeAllConnections();
-  await Promise.all([...members.values()].map((m) => m.worker.terminate()));
-  return code;
+  const exited = finished.then(async (code) => {
+    if (watch) clearInterval(watch);
+    metricsServer?.close();
+    metricsServer?.closeAllConnections();
+    await Promise.all([...members.values()].map((m) => m.worker.terminate()));
+    return code;
+  });
+  return { port, url, metricsUrl, get workers() { return [...members.values()].filter((m) => m.ready && !m.killed).length; }, exited, stop };
+}
+
+/** `weir serve` with workers: prints the Serving line, stops on SIGINT/SIGTERM; resolves with the exit status. */
+export async function serveWorkers(o: WorkerPoolOptions): Promise<number> {
+  let server: WorkerServer;
+  try {
+    server = await startWorkers(o);
+  } catch (e) {
+    if (!(e instanceof ServeStartError)) throw e;
+    process.stderr.write(e.report);
+    return e.status;
+  }
+  process.stderr.write(`Serving ${server.url.startsWith('https') ? 'HTTPS' : 'HTTP'} on ${server.url}\n`);
+  if (server.metricsUrl) process.stderr.write(`Metrics on ${server.metricsUrl}\n`);
+  const onSignal = (signal: string) => () => {
+    if (o.opts.verbose) o.log(`weir: ${signal}`);
+    void server.stop();
+  };
+  process.on('SIGINT', onSignal('SIGINT'));
+  process.on('SIGTERM', onSignal('SIGTERM'));
+  return server.exited;
+}
+
+/** Options of `serveComponents`: `weir serve`'s, by their API names (files first), plus the worker settings. */
+export type ServeComponentsOptions = Partial<Omit<ServeOptions, 'cmd'>> & { files: string[] };
+
+/**
+ * The embedding API of `weir serve --workers N`: serves `files` (the first is
+ * the HTTP service; later ones satisfy its imports) on worker threads with the
+ * CPU watchdog, as the command does. `workers` defaults to the available
+ * cores, `cpuTimeoutMs` to 10 s, host/port to 127.0.0.1:0.
+ */
+export async function serveComponents(options: ServeComponentsOptions): Promise<WorkerServer> {
+  const opts = serveOptions(options);
+  const ts = import.meta.url.endsWith('.ts');
+  return startWorkers({
+    opts,
+    workers: opts.workers ?? defaultWorkers(),
+    cpuTimeoutMs: opts.cpuTimeoutMs ?? DEFAULT_CPU_TIMEOUT_MS,
+    commandsUrl: new URL(ts ? './commands.ts' : './commands.js', import.meta.url).href,
+    log: (l) => { process.stderr.write(`${l}\n`); },
+  });
 }
 
 /**

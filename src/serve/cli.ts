@@ -36,7 +36,7 @@ export interface ServeCliOptions extends ServeExtrasOptions {
   watch?: boolean;
   compile?: (file: string, bytes: Uint8Array) => Component;
   verbose: boolean;
-  /** Set when this runs in a worker thread of `--workers N` (src/serve/workers.ts). */
+  /** Set when this runs in a worker thread of `--workers N` (src/cli/serve-workers.ts). */
   role?: WorkerRole;
 }
 
@@ -46,7 +46,7 @@ export interface WorkerRole {
   index: number;
   /** The port every worker listens on (SO_REUSEPORT: the kernel spreads connections). */
   port: number;
-  /** Process-wide counters (see workers.ts `GLOBAL`). */
+  /** Process-wide counters (indexes: `GLOBAL` below). */
   global: Int32Array;
   /** The watchdog's words for this worker (watchdog.ts); null with --cpu-timeout 0. */
   watchdog: SharedArrayBuffer | null;

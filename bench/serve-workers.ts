@@ -1,0 +1,99 @@
+// `weir serve --workers N` (`npm run bench -- serve-workers`), each row beside
+// a baseline from the same run, all on loopback with wrk -c50:
+//   - requests/s of the minimal WAT p3 hello with --workers 1 and 2, beside
+//     node:http in a cluster of 1 and 2 workers (node's default scheduling:
+//     the primary accepts and hands connections round-robin), and the scaling
+//     from 1 to 2 workers beside node's. wrk needs a core too: on a 2-core
+//     machine neither side can reach 2×.
+//   - the cost of isolation: the same hello with the watchdog and every
+//     request limit on (the defaults: --workers 1, --cpu-timeout 10s,
+//     admission, body/header limits and timeouts, plus -W timeout=30s)
+//     against all of them off (--workers 0 --cpu-timeout 0, every limit 0: the
+//     main thread serves, as before workers existed).
+// Rows alternate A/B runs and keep each side's best, to damp this shared
+// machine's noise. Needs wrk; skipped (and says so) when it is missing.
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Bench, BenchResult } from './harness.ts';
+import { haveWrk, startServer, startWeirServe, wrkRps } from './serve-harness.ts';
+
+const SECONDS = Number(process.env.WEIR_BENCH_SERVE_SECONDS ?? 5);
+const ROUNDS = Number(process.env.WEIR_BENCH_SERVE_ROUNDS ?? 2);
+
+const nodeCluster = (n: number) => `const cluster = require('node:cluster');
+if (cluster.isPrimary) {
+  let up = 0;
+  for (let i = 0; i < ${n}; i++) cluster.fork().on('listening', (a) => { if (++up === ${n}) process.stderr.write('Serving HTTP on http://127.0.0.1:' + a.port + '/\\n'); });
+} else {
+  require('node:http').createServer((q, r) => { r.writeHead(200, { 'content-type': 'text/plain' }); r.end('hello'); }).listen(${PORT_PLACEHOLDER}, '127.0.0.1');
+}`;
+const PORT_PLACEHOLDER = 'Number(process.env.PORT)';
+
+const OFF = ['--workers', '0', '--cpu-timeout', '0', '--max-concurrent-requests', '0', '--max-connections', '0', '--max-request-body-size', '0',
+  '--max-header-size', '0', '--header-timeout', '0', '--body-timeout', '0', '--idle-timeout', '0'];
+const ON = ['--workers', '1', '--cpu-timeout', '10s', '-W', 'timeout=30s'];
+
+async function best(url: string, rounds: number): Promise<number> {
+  let b = 0;
+  for (let i = 0; i < rounds; i++) b = Math.max(b, await wrkRps(url, SECONDS));
+  return b;
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((res) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)); }); });
+}
+
+async function run(): Promise<BenchResult[]> {
+  const wrkState = haveWrk();
+  if (!wrkState.ok) return [{ name: 'serve-workers: wrk rows', value: NaN, unit: '', note: wrkState.note }];
+  const { helloWat } = await import('../test/helpers/http-serve-fixtures.ts');
+  const { assembleText } = await import('../src/wast/assemble.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'weir-bench-workers-'));
+  const hello = join(dir, 'hello.wasm');
+  writeFileSync(hello, await assembleText(helloWat()));
+  const out: BenchResult[] = [];
+  try {
+    const measure = async (start: () => ReturnType<typeof startServer>) => {
+      const s = await start();
+      try {
+        await wrkRps(s.url, 1); // warm-up
+        return await best(s.url, ROUNDS);
+      } finally {
+        await s.stop();
+      }
+    };
+    // cluster.fork() re-runs the primary's script file (not -e code)
+    const cluster = async (n: number) => {
+      const file = join(dir, `cluster-${n}.cjs`);
+      writeFileSync(file, nodeCluster(n));
+      const port = String(await freePort());
+      return measure(() => startServer([file], { env: { PORT: port }, signal: 'SIGKILL' }));
+    };
+    const weirN = (n: number) => measure(() => startWeirServe(['--workers', String(n), hello]));
+    const n1 = await cluster(1);
+    const w1 = await weirN(1);
+    const n2 = await cluster(2);
+    const w2 = await weirN(2);
+    out.push({ name: 'serve-workers: WAT p3 hello, --workers 1, wrk -c50', value: w1, unit: 'req/s', baseline: n1, baselineLabel: 'node:http, cluster of 1', higherIsBetter: true });
+    out.push({ name: 'serve-workers: WAT p3 hello, --workers 2, wrk -c50', value: w2, unit: 'req/s', baseline: n2, baselineLabel: 'node:http, cluster of 2', higherIsBetter: true });
+    out.push({ name: 'serve-workers: scaling from 1 to 2 workers', value: w2 / w1, unit: '×', baseline: n2 / n1, baselineLabel: 'node cluster 1 → 2', higherIsBetter: true,
+      note: '2 cores shared with wrk' });
+
+    // Isolation cost, A/B alternated.
+    let on = 0, off = 0;
+    for (let i = 0; i < ROUNDS; i++) {
+      off = Math.max(off, await measure(() => startWeirServe([...OFF, hello])));
+      on = Math.max(on, await measure(() => startWeirServe([...ON, hello])));
+    }
+    out.push({ name: 'serve-workers: isolation on (worker, --cpu-timeout 10s, default limits, -W timeout=30s) vs all off (--workers 0)', value: on, unit: 'req/s',
+      baseline: off, baselineLabel: 'every limit and the watchdog off, main thread', higherIsBetter: true, target: '≥ 0.95× baseline', targetMet: on >= 0.95 * off });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+export const benches: Bench[] = [{ name: 'serve-workers', run }];
