@@ -115,6 +115,7 @@ export const DEFAULT_ADDR = '127.0.0.1:8080';
 /** A usage mistake: reported as `weir: <message>` with a pointer to --help, exit status 2. */
 export class UsageError extends Error {
   override name = 'UsageError';
+  readonly code = 'WEIR_USAGE';
   readonly command: string | null;
   constructor(message: string, command: string | null = null) {
     super(message);

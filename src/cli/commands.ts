@@ -4,9 +4,8 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { HELP, UsageError, parseArgs, wasiFlag } from './args.ts';
 import type { GuestOptions, InspectOptions, RunOptions, ServeOptions } from './args.ts';
-import { printWit } from '../types/wit.ts';
-import { DecodeError, ValidationError } from '../errors.ts';
 import type { WorkerRole } from '../serve/cli.ts';
+import { printWit } from '../types/wit.ts';
 
 /** Runs weir with `argv` (arguments after the script path); resolves to the exit status. */
 export async function main(argv: string[]): Promise<number> {
@@ -57,8 +56,8 @@ export function version(): string {
 
 /** Errors that describe the user's input: printed as one line, no stack unless --verbose. */
 function isInputError(e: unknown): e is Error {
-  return e instanceof DecodeError || e instanceof ValidationError
-    || (e instanceof Error && (e.name === 'DecodeError' || e.name === 'ValidationError' || e.name === 'LinkError'));
+  const code = (e as { code?: unknown } | null)?.code;
+  return e instanceof Error && (code === 'WEIR_DECODE' || code === 'WEIR_VALIDATION' || code === 'WEIR_LINK');
 }
 
 /** Reports an error for `file`; returns the exit status. */
@@ -210,7 +209,7 @@ export async function runHere(opts: RunOptions, started?: () => void): Promise<n
     const { ExitSignal } = await import('../wasi/index.ts');
     if (e instanceof ExitSignal) return e.code; // exit during instantiation (start function)
     if (e instanceof Trap) {
-      const hint = opts.limits?.trapOnGrowFailure && /unreachable/.test(e.reason) ? ' (or a memory.grow / table.grow that failed: -W trap-on-grow-failure)' : '';
+      const hint = opts.limits?.trapOnGrowFailure && e.kind === 'wasm-unreachable' ? ' (or a memory.grow / table.grow that failed: -W trap-on-grow-failure)' : '';
       process.stderr.write(`weir: trap: ${e.reason}${hint}\n`);
       const frames = e.wasmStack;
       if (frames.length > 0) process.stderr.write(`wasm stack:\n${frames.map((f) => `  ${f.trim()}`).join('\n')}\n`);
