@@ -1,9 +1,8 @@
-// Synchronous blocking, for the guest calls that must wait while the runtime
-// only has the synchronous canonical ABI.
-//
-// JSPI: once sync-lowered imports can suspend the wasm stack
-// (WebAssembly.Suspending), these waits become `await`s on timers and
-// readiness events, and the Node event loop keeps running meanwhile.
+// Synchronous blocking (Atomics.wait), for the few waits that cannot suspend:
+// readSync/writeSync EAGAIN retries and Clocks.waitUntilSync. The runtime has
+// JSPI: the WASI 0.2 waits (poll, pollable.block, blocking-*) are may-block
+// host functions that suspend the guest's stack while the Node event loop
+// runs (docs/WASI.md "Waiting in WASI 0.2"), so they do not come here.
 
 const cell = new Int32Array(new SharedArrayBuffer(4));
 
