@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { Bench, BenchResult } from './harness.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SUITES = ['foundation.ts', 'async.ts', 'wasi.ts', 'http-client.ts', 'sockets.ts', 'serve.ts', 'serve-observe.ts', 'serve-limits.ts', 'serve-watch.ts', 'serve-workers.ts', 'limits.ts'];
+const SUITES = ['foundation.ts', 'async.ts', 'wasi.ts', 'http-client.ts', 'sockets.ts', 'serve.ts', 'serve-observe.ts', 'serve-limits.ts', 'serve-watch.ts', 'serve-workers.ts', 'limits.ts', 'traps.ts'];
 
 function fmt(n: number | undefined): string {
   if (n === undefined || !Number.isFinite(n)) return '';
