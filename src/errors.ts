@@ -9,7 +9,7 @@ import { TrapReason, trapKindOf, trapMessage, WASM_TRAP_KINDS, type TrapKind, ty
 export type WeirErrorCode =
   | 'WEIR_DECODE' | 'WEIR_VALIDATION' | 'WEIR_LINK' | 'WEIR_TRAP'
   | 'WEIR_USAGE' | 'WEIR_SERVE_SETUP' | 'WEIR_TLS_SETUP' | 'WEIR_SERVE_LIMIT' | 'WEIR_INSTANCE_FAILED'
-  | 'WEIR_SHUTTING_DOWN' | 'WEIR_NET_RULE';
+  | 'WEIR_SHUTTING_DOWN' | 'WEIR_NET_RULE' | 'WEIR_SERVE_START';
 
 /** True for an error raised by Weir itself (any class with a 'WEIR_…' code). */
 export function isWeirError(e: unknown): e is Error & { code: WeirErrorCode } {
