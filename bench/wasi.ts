@@ -55,7 +55,7 @@ function must(r: ReturnType<typeof spawnSync>, what: string): void {
 /** Which code `weir` runs: the bundle (npm run build) when fresh, else tsc's modules (dist/cli/main.js). */
 function cliEntry(): string {
   try {
-    const bundle = statSync(join(repoRoot, 'dist', 'cli', 'weir.js')).mtimeMs;
+    const bundle = statSync(join(repoRoot, 'dist', 'cli', 'weir.cjs')).mtimeMs;
     return bundle >= statSync(join(repoRoot, 'dist', 'cli', 'commands.js')).mtimeMs ? 'bundled CLI' : 'unbundled: run npm run build';
   } catch {
     return 'unbundled: run npm run build';

@@ -1,8 +1,15 @@
 // Bundles the `weir` command (dist/cli/commands.js and everything it imports)
-// into a few files next to it: dist/cli/weir.js plus a chunk per dynamic
-// import. Loading ~70 ES modules costs Node more than the code in them (each
-// is resolved, read, looked up in the compile cache, linked); one file is
-// read and deserialized once. Run after tsc (`npm run build`, `npm install`).
+// into a few CommonJS files next to it: dist/cli/weir.cjs plus a chunk for the
+// serve command and rolldown's tiny runtime. Loading ~70 ES modules costs Node
+// more than the code in them (each is resolved, read, looked up in the compile
+// cache, linked); one file is read once. Run after tsc (`npm run build`,
+// `npm install`).
+//
+// CommonJS, not ESM: dist/cli/main.js compiles weir.cjs itself with vm.Script,
+// which lets it keep a V8 code cache of *every* function in the file (see
+// src/cli/main.ts). Node's own compile cache for ES modules is written right
+// after the top level is compiled, so it holds almost none of the functions a
+// run calls, and V8 parses and compiles those again in every process.
 //
 // dist/cli/main.js uses the bundle only when it is at least as new as the tsc
 // output (tsc rewrites every file), so after a bare `npx tsc -p .` the command
@@ -15,12 +22,48 @@ import { build } from 'rolldown';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+/**
+ * Where the `weir serve` command begins: the modules commands.js imports
+ * lazily for it (everything under dist/serve/ but the composition that
+ * `weir run --link` also uses, and dist/cli/serve-*.js).
+ */
+const SERVE_ROOT = /[\\/]dist[\\/](serve[\\/](?!compose\.js$)[^\\/]+|cli[\\/]serve-[^\\/]+)\.js$/;
+
+/**
+ * A rolldown plugin that finds, once the module graph is known, the modules
+ * only `weir serve` reaches: not reachable from the entry without passing
+ * through a lazy import of a SERVE_ROOT. Those go in the server chunk, by
+ * the graph rather than a list of file names that new serve modules outgrow.
+ */
+function serveOnly(entry: string, into: Set<string>) {
+  return {
+    name: 'weir-serve-only',
+    buildEnd(this: { getModuleIds(): Iterable<string>; getModuleInfo(id: string): { importedIds: readonly string[]; dynamicallyImportedIds: readonly string[] } | null }) {
+      const forRun = new Set<string>();
+      const todo = [entry];
+      while (todo.length > 0) {
+        const id = todo.pop()!;
+        if (forRun.has(id)) continue;
+        forRun.add(id);
+        const info = this.getModuleInfo(id);
+        if (!info) continue;
+        todo.push(...info.importedIds);
+        for (const d of info.dynamicallyImportedIds) if (!SERVE_ROOT.test(d)) todo.push(d);
+      }
+      for (const id of this.getModuleIds()) if (!forRun.has(id) && !id.startsWith('node:')) into.add(id);
+    },
+  };
+}
+
 /** Bundle `cli` (a dist/cli folder written by tsc) in place; returns the file names written. */
 export async function bundleCli(cli = join(root, 'dist', 'cli')): Promise<string[]> {
-  // Chunks of an earlier bundle (their names are fixed, but a chunk may no longer exist).
-  for (const f of readdirSync(cli)) if (f === 'weir.js' || f.startsWith('weir-')) rmSync(join(cli, f));
+  // Chunks of an earlier bundle (their names are fixed, but a chunk may no longer exist;
+  // weir.js and weir-*.js are the ESM bundle of earlier versions).
+  for (const f of readdirSync(cli)) if (/^weir(-[\w-]+)?\.c?js$/.test(f)) rmSync(join(cli, f));
+  const server = new Set<string>();
   const out = await build({
     input: { weir: join(cli, 'commands.js') },
+    plugins: [serveOnly(join(cli, 'commands.js'), server)],
     platform: 'node',
     // The package's own dist/ is bundled; node: built-ins stay imports.
     external: [/^node:/],
@@ -34,19 +77,27 @@ export async function bundleCli(cli = join(root, 'dist', 'cli')): Promise<string
     },
     output: {
       dir: cli,
-      format: 'esm',
-      entryFileNames: '[name].js',
-      chunkFileNames: 'weir-[name].js',
+      format: 'cjs',
+      // import('node:http') as require: main.js compiles the bundle with vm.Script, where
+      // import() needs a loader option that Node 26 still calls experimental (and warns about)
+      dynamicImportInCjs: false,
+      entryFileNames: '[name].cjs',
+      chunkFileNames: 'weir-[name].cjs',
       minify: false,
       sourcemap: false,
-      // One lazily loaded chunk for everything a run needs, instead of one
-      // per dynamic import (a plain `weir run` then reads three files however
-      // the imports are split), and one for the `weir serve` command's own
-      // modules (they import node:http, node:net and node:crypto at load,
-      // which a run must not pay for).
+      // ASCII only, so that main.js can read the source as latin1 into a
+      // one-byte string (decoding 650 KB of UTF-8 costs 1.5-3 ms per run);
+      // no comments (a smaller file to read).
+      charset: 'ascii',
+      comments: false,
+      // Everything a run needs in the entry file (one code cache covers it),
+      // instead of a chunk per dynamic import, and one chunk for the `weir
+      // serve` command's own modules (they import node:http, node:net,
+      // node:crypto and node:worker_threads at load, which a run must not pay
+      // for).
       codeSplitting: {
         groups: [
-          { name: 'server', test: /[\\/]dist[\\/]serve[\\/](cli|cli-extras|watch)\.js$/, includeDependenciesRecursively: false },
+          { name: 'server', test: (id: string) => server.has(id), includeDependenciesRecursively: false },
           { name: 'core', test: /[\\/]dist[\\/]/ },
         ],
       },

@@ -3,7 +3,16 @@
 // versions (no TypeScript-only runtime syntax, no static imports of the rest of
 // Weir) so that it can explain the version requirement instead of crashing.
 
+// Built-ins only as namespaces: a named import that an old Node lacks would fail at link time.
+import * as fs from 'node:fs';
+import * as nodeModule from 'node:module';
+import * as path from 'node:path';
+import * as url from 'node:url';
+import * as vm from 'node:vm';
+
 const MIN_24 = 21; // supported: Node 24.21+ and 25+ (with JSPI available)
+/** How many distinct command lines (`weir run x.wasm`) widen the bundle's code cache before it is kept as it is. */
+const WIDEN_RUNS = 4;
 
 function jspiAvailable(): boolean {
   const wasm = (globalThis as { WebAssembly?: Record<string, unknown> }).WebAssembly;
@@ -15,6 +24,8 @@ function versionSupported(version: string): boolean {
   return major > 24 || (major === 24 && minor >= MIN_24);
 }
 
+type Commands = typeof import('./commands.ts');
+
 const nodeVersion = process.versions.node;
 if (!versionSupported(nodeVersion) || !jspiAvailable()) {
   process.stderr.write(
@@ -24,25 +35,165 @@ if (!versionSupported(nodeVersion) || !jspiAvailable()) {
   );
   process.exitCode = 2;
 } else {
-  // Cache V8's compiled code for Weir's own modules between runs (start-up time).
-  const { enableCompileCache } = await import('node:module');
-  if (!process.env.NODE_DISABLE_COMPILE_CACHE) enableCompileCache?.();
-  const { main } = (await import(await entry())) as typeof import('./commands.ts');
-  process.exitCode = await main(process.argv.slice(2));
+  const bundle = bundleFile();
+  const cacheDir = process.env.NODE_DISABLE_COMPILE_CACHE ? undefined : usableCacheDir();
+  let commands: Commands;
+  if (bundle) commands = loadBundle(bundle, cacheDir);
+  else {
+    // every module separately: Node's compile cache at least spares their top levels
+    if (cacheDir) nodeModule.enableCompileCache?.(path.join(cacheDir, 'node'));
+    commands = (await import('./commands.ts')) as Commands;
+  }
+  process.exitCode = await commands.main(process.argv.slice(2));
 }
 
 /**
- * The commands: the bundle `npm run build` writes (dist/cli/weir.js, see
+ * The bundle `npm run build` writes (dist/cli/weir.cjs, see
  * scripts/bundle-cli.ts; one file loads much faster than ~70 modules) when it
- * is at least as new as tsc's output, else the modules themselves.
+ * is at least as new as tsc's output, else undefined (run the modules).
  */
-async function entry(): Promise<string> {
-  const { statSync } = await import('node:fs');
+function bundleFile(): string | undefined {
+  const file = url.fileURLToPath(new URL('./weir.cjs', import.meta.url));
   try {
-    const bundle = statSync(new URL('./weir.js', import.meta.url)).mtimeMs;
-    if (bundle >= statSync(new URL('./commands.js', import.meta.url)).mtimeMs) return './weir.js';
+    if (fs.statSync(file).mtimeMs >= fs.statSync(url.fileURLToPath(new URL('./commands.js', import.meta.url))).mtimeMs) return file;
   } catch {
     // no bundle (running from src/, or only tsc was run)
   }
-  return './commands.ts';
+  return undefined;
+}
+
+// ---- the bundle's code cache ----
+//
+// Most of a small run's own time went to V8 parsing and compiling, on first
+// call, the ~500 functions of the bundle the run uses: Node's compile cache
+// stores an ES module's code right after its top level is compiled, before
+// any function has run, so it never holds them. The bundle is therefore
+// CommonJS compiled here by vm.Script, and the V8 code cache written after a
+// run holds every function that run compiled; the next run deserializes them
+// (~3 ms for ~650 KB) and compiles none. A cache is rewritten after runs of
+// the first few distinct command lines it meets (the union of what they used:
+// a QuickJS guest needs functions a small WAT command does not), then kept.
+// (Compiling every function eagerly instead makes a cache twice the size that
+// costs more to deserialize than the lazily compiled rest.)
+
+/**
+ * The directory for the code cache: node_modules/.cache/weir of the project
+ * or installation Weir lives in, else a per-user directory under the system
+ * temporary directory. Only a real directory owned by this user and writable
+ * by no one else is used (a code cache is code); undefined when there is none.
+ */
+function usableCacheDir(): string | undefined {
+  const pkg = path.join(path.dirname(url.fileURLToPath(import.meta.url)), '..', '..');
+  // installed: <project>/node_modules/weir; a checkout: its own node_modules (only if there is one)
+  const nodeModules = path.basename(path.dirname(pkg)) === 'node_modules' ? path.dirname(pkg) : path.join(pkg, 'node_modules');
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  if (isDir(nodeModules) && ownDir(path.join(nodeModules, '.cache', 'weir'), uid)) return path.join(nodeModules, '.cache', 'weir');
+  const tmp = path.join(process.getBuiltinModule('node:os').tmpdir(), `weir-cache-${uid ?? process.env.USERNAME ?? 'user'}`);
+  return ownDir(tmp, uid) ? tmp : undefined;
+}
+
+function isDir(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `dir` is (or could be created as) a directory of this user's that no one else can write to. */
+function ownDir(dir: string, uid: number | undefined): boolean {
+  try {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(dir);
+    } catch {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      st = fs.lstatSync(dir);
+    }
+    return st.isDirectory() && (uid === undefined || st.uid === uid) && (process.platform === 'win32' || (st.mode & 0o022) === 0);
+  } catch {
+    return false; // not writable, or something else in the way
+  }
+}
+
+/** A short stable hash (FNV-1a, 32 bits) for cache file names. */
+function hash(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
+/** Evaluates the CommonJS bundle `file` through vm.Script with a code cache in `cacheDir`; returns its exports. */
+function loadBundle(file: string, cacheDir: string | undefined): Commands {
+  const st = fs.statSync(file);
+  // The bundle is ASCII (scripts/bundle-cli.ts): latin1 decodes it straight into a one-byte string.
+  const source = `(function (exports, require, module, __filename, __dirname) {${fs.readFileSync(file, 'latin1')}\n})`;
+  // V8 checks its version, flags and the source length; the name also changes with the
+  // bundle's identity and Node's flags, so a rebuilt bundle never meets an old cache.
+  const prefix = `weir-${hash(file)}-${process.version}-${process.arch}-`;
+  const key = hash(`${st.size}:${st.mtimeMs}:${st.ino}:${process.execArgv.join(' ')}:${process.env.NODE_OPTIONS ?? ''}`);
+  const cacheFile = cacheDir && path.join(cacheDir, `${prefix}${key}.v8`);
+  let cachedData: Buffer | undefined;
+  let seen: string[] = [];
+  if (cacheFile) {
+    try {
+      cachedData = fs.readFileSync(cacheFile);
+      seen = fs.readFileSync(`${cacheFile}.seen`, 'latin1').split('\n').filter(Boolean);
+    } catch {
+      // not made yet
+    }
+  }
+  const options = { filename: file, importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER };
+  const script = new vm.Script(source, cachedData ? { ...options, cachedData } : options);
+  if (cacheFile) {
+    if (!cachedData || script.cachedDataRejected) seen = [];
+    const line = hash(process.argv.slice(2, 4).join('\0'));
+    if (seen.length === 0 || (seen.length < WIDEN_RUNS && !seen.includes(line))) {
+      process.once('exit', () => saveCache(script, cacheDir!, cacheFile, prefix, [...seen, line]));
+    }
+  }
+  const require = nodeModule.createRequire(file);
+  const module = { id: file, filename: file, path: path.dirname(file), exports: {} as Commands, loaded: false, children: [], paths: [] };
+  // The serve chunk require()s the bundle: it must get this instance, not a second copy.
+  (require.cache as Record<string, unknown>)[file] = module;
+  const wrapper = script.runInThisContext() as (e: object, r: NodeJS.Require, m: object, f: string, d: string) => void;
+  wrapper.call(module.exports, module.exports, require, module, file, path.dirname(file));
+  module.loaded = true;
+  return module.exports;
+}
+
+/**
+ * Writes the code cache of `script` as it is now (every function compiled so
+ * far) and the command lines it has seen; atomically, since another weir may
+ * be reading them. Removes caches of earlier builds of the same bundle.
+ */
+function saveCache(script: vm.Script, dir: string, cacheFile: string, prefix: string, seen: string[]): void {
+  try {
+    writeAtomically(cacheFile, script.createCachedData());
+    writeAtomically(`${cacheFile}.seen`, Buffer.from(seen.join('\n'), 'latin1'));
+    const keep = path.basename(cacheFile);
+    for (const f of fs.readdirSync(dir)) if (f.startsWith(prefix) && !f.startsWith(keep)) fs.unlinkSync(path.join(dir, f));
+  } catch {
+    // a cache that cannot be written costs the next run its compile time, nothing else
+  }
+}
+
+function writeAtomically(file: string, data: Uint8Array): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    const fd = fs.openSync(tmp, 'wx', 0o600);
+    try {
+      fs.writeSync(fd, data);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      // never created
+    }
+    throw e;
+  }
 }
