@@ -1,7 +1,7 @@
 // Weir's public entry point.
 export { Component, Instance, type Imports, type CompileOptions, type InstantiateOptions, type CallOptions } from './host/component.ts';
 export { WASMTIME_LIMIT_DEFAULTS, type CompileLimits, type InstanceLimits } from './runtime/limits.ts';
-export { ErrorContext } from './runtime/canon.ts';
+export { ErrorContext } from './runtime/error-context.ts';
 export { HostResource, ResourceHandle, RuntimeResource } from './runtime/resources.ts';
 export { mayBlock } from './runtime/call.ts';
 export { DecodeError, ValidationError, LinkError, Trap, isWeirError, type WeirErrorCode } from './errors.ts';

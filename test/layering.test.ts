@@ -4,8 +4,9 @@
 //
 // Layers, lowest first: the shared error vocabulary (src/errors.ts,
 // src/trap-reasons.ts) < binary < types < abi < runtime < host < wasi < serve
-// < the package entry (src/index.ts) < cli; wast (the spec-suite runner) is a
-// tool beside cli: neither may import the other.
+// < cli; wast (the spec-suite runner) is a tool beside cli: neither may import
+// the other. The package entry (src/index.ts) sits on top: it re-exports the
+// public names of any layer, and nothing in src/ imports it.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +19,7 @@ const SRC = fileURLToPath(new URL('../src/', import.meta.url));
 
 /** Layer name → rank. Layers of equal rank are siblings and may not import each other. */
 const RANK: Record<string, number> = {
-  base: 0, binary: 1, types: 2, abi: 3, runtime: 4, host: 5, wasi: 6, serve: 7, entry: 8, cli: 9, wast: 9,
+  base: 0, binary: 1, types: 2, abi: 3, runtime: 4, host: 5, wasi: 6, serve: 7, cli: 8, wast: 8, entry: 9,
 };
 
 /** The layer of a file, from its path relative to src/. */

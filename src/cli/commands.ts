@@ -85,7 +85,7 @@ export function report(file: string, e: unknown, verbose: boolean): number {
 async function inspect(opts: InspectOptions): Promise<number> {
   try {
     const bytes = readFileSync(opts.file);
-    const { Component } = await import('../index.ts');
+    const { Component } = await import('../host/component.ts');
     const component = Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     process.stdout.write(printWit(component.type, opts.world));
     const { producersReport } = await import('./toolchains.ts');
@@ -138,7 +138,8 @@ async function run(opts: RunOptions): Promise<number> {
 
 /** `weir run` in this thread; `started` is called once the component is compiled (-W timeout starts then). */
 export async function runHere(opts: RunOptions, started?: () => void): Promise<number> {
-  const { Component, Trap } = await import('../index.ts');
+  const { Component } = await import('../host/component.ts');
+  const { Trap } = await import('../errors.ts');
   const { compileLimits, instanceLimits } = await import('./limits.ts');
   const { createWasi, runCommand, findRunExport } = await import('../wasi/index.ts');
   let component;
@@ -241,7 +242,7 @@ async function serve(opts: ServeOptions): Promise<number> {
 
 /** `weir serve` on this thread; `role` when this is one of the worker threads of `--workers N`. */
 export async function serveHere(opts: ServeOptions, role?: WorkerRole): Promise<number> {
-  const { Component } = await import('../index.ts');
+  const { Component } = await import('../host/component.ts');
   const { deviationOptions } = await import('./toolchains.ts');
   const { compileLimits, instanceLimits } = await import('./limits.ts');
   // H8: every -W / -S limit reaches serve: compile limits below, counts and handles per instance

@@ -13,7 +13,7 @@ import { ComponentFunc, HostFunc } from '../runtime/call.ts';
 import { RtComponent, RtInstance, instantiateDef, type RtValue } from '../runtime/instantiate.ts';
 import { HostResource, RuntimeResource } from '../runtime/resources.ts';
 import { AsyncLiftedFunc } from '../runtime/async-call.ts';
-import { ErrorContext } from '../runtime/canon.ts';
+import { ErrorContext } from '../runtime/error-context.ts';
 import { allProducers, attachDeviations, deviationsOf, type DeviationOptions, type MatchedDeviation } from '../runtime/deviations.ts';
 import type { Producer } from '../binary/producers.ts';
 import { withInstanceLimits, type CompileLimits, type InstanceLimits } from '../runtime/limits.ts';

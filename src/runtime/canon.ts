@@ -7,7 +7,7 @@
 // and `canon lower` themselves are in call.ts (synchronous) and async-call.ts.
 
 import type { Canon, CanonOpts } from '../binary/ast.ts';
-import { createContext, ensureViews, checkRange, type CanonOptions, type HandleOps, type LiftLowerContext } from '../abi/context.ts';
+import { createContext, ensureViews, checkRange, type CanonOptions, type LiftLowerContext } from '../abi/context.ts';
 import { planAsyncLift } from '../abi/func.ts';
 import { planValue } from '../abi/plan.ts';
 import { loadStringFromRange } from '../abi/strings.ts';
@@ -31,15 +31,10 @@ import {
   ReadableStreamEnd, sameType, SharedFutureImpl, SharedStreamImpl, WritableFutureEnd, WritableStreamEnd,
   type SharedFuture, type SharedStream,
 } from './streams.ts';
-import { hostToSharedFuture, hostToSharedStream } from './host-streams.ts';
+import { ErrorContext } from './error-context.ts';
 
 export const BLOCKED_CODE = 0xffff_ffff | 0;
 
-/** 📝 An error-context value: a handle-table entry in the guest, this object in JS. */
-export class ErrorContext {
-  readonly debugMessage: string;
-  constructor(debugMessage = '') { this.debugMessage = debugMessage; }
-}
 
 // ------------------------------------------------------------------ instance preparation
 
@@ -74,48 +69,7 @@ export function componentNeedsJspi(def: ComponentDef): boolean {
 /** Per-instance setup before its definitions run. */
 export function prepareInstance(def: ComponentDef, inst: ComponentInstanceState): void {
   if (componentNeedsJspi(def)) inst.jspi = true;
-  inst.asyncOps = makeAsyncHandleOps(inst);
   bindDeviations(def, inst);
-}
-
-function makeAsyncHandleOps(inst: ComponentInstanceState): Partial<HandleOps> {
-  return {
-    liftStream(t: StreamType, i: number): unknown {
-      const e = inst.handles.remove(i);
-      trapIf(!(e instanceof ReadableStreamEnd), 'handle-not-stream-end', i, 'readable');
-      const end = e as ReadableStreamEnd;
-      trapIf(!sameType(end.shared.t, t.elem), 'stream-type-mismatch');
-      trapIf(end.state === CopyState.DONE, 'lift-stream-after-drop');
-      trapIf(end.state !== CopyState.IDLE, 'lift-stream-while-reading');
-      trapIf(end.inWaitableSet(), 'lift-stream-in-waitable-set');
-      return end.shared;
-    },
-    lowerStream(t: StreamType, v: unknown): number {
-      return inst.handles.add(new ReadableStreamEnd(hostToSharedStream(t.elem, v)));
-    },
-    liftFuture(t: FutureType, i: number): unknown {
-      const e = inst.handles.remove(i);
-      trapIf(!(e instanceof ReadableFutureEnd), 'handle-not-future-end', i, 'readable');
-      const end = e as ReadableFutureEnd;
-      trapIf(!sameType(end.shared.t, t.elem), 'future-type-mismatch');
-      trapIf(end.state === CopyState.DONE, 'lift-future-after-read');
-      trapIf(end.state !== CopyState.IDLE, 'lift-future-while-reading');
-      trapIf(end.inWaitableSet(), 'lift-future-in-waitable-set');
-      return end.shared;
-    },
-    lowerFuture(t: FutureType, v: unknown): number {
-      return inst.handles.add(new ReadableFutureEnd(hostToSharedFuture(t.elem, v)));
-    },
-    liftErrorContext(i: number): unknown {
-      const e = inst.handles.get(i);
-      trapIf(!(e instanceof ErrorContext), 'handle-not-error-context', i);
-      return e;
-    },
-    lowerErrorContext(v: unknown): number {
-      if (!(v instanceof ErrorContext)) throw new TypeError('expected an ErrorContext');
-      return inst.handles.add(v);
-    },
-  };
 }
 
 // ------------------------------------------------------------------ building a built-in

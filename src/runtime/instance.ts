@@ -9,6 +9,9 @@ import type { Thread } from './task.ts';
 import {
   CallScope, HandleTable, ResourceHandle, ResourceHandleEntry, RuntimeResource, runDestructor,
 } from './resources.ts';
+import { CopyState, ReadableFutureEnd, ReadableStreamEnd, sameType } from './streams.ts';
+import { hostToSharedFuture, hostToSharedStream } from './host-streams.ts';
+import { ErrorContext } from './error-context.ts';
 
 export class ComponentInstanceState {
   parent: ComponentInstanceState | null;
@@ -24,8 +27,6 @@ export class ComponentInstanceState {
   scope: CallScope | null = null;
   /** the outgoing (lowered) call in progress: handles this instance lent to it */
   lowerScope: CallScope | null = null;
-  /** handle operations for streams, futures and error contexts (set by canon.ts prepareInstance) */
-  asyncOps: Partial<HandleOps> | null = null;
   // ---- async state (CanonicalABI.md "Component Instances"; task.ts) ----
   backpressure = 0;
   numWaitingToEnter = 0;
@@ -96,11 +97,6 @@ export class ComponentInstanceState {
 }
 
 function makeHandleOps(inst: ComponentInstanceState): HandleOps {
-  const asyncOp = <K extends keyof HandleOps>(k: K): HandleOps[K] => {
-    const f = inst.asyncOps?.[k];
-    if (!f) trap('async-not-available', k);
-    return f;
-  };
   return {
     liftOwn(rt, i) {
       const R = inst.resource(rt);
@@ -149,12 +145,41 @@ function makeHandleOps(inst: ComponentInstanceState): HandleOps {
       if (scope) scope.numBorrows++;
       return inst.handles.add(e);
     },
-    liftStream: (t: StreamType, i: number) => asyncOp('liftStream')(t, i),
-    lowerStream: (t: StreamType, v: unknown) => asyncOp('lowerStream')(t, v),
-    liftFuture: (t: FutureType, i: number) => asyncOp('liftFuture')(t, i),
-    lowerFuture: (t: FutureType, v: unknown) => asyncOp('lowerFuture')(t, v),
-    liftErrorContext: (i: number) => asyncOp('liftErrorContext')(i),
-    lowerErrorContext: (v: unknown) => asyncOp('lowerErrorContext')(v),
+    liftStream(t: StreamType, i: number): unknown {
+      const e = inst.handles.remove(i);
+      trapIf(!(e instanceof ReadableStreamEnd), 'handle-not-stream-end', i, 'readable');
+      const end = e as ReadableStreamEnd;
+      trapIf(!sameType(end.shared.t, t.elem), 'stream-type-mismatch');
+      trapIf(end.state === CopyState.DONE, 'lift-stream-after-drop');
+      trapIf(end.state !== CopyState.IDLE, 'lift-stream-while-reading');
+      trapIf(end.inWaitableSet(), 'lift-stream-in-waitable-set');
+      return end.shared;
+    },
+    lowerStream(t: StreamType, v: unknown): number {
+      return inst.handles.add(new ReadableStreamEnd(hostToSharedStream(t.elem, v)));
+    },
+    liftFuture(t: FutureType, i: number): unknown {
+      const e = inst.handles.remove(i);
+      trapIf(!(e instanceof ReadableFutureEnd), 'handle-not-future-end', i, 'readable');
+      const end = e as ReadableFutureEnd;
+      trapIf(!sameType(end.shared.t, t.elem), 'future-type-mismatch');
+      trapIf(end.state === CopyState.DONE, 'lift-future-after-read');
+      trapIf(end.state !== CopyState.IDLE, 'lift-future-while-reading');
+      trapIf(end.inWaitableSet(), 'lift-future-in-waitable-set');
+      return end.shared;
+    },
+    lowerFuture(t: FutureType, v: unknown): number {
+      return inst.handles.add(new ReadableFutureEnd(hostToSharedFuture(t.elem, v)));
+    },
+    liftErrorContext(i: number): unknown {
+      const e = inst.handles.get(i);
+      trapIf(!(e instanceof ErrorContext), 'handle-not-error-context', i);
+      return e;
+    },
+    lowerErrorContext(v: unknown): number {
+      if (!(v instanceof ErrorContext)) throw new TypeError('expected an ErrorContext');
+      return inst.handles.add(v);
+    },
   };
 }
 
