@@ -16,8 +16,6 @@ export const TrapReason = {
   'call-stack-exhausted': 'call stack exhausted',
   'uncaught-wasm-exception': 'thrown Wasm exception',
   'not-supported': (what: string) => `${what} is not supported`,
-  'not-supported-yet': (what: string) => `${what} is not supported yet`,
-  'async-not-available': (what: string) => `${what}: streams, futures and error-contexts are not available in this instance`,
 
   // ---- tasks and the scheduler
   'not-in-task': 'this built-in can only be called from within a task',
