@@ -25,6 +25,15 @@ test('every reason has a kebab-case name and its own message', () => {
   assert.equal(trapMessage('char-out-of-range', 0x110000), 'invalid char: code point 0x110000 is out of range');
 });
 
+test('every reason of the table is raised somewhere in src/', () => {
+  const root = join(import.meta.dirname, '..', 'src');
+  const files = (function walk(d: string): string[] {
+    return readdirSync(d).flatMap((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : n.endsWith('.ts') && n !== 'trap-reasons.ts' ? [join(d, n)] : []));
+  })(root);
+  const src = files.map((f) => readFileSync(f, 'utf8')).join('\n');
+  assert.deepEqual(NAMES.filter((k) => !src.includes(`'${k}'`)), [], 'a reason no code raises: remove it from the table');
+});
+
 test('errors carry a stable code; a trap its reason name as kind', async () => {
   assert.throws(() => Component.compile(new Uint8Array([0, 0x61, 0x73])), (e: unknown) => e instanceof DecodeError && e.code === 'WEIR_DECODE' && isWeirError(e));
   // two exports of one name break strong uniqueness: a validation error
