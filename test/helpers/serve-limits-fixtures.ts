@@ -6,6 +6,8 @@
 //   /fields?n=N    one host call (fields.from-list) with an N-byte value
 //   /last-body     what the last /body saw (its response may have been replaced by 413)
 //   /spin          loops forever in guest code (the CPU watchdog's case)
+//   /alloc?mb=N    allocates an N MiB array in the guest: "allocated N" or "alloc failed: …" (a failed memory.grow)
+//   /trap          throws a non-error value (the lowering traps; the soak's trapping case)
 // Serve it with a large --max-instance-concurrent-reuse-count so every request
 // lands on one instance and the counter sees them all.
 
@@ -69,6 +71,18 @@ export const handler = {
     }
     if (route === '/last-body') return respond(lastBody);
     if (route === '/spin') { for (;;) {} }
+    if (route === '/alloc') {
+      const m = /mb=([0-9]+)/.exec(path);
+      const n = Number(m ? m[1] : '0') * 1048576;
+      try {
+        const a = new Uint8Array(n);
+        a[n - 1] = 1;
+        return respond('allocated ' + (n / 1048576));
+      } catch (e) {
+        return respond('alloc failed: ' + e);
+      }
+    }
+    if (route === '/trap') throw 42;
     if (route === '/fields') {
       // one host call (fields.from-list) copying n bytes out of the guest
       const m = /n=([0-9]+)/.exec(path);
