@@ -31,7 +31,7 @@ if (cluster.isPrimary) {
 }`;
 const PORT_PLACEHOLDER = 'Number(process.env.PORT)';
 
-const OFF = ['--workers', '0', '--cpu-timeout', '0', '--max-concurrent-requests', '0', '--max-connections', '0', '--max-request-body-size', '0',
+const OFF = ['--workers', '0', '--cpu-timeout', '0', '-W', 'timeout=0', '-W', 'max-memory-size=0', '--max-concurrent-requests', '0', '--max-connections', '0', '--max-request-body-size', '0',
   '--max-header-size', '0', '--header-timeout', '0', '--body-timeout', '0', '--idle-timeout', '0'];
 const ON = ['--workers', '1', '--cpu-timeout', '10s', '-W', 'timeout=30s'];
 

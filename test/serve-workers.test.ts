@@ -91,7 +91,10 @@ test('--workers 2 --cpu-timeout 1s: a guest looping forever is stopped in time (
     }
     t.diagnostic(`${clients.filter((c) => c.stopped).length} of 8 clients were on the stopped worker (503); ${duringStall.length} requests answered 200 by the other worker during the stall`);
     assert.ok(duringStall.length > 0, 'the other worker kept serving while one was stuck');
-    assert.match(s.stderr(), /worker \d: a guest ran past --cpu-timeout \(1000 ms\) without yielding: worker stopped \(1 request answered 500/);
+    const killed = /worker \d: a guest ran past --cpu-timeout \(1000 ms\) without yielding: worker stopped (\d+) ms after its last heartbeat \(1 request answered 500/.exec(s.stderr());
+    assert.ok(killed, s.stderr());
+    t.diagnostic(`the worker was terminated ${killed[1]} ms after its event loop last turned`);
+    assert.ok(Number(killed[1]) < 1000 + 100 + 200, `terminated ${killed[1]} ms after the last heartbeat`);
     // The server is still up and drains on SIGTERM.
     assert.equal(await s.stop('SIGTERM'), 0);
   });
@@ -176,4 +179,24 @@ test('API: serveComponents({ files, workers: 2 }) serves on worker threads and d
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('weir serve defaults on: each linear memory at most 512 MiB (a guest growing past it sees a failed grow; -W max-memory-size=0 lifts it), -W timeout=0 accepted by serve only', { skip: skip(), timeout: 120_000 }, async () => {
+  await withServe(['--workers', '1'], async (s) => {
+    assert.equal((await get(`${s.url}/alloc?mb=64`, false)).body, 'allocated 64');
+    const big = await get(`${s.url}/alloc?mb=600`, false);
+    assert.equal(big.status, 200);
+    assert.match(big.body, /^alloc failed: /, 'the 512 MiB default stops the grow');
+    assert.equal((await get(`${s.url}/count?ms=0`, false)).status, 200, 'the server keeps serving');
+  });
+  await withServe(['--workers', '1', '-W', 'max-memory-size=0', '-W', 'timeout=0'], async (s) => {
+    assert.equal((await get(`${s.url}/alloc?mb=600`, false)).body, 'allocated 600');
+  });
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(process.execPath, [weirBin, 'run', '-W', 'timeout=0', wasm!], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /-W timeout=0: must be more than 0/);
+  const help = spawnSync(process.execPath, [weirBin, 'serve', '--help'], { encoding: 'utf8', timeout: 30_000 });
+  assert.match(help.stdout, /weir serve: 512M/);
+  assert.match(help.stdout, /default 30s/);
 });

@@ -144,13 +144,13 @@ export const WASI_S_OPTIONS: Record<string, string> = {
  * V8 cannot honour.
  */
 export const WASM_W_OPTIONS: Record<string, string> = {
-  'max-memory-size': 'BYTES: maximum size of each linear memory; memory.grow beyond it returns -1 (default: unlimited)',
+  'max-memory-size': 'BYTES: maximum size of each linear memory; memory.grow beyond it returns -1 (default: unlimited; weir serve: 512M, 0 = unlimited)',
   'max-table-elements': 'N: maximum elements of each table; table.grow beyond it returns -1 (default: unlimited)',
   'max-instances': 'N: most core instances one instantiation may create (default 10000)',
   'max-memories': 'N: most linear memories one instantiation may define (default 10000)',
   'max-tables': 'N: most tables one instantiation may define (default 10000)',
   'trap-on-grow-failure': 'a failed memory.grow or table.grow traps (unreachable) instead of returning -1',
-  timeout: 'DURATION: stop the guest after this long (500ms, 2s, 1m): weir run exits 134, trap: interrupt',
+  timeout: 'DURATION: stop the guest after this long (500ms, 2s, 1m): weir run exits 134, trap: interrupt (default: none); weir serve: 504 for a request not answered in time (default 30s, 0 = none)',
 };
 
 /** wasmtime `-W` names Weir refuses on purpose, with the reason printed. */
@@ -326,7 +326,10 @@ Limits (0 turns one off):
                      at once (130)
   -W timeout=DURATION
                      504 when the component has not answered (response head)
-                     within this; its task is cancelled (default: none)
+                     within this; its task is cancelled (default 30s)
+  -W max-memory-size=BYTES
+                     Each linear memory of each instance: memory.grow beyond
+                     it fails (weir serve: 512M by default)
   --dir, --dir-readonly, --env, --inherit-env, -S, -W, --allow-outbound, --allow-net, --strict:
                      as for weir run
   -v, --verbose      Print stack traces and extra diagnostics on errors
@@ -518,6 +521,7 @@ export function parseWasmSetting(spec: string, g: GuestOptions, command: string)
         break;
       case 'timeout': {
         const ms = parseDurationMs(need(), `-W ${name}`, command);
+        if (ms === 0 && command === 'serve') { l.timeoutMs = 0; break; } // serve: 0 turns its default off
         if (!(ms > 0)) throw new UsageError(`-W timeout=${value}: must be more than 0`, command);
         if (ms > 2 ** 31 - 1) throw new UsageError(`-W timeout=${value}: at most 596h (the longest timer Node offers)`, command);
         l.timeoutMs = ms;

@@ -244,10 +244,10 @@ async function serve(opts: ServeOptions): Promise<number> {
 export async function serveHere(opts: ServeOptions, role?: WorkerRole): Promise<number> {
   const { Component } = await import('../host/component.ts');
   const { deviationOptions } = await import('./toolchains.ts');
-  const { compileLimits, instanceLimits } = await import('./limits.ts');
+  const { serveCompileLimits, serveRequestTimeoutMs, instanceLimits } = await import('./limits.ts');
   // H8: every -W / -S limit reaches serve: compile limits below, counts and handles per instance
   // (instanceLimits), -W timeout per request (src/serve/limits.ts).
-  const limits = compileLimits(opts);
+  const limits = serveCompileLimits(opts); // serve's defaults: 512 MiB per memory (src/cli/limits.ts)
   const components = [];
   // H13: --watch recompiles a changed file with these same options.
   const compile = (file: string, bytes: Uint8Array) => Component.compile(bytes, {
@@ -283,7 +283,7 @@ export async function serveHere(opts: ServeOptions, role?: WorkerRole): Promise<
     // H9: --tls-cert/--tls-key, --metrics-addr, --log-format (src/serve/cli-extras.ts)
     tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, metricsAddr: opts.metricsAddr, logFormat: opts.logFormat,
     // H8: request-level limits and the per-instance runtime limits
-    limits: { ...opts.serveLimits, ...(opts.limits?.timeoutMs !== undefined ? { requestTimeoutMs: opts.limits.timeoutMs } : {}) },
+    limits: { ...opts.serveLimits, requestTimeoutMs: serveRequestTimeoutMs(opts) }, // 30 s unless -W timeout says otherwise
     instanceLimits: instanceLimits(opts),
     ...(opts.watch ? { watch: true, compile } : {}), // H13: --watch (src/serve/watch.ts)
     verbose: opts.verbose,

@@ -17,6 +17,25 @@ export function compileLimits(opts: GuestOptions): CompileLimits | undefined {
   };
 }
 
+/**
+ * `weir serve`'s defaults where `weir run` has none (a server takes requests
+ * from strangers): each linear memory at most 512 MiB, a request answered
+ * (response head) within 30 s. `-W max-memory-size=0` / `-W timeout=0` turn them off.
+ */
+export const SERVE_RUNTIME_DEFAULTS = { maxMemorySize: 512 * 2 ** 20, requestTimeoutMs: 30_000 } as const;
+
+/** compileLimits for `weir serve`: -W max-memory-size defaults to SERVE_RUNTIME_DEFAULTS.maxMemorySize (0: unlimited). */
+export function serveCompileLimits(opts: GuestOptions): CompileLimits | undefined {
+  const l = opts.limits ?? {};
+  const maxMemorySize = l.maxMemorySize ?? SERVE_RUNTIME_DEFAULTS.maxMemorySize;
+  return compileLimits({ ...opts, limits: { ...l, maxMemorySize: maxMemorySize === 0 ? undefined : maxMemorySize } });
+}
+
+/** `-W timeout` for `weir serve`: per request, 30 s unless given; 0 = none. */
+export function serveRequestTimeoutMs(opts: GuestOptions): number {
+  return opts.limits?.timeoutMs ?? SERVE_RUNTIME_DEFAULTS.requestTimeoutMs;
+}
+
 /** -W max-instances / max-memories / max-tables, -S max-resources / hostcall-fuel, over wasmtime's defaults. */
 export function instanceLimits(opts: GuestOptions): InstanceLimits {
   const l = opts.limits ?? {};

@@ -235,7 +235,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
       m.killed = true;
       kills++;
       const a = answerStranded(m.watchdog, o.cpuTimeoutMs);
-      log(`weir: worker ${m.index}: a guest ran past --cpu-timeout (${o.cpuTimeoutMs} ms) without yielding: worker stopped `
+      log(`weir: worker ${m.index}: a guest ran past --cpu-timeout (${o.cpuTimeoutMs} ms) without yielding: worker stopped ${now - m.movedAt} ms after its last heartbeat `
         + `(${a.offender ? '1 request answered 500, ' : ''}${a.answered503} answered 503, ${a.reset} reset); starting a new one`);
       void m.worker.terminate();
       if (!stopping) { restarts++; spawn(m.index); }
@@ -243,9 +243,11 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   }, Math.max(5, Math.min(25, Math.floor(o.cpuTimeoutMs / 4)))) : null;
 
   let forced = false;
+  let over = false;
+  void finished.then(() => { over = true; });
   const stop = (): Promise<number> => {
     if (stopping) {
-      if (!forced) { forced = true; log('weir: stopping again: exiting now'); settle(130); }
+      if (!forced && !over) { forced = true; log('weir: stopping again: exiting now'); settle(130); }
       return exited;
     }
     stopping = true;

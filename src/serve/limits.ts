@@ -15,6 +15,7 @@ import { HttpError } from '../wasi/core/http/errors.ts';
 import type { Body } from '../wasi/core/http/message.ts';
 import type { ServeRequest, ServeResponse } from './adapter.ts';
 import type { ServeMachine } from './machine.ts';
+import { DeadlineSweep } from './deadline.ts';
 
 /** Defaults; 0 turns a limit off. Documented in `weir serve --help` and the README. */
 export const SERVE_LIMIT_DEFAULTS = {
@@ -184,6 +185,8 @@ export class LimitedHandler {
   readonly gate: Gate;
   private readonly limits: ResolvedLimits;
   private readonly onTimeout: (() => void) | undefined;
+  /** -W timeout's deadlines (made on first use). */
+  private deadlines: DeadlineSweep | null = null;
   /** `onTimeout`: called for each -W timeout expiry (H9's metrics count them). */
   /** `shared`: the count of admitted requests, when worker threads share --max-concurrent-requests. */
   constructor(machine: Pick<ServeMachine, 'handle'>, limits: ResolvedLimits, onTimeout?: () => void, shared: SharedCount | null = null) {
@@ -230,21 +233,27 @@ export class LimitedHandler {
       request = { ...request, body: limitBody(request.body, maxBody, () => overflow!(tooLarge(maxBody))) };
     }
     if (ms <= 0 && !overflowed) return this.machine.handle(request, outer);
-    // The guest's task gets its own signal: aborted at the deadline (the p3 export call is cancelled).
-    const ctrl = new AbortController();
-    if (outer) {
-      if (outer.aborted) ctrl.abort(outer.reason);
-      else outer.addEventListener('abort', () => ctrl.abort(outer.reason), { once: true });
+    // The guest's task gets its own signal: a Deadline (deadline.ts, no timer or EventTarget of its
+    // own), aborted when due (the p3 export call is cancelled) or when the outer signal aborts.
+    let lose: (e: unknown) => void = () => {};
+    const deadline = ms > 0 ? (this.deadlines ??= new DeadlineSweep(ms)).start((d) => {
+      const e = new ServeLimitError(504, `Gateway Timeout: the component did not answer within ${ms} ms\n`, { connection: 'close' });
+      lose(e);
+      d.abort(e);
+      this.onTimeout?.();
+    }) : null;
+    if (deadline && outer) {
+      if (outer.aborted) deadline.abort(outer.reason);
+      else outer.addEventListener('abort', () => deadline.abort(outer.reason), { once: true });
     }
-    const call = this.machine.handle(request, ms > 0 ? ctrl.signal : outer);
+    const call = this.machine.handle(request, deadline ? deadline.signal : outer);
     // One hand-made promise (no Promise.race): the first of response, body overflow and deadline wins.
     return new Promise<ServeResponse>((resolve, reject) => {
       let settled = false;
-      let timer: ReturnType<typeof setTimeout> | null = null;
-      const lose = (e: unknown) => {
+      lose = (e: unknown) => {
         if (settled) return;
         settled = true;
-        if (timer) clearTimeout(timer);
+        deadline?.drop();
         reject(e);
         // A response that comes after losing is dropped: its body is cancelled and its completion future says so.
         call.then((r) => {
@@ -255,23 +264,15 @@ export class LimitedHandler {
       call.then((r) => {
         if (settled) return;
         settled = true;
-        if (timer) clearTimeout(timer);
+        deadline?.drop();
         resolve(r);
       }, (e: unknown) => {
         if (settled) return;
         settled = true;
-        if (timer) clearTimeout(timer);
+        deadline?.drop();
         reject(e);
       });
       overflowed?.catch(lose);
-      if (ms > 0) {
-        timer = setTimeout(() => {
-          const e = new ServeLimitError(504, `Gateway Timeout: the component did not answer within ${ms} ms\n`, { connection: 'close' });
-          lose(e);
-          ctrl.abort(e);
-          this.onTimeout?.();
-        }, ms);
-      }
     });
   }
 }
