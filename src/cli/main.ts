@@ -3,12 +3,20 @@
 // versions (no TypeScript-only runtime syntax, no static imports of the rest of
 // Weir) so that it can explain the version requirement instead of crashing.
 
-// Built-ins only as namespaces: a named import that an old Node lacks would fail at link time.
-import * as fs from 'node:fs';
-import * as nodeModule from 'node:module';
-import * as path from 'node:path';
-import * as url from 'node:url';
-import * as vm from 'node:vm';
+// Built-ins through process.getBuiltinModule, not `import`: an ES import of
+// node:fs builds its namespace from every export, which runs the lazy getters
+// (fs.promises, fs.ReadStream) and loads ~30 stream and readline modules a run
+// does not use. (Undefined on a Node too old to run Weir, which only reads the
+// version check below.)
+import type { Stats } from 'node:fs';
+import type { Script } from 'node:vm';
+
+const builtin = process.getBuiltinModule as (<T>(id: string) => T) | undefined;
+const fs = builtin?.<typeof import('node:fs')>('node:fs')!;
+const nodeModule = builtin?.<typeof import('node:module')>('node:module')!;
+const path = builtin?.<typeof import('node:path')>('node:path')!;
+const url = builtin?.<typeof import('node:url')>('node:url')!;
+const vm = builtin?.<typeof import('node:vm')>('node:vm')!;
 
 const MIN_24 = 21; // supported: Node 24.21+ and 25+ (with JSPI available)
 /** How many distinct command lines (`weir run x.wasm`) widen the bundle's code cache before it is kept as it is. */
@@ -103,7 +111,7 @@ function isDir(p: string): boolean {
 /** Whether `dir` is (or could be created as) a directory of this user's that no one else can write to. */
 function ownDir(dir: string, uid: number | undefined): boolean {
   try {
-    let st: fs.Stats;
+    let st: Stats;
     try {
       st = fs.lstatSync(dir);
     } catch {
@@ -167,7 +175,7 @@ function loadBundle(file: string, cacheDir: string | undefined): Commands {
  * far) and the command lines it has seen; atomically, since another weir may
  * be reading them. Removes caches of earlier builds of the same bundle.
  */
-function saveCache(script: vm.Script, dir: string, cacheFile: string, prefix: string, seen: string[]): void {
+function saveCache(script: Script, dir: string, cacheFile: string, prefix: string, seen: string[]): void {
   try {
     writeAtomically(cacheFile, script.createCachedData());
     writeAtomically(`${cacheFile}.seen`, Buffer.from(seen.join('\n'), 'latin1'));

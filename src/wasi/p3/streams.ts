@@ -5,7 +5,7 @@
 
 import { toWasiError, type FsErrorCode } from '../core/errors.ts';
 import { readFrom, writeTo, type ByteSink, type ByteSource } from '../core/streams.ts';
-import { takeGuestByteStream, type GuestByteReader } from '../../runtime/host-streams.ts';
+import { GuestByteStream, takeGuestByteStream, type GuestByteReader } from '../../runtime/host-streams.ts';
 import { err, ok, type Result } from '../wit-values.ts';
 
 
@@ -57,9 +57,20 @@ export function sourceToStream(src: ByteSource, maxChunk: number): [AsyncIterabl
  * Resolves to null when the guest ends the stream, or to the error code of
  * the failed write (the stream is then cancelled, so the guest sees it dropped).
  */
-export async function pumpToSink(data: ReadableStream<Uint8Array>, sink: ByteSink, closeSink: boolean): Promise<FsErrorCode | null> {
+export async function pumpToSink(data: ReadableStream<Uint8Array> | GuestByteStream, sink: ByteSink, closeSink: boolean): Promise<FsErrorCode | null> {
   const direct = takeGuestByteStream(data);
   if (direct !== null) return pumpDirect(direct, sink, closeSink);
+  if (data instanceof GuestByteStream) {
+    // not to be read directly (already read or passed on): its iterator says why
+    try {
+      for await (const b of data) if (b.length > 0) await writeTo(sink, b);
+      return null;
+    } catch (e) {
+      return toWasiError(e).code;
+    } finally {
+      if (closeSink) sink.close();
+    }
+  }
   const reader = data.getReader();
   try {
     for (;;) {
