@@ -113,10 +113,11 @@ test('--max-concurrent-requests 10: 50 clients never have more than 10 handle ca
     return Math.max(...rs.map((r) => Number(/peak=(\d+)/.exec(r.text)![1])));
   };
   // one instance takes all of them (concurrent reuse 100), so the guest's counter sees every call
-  const limited = await withServe(['--max-concurrent-requests', '10', '--max-instance-concurrent-reuse-count', '100'], (s) => burst(s.url));
+  // (one worker: with several, the burst is split between their instances; serve-workers.test.ts checks the limit across workers)
+  const limited = await withServe(['--workers', '1', '--max-concurrent-requests', '10', '--max-instance-concurrent-reuse-count', '100'], (s) => burst(s.url));
   assert.equal(limited, 10);
   // control: without the flag (default 1000) the same burst runs more than 10 at once
-  const open = await withServe(['--max-instance-concurrent-reuse-count', '100'], (s) => burst(s.url));
+  const open = await withServe(['--workers', '1', '--max-instance-concurrent-reuse-count', '100'], (s) => burst(s.url));
   assert.ok(open > 10, `peak without the limit: ${open}`);
 });
 
@@ -133,7 +134,8 @@ test('--queue-timeout: a request that waited that long for a slot gets 503 with 
 });
 
 test('--max-connections: extra connections wait (served when one closes), then get 503 after the queue timeout', { skip: skip() }, async () => {
-  await withServe(['--max-connections', '2', '--queue-timeout', '400ms'], async (s) => {
+  // one worker: the test relies on connections being taken in arrival order (several workers accept from their own queues)
+  await withServe(['--workers', '1', '--max-connections', '2', '--queue-timeout', '400ms'], async (s) => {
     const u = new URL(s.url);
     const hold = () => new Promise<ReturnType<typeof connect>>((r) => { const c = connect(Number(u.port), u.hostname, () => r(c)); });
     const a = await hold();
