@@ -15,7 +15,8 @@
 // output (tsc rewrites every file), so after a bare `npx tsc -p .` the command
 // runs the fresh unbundled modules instead of a stale bundle.
 
-import { chmodSync, rmSync, readdirSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, rmSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'rolldown';
@@ -115,4 +116,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const files = await bundleCli(cli);
   const size = files.reduce((s, f) => s + statSync(join(cli, f)).size, 0);
   process.stdout.write(`bundled the weir command: ${files.map((f) => `dist/cli/${f}`).join(', ')} (${(size / 1024).toFixed(0)} KiB)\n`);
+  // One run with this Node writes the bundle's code cache (src/cli/main.ts), so
+  // that the first `weir run` after a build is as quick as the later ones.
+  const hello = join(root, 'examples', 'hello', 'hello.wasm');
+  if (existsSync(hello)) spawnSync(process.execPath, [join(cli, 'main.js'), 'run', hello], { stdio: 'ignore', timeout: 30_000 });
 }
