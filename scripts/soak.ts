@@ -23,6 +23,10 @@
 //   npm run soak -- [--requests N] [--concurrency C] [--workers W]
 //     [--cpu-timeout 300ms] [--timeout 5s] [--instance-concurrency K]
 //     [--seed S] [--slack-ms MS] [--kill-window-ms MS] [--max-seconds S]
+//     [--max-failures N] [--stall-seconds S] [--weir-args "--max-connections 0 ..."]
+// The load stops early (and the report says so) at --max-seconds, after
+// --max-failures unexcused answers, when no request got 200 for
+// --stall-seconds, or on a first Ctrl-C (a second one kills).
 
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -49,6 +53,11 @@ const { values: flags } = parseArgs({
     'max-seconds': { type: 'string', default: '5400' },
     'trap-rate': { type: 'string', default: '0.01' },
     'spin-rate': { type: 'string', default: '0.001' },
+    'max-failures': { type: 'string', default: '20000' },
+    // stop when no /count got 200 for this long (the server stopped serving)
+    'stall-seconds': { type: 'string', default: '30' },
+    // extra `weir serve` flags, space-separated, put before the component
+    'weir-args': { type: 'string', default: '' },
   },
   strict: true,
 });
@@ -76,6 +85,9 @@ const KILL_WINDOW_MS = int('kill-window-ms', 0);
 const MAX_SECONDS = int('max-seconds', 1);
 const TRAP_RATE = Number(flags['trap-rate']);
 const SPIN_RATE = Number(flags['spin-rate']);
+const MAX_FAILURES = int('max-failures', 0);
+const STALL_MS = int('stall-seconds', 1) * 1000;
+const WEIR_ARGS = String(flags['weir-args']).split(/\s+/).filter((a) => a !== '');
 const BOUND_MS = Math.max(CPU_MS, TIMEOUT_MS) + SLACK_MS;
 
 // ---- the request mix ----
@@ -115,7 +127,7 @@ if (!wasm) { console.error('soak: cannot build the limits service (componentize-
 
 const serveArgs = [
   weirBin, 'serve', '--addr', '127.0.0.1:0', '--workers', String(WORKERS), '--cpu-timeout', String(flags['cpu-timeout']),
-  '-W', `timeout=${flags.timeout}`, '--max-instance-concurrent-reuse-count', String(INSTANCE_CONC), wasm,
+  '-W', `timeout=${flags.timeout}`, '--max-instance-concurrent-reuse-count', String(INSTANCE_CONC), ...WEIR_ARGS, wasm,
 ];
 console.log(`soak: ${N} requests, concurrency ${C}, seed ${SEED}: ${(TRAP_RATE * 100).toFixed(2)}% /trap, ${(SPIN_RATE * 100).toFixed(2)}% /spin`);
 console.log(`soak: cwd ${repoRoot}`);
@@ -128,7 +140,17 @@ const t00 = performance.now();
 const child = spawn(process.execPath, serveArgs, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
 const killChild = () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); };
 process.on('exit', killChild);
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { killChild(); process.exit(130); });
+/** Why the load stopped before N requests (null: it did not). */
+let stoppedEarly: string | null = null;
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    // the first signal stops sending and reports; a second one kills
+    if (interrupted || !url) { killChild(); process.exit(130); }
+    interrupted = true;
+    stoppedEarly ??= `stopped by ${sig}`;
+  });
+}
 const childExit = new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
 child.stdout!.resume();
 
@@ -200,6 +222,8 @@ function fdCount(): number {
 interface Sample { t: number; done: number; rss: number; fds: number }
 const samples: Sample[] = [];
 let done = 0;
+/** Answers no rule excuses, counted as they come (resets are judged at the end, by time). */
+let unexcused = 0;
 const warmupAt = Math.max(1, Math.floor(N / 10));
 let warmupSample = null as Sample | null; // set by the sampler
 const idleBefore = { rss: rssKiB(), fds: fdCount() };
@@ -212,7 +236,7 @@ const sampler = setInterval(() => {
   if (s.t - lastPrint >= 15_000) {
     lastPrint = s.t;
     const secs = (s.t - loadStart) / 1000;
-    console.log(`soak: ${Math.round(secs)} s: ${done}/${N} done (${Math.round(done / secs)}/s), RSS ${(s.rss / 1024).toFixed(1)} MiB, ${s.fds} fds, ${stderrStats.kills} watchdog restarts`);
+    console.log(`soak: ${Math.round(secs)} s: ${done}/${N} done (${Math.round(done / secs)}/s), RSS ${(s.rss / 1024).toFixed(1)} MiB, ${s.fds} fds, ${stderrStats.kills} watchdog restarts, ${unexcused} unexcused answers`);
   }
 }, 1000);
 
@@ -239,7 +263,7 @@ function errCode(label: string): number {
 
 const deadline = loadStart + MAX_SECONDS * 1000;
 let next = 0;
-let timedOut = false;
+let last200 = loadStart;
 
 function one(i: number, agent: Agent): Promise<void> {
   const kind = kinds[i];
@@ -258,6 +282,7 @@ function one(i: number, agent: Agent): Promise<void> {
       const err = e as NodeJS.ErrnoException;
       const label = `${phase}: ${err.code ?? ''}${err.code && err.message !== err.code ? ` (${err.message})` : err.code ? '' : err.message}`;
       errors.push({ i, t: performance.now(), label, reused: req.reusedSocket });
+      if (!/ECONNRESET|socket hang up|aborted|EPIPE/.test(label)) unexcused++;
       finish(errCode(label));
     };
     const req = request(`${url}${PATHS[kind]}`, { agent, timeout: BOUND_MS + 10_000 }, (res) => {
@@ -268,6 +293,7 @@ function one(i: number, agent: Agent): Promise<void> {
         const status = res.statusCode!;
         const body = Buffer.concat(chunks).toString('utf8');
         if (status === 200 && !body.startsWith('peak=')) bad200++;
+        if (status === 200) last200 = performance.now();
         // 503 + Retry-After with the watchdog's text: a casualty of a runaway on the same worker.
         const watchdog503 = status === 503 && res.headers['retry-after'] !== undefined && body.includes('--cpu-timeout');
         if (watchdog503) collateral503[kind]++;
@@ -279,6 +305,7 @@ function one(i: number, agent: Agent): Promise<void> {
           o.n++;
           odd.set(key, o);
         }
+        if (!expected) unexcused++;
         finish(status === 503 && !watchdog503 ? OTHER_503 : status);
       });
       res.on('close', () => { if (!res.complete) fail(new Error('aborted mid-response'), 'response'); });
@@ -295,7 +322,10 @@ await Promise.all(Array.from({ length: C }, async () => {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   agents.push(agent);
   for (;;) {
-    if (performance.now() > deadline) { timedOut = true; return; }
+    if (stoppedEarly) return;
+    if (performance.now() > deadline) { stoppedEarly = `--max-seconds ${MAX_SECONDS} reached`; return; }
+    if (performance.now() - last200 > STALL_MS) { stoppedEarly = `no request answered 200 for ${STALL_MS / 1000} s`; return; }
+    if (MAX_FAILURES > 0 && unexcused > MAX_FAILURES) { stoppedEarly = `more than --max-failures ${MAX_FAILURES} unexcused answers`; return; }
     const i = next++;
     if (i >= N) return;
     await one(i, agent);
@@ -408,7 +438,7 @@ const mib = (k: number) => `${(k / 1024).toFixed(1)} MiB`;
 const checks: { name: string; verdict: 'PASS' | 'FAIL' | 'KNOWN'; detail: string }[] = [];
 const check = (name: string, ok: boolean, detail: string) => checks.push({ name, verdict: ok ? 'PASS' : 'FAIL', detail });
 
-check('all requests sent and settled', !timedOut && done === N, `${done}/${N}${timedOut ? ` (--max-seconds ${MAX_SECONDS} reached)` : ''}`);
+check('all requests sent and settled', !stoppedEarly && done === N, `${done}/${N}${stoppedEarly ? ` (load stopped: ${stoppedEarly})` : ''}`);
 const countFailures = [...failuresBy].filter(([k]) => !k.startsWith('/trap') && !k.startsWith('/spin'));
 check('non-faulty requests answered 200', countFailures.length === 0,
   `${count200}/${sentBy[COUNT]} 200, ${countCollateral} collateral 503${INSTANCE_CONC > 1 ? `, ${collateral500} collateral 500 (shared a trapped instance)` : ''}; failures: ${countFailures.length === 0 ? 'none' : countFailures.map(([k, n]) => `${k} ×${n}`).join('; ')}`);
