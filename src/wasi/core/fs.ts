@@ -75,8 +75,11 @@ export type NewTimestamp = { kind: 'no-change' } | { kind: 'now' } | { kind: 'at
 const O_PATH = 0o10000000; // Linux (x86, arm, riscv, ...): not in fs.constants
 const MAX_SYMLINK_EXPANSIONS = 40;
 
-/** Whether this platform supports the race-free resolution above. */
-export const SANDBOX_SUPPORTED = process.platform === 'linux' && existsSync('/proc/self/fd');
+let sandboxChecked: boolean | undefined;
+/** Whether this platform supports the race-free resolution above (asked on the first preopen, not at load: a stat every run does not need). */
+export function sandboxSupported(): boolean {
+  return sandboxChecked ??= process.platform === 'linux' && existsSync('/proc/self/fd');
+}
 
 function at(fd: number, name: string): string {
   return `/proc/self/fd/${fd}/${name}`;
@@ -223,7 +226,7 @@ export class Filesystem {
 
   /** Opens every preopen now; throws a host-facing Error if one cannot be opened. */
   constructor(preopens: PreopenConfig[] = []) {
-    if (preopens.length > 0 && !SANDBOX_SUPPORTED) {
+    if (preopens.length > 0 && !sandboxSupported()) {
       throw new Error('weir: preopened directories need Linux (/proc/self/fd) for race-free path resolution');
     }
     try {
