@@ -23,13 +23,14 @@
 //   npm run soak -- [--requests N] [--concurrency C] [--workers W]
 //     [--cpu-timeout 300ms] [--timeout 5s] [--instance-concurrency K]
 //     [--seed S] [--slack-ms MS] [--kill-window-ms MS] [--max-seconds S]
-//     [--max-failures N] [--stall-seconds S] [--weir-args "--max-connections 0 ..."]
+//     [--max-failures N] [--stall-seconds S] [--weir-args="--max-connections 0 ..."]
+//     [--weir-log FILE]
 // The load stops early (and the report says so) at --max-seconds, after
 // --max-failures unexcused answers, when no request got 200 for
 // --stall-seconds, or on a first Ctrl-C (a second one kills).
 
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -58,6 +59,8 @@ const { values: flags } = parseArgs({
     'stall-seconds': { type: 'string', default: '30' },
     // extra `weir serve` flags, space-separated, put before the component
     'weir-args': { type: 'string', default: '' },
+    // write weir's whole stderr here, each line prefixed with seconds since it started
+    'weir-log': { type: 'string', default: '' },
   },
   strict: true,
 });
@@ -164,6 +167,9 @@ const stderrStats = {
   other: new Map<string, number>(),
 };
 let url = '';
+const weirLog = flags['weir-log'] ? createWriteStream(String(flags['weir-log'])) : null;
+/** Lines about a worker (its error, its unexpected exit), with seconds since weir started. */
+const workerTrouble: string[] = [];
 const ready = new Promise<void>((resolve, reject) => {
   let buf = '';
   const timer = setTimeout(() => reject(new Error('weir serve did not print its Serving line within 120 s')), 120_000);
@@ -174,6 +180,8 @@ const ready = new Promise<void>((resolve, reject) => {
     while ((nl = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
+      const at = ((performance.now() - t00) / 1000).toFixed(3);
+      weirLog?.write(`${at} ${line}\n`);
       let m;
       if (!url && (m = /^Serving HTTP on (http:\/\/\S+?)\/?$/.exec(line))) { url = m[1]; clearTimeout(timer); resolve(); continue; }
       if ((m = /worker stopped\b[^(]*\((1 request answered 500, )?(\d+) answered 503, (\d+) reset\)/.exec(line))) {
@@ -185,7 +193,8 @@ const ready = new Promise<void>((resolve, reject) => {
         stderrStats.killedReset += Number(m[3]);
         continue;
       }
-      if (/worker \d+ exited \(code/.test(line)) { stderrStats.unexpectedExits.push(line); continue; }
+      if (/worker \d+ exited \(code/.test(line)) { stderrStats.unexpectedExits.push(line); workerTrouble.push(`${at} s: ${line}`); continue; }
+      if (/^weir: worker \d+: /.test(line)) workerTrouble.push(`${at} s: ${line}`);
       if ((m = /instance \d+ failed: .*\((\d+) other request\(s\) in flight on it fail\)/.exec(line))) {
         stderrStats.traps++;
         stderrStats.trapNeighbours += Number(m[1]);
@@ -350,6 +359,8 @@ clearTimeout(forced);
 
 // ---- analysis ----
 
+const mib = (k: number) => `${(k / 1024).toFixed(1)} MiB`;
+
 const sent = Math.min(next, N);
 const secs = (loadEnd - loadStart) / 1000;
 const byClass = [new Map<string, number>(), new Map<string, number>(), new Map<string, number>()];
@@ -424,8 +435,14 @@ function pct(xs: number[], p: number): number {
 for (const xs of lats) xs.sort((a, b) => a - b);
 
 // RSS and fds.
+// The warm-up value: the median of the samples taken in the second half of the warm-up
+// (a single sample could land on a worker's start-up peak or its kill's dip).
 const after = warmupSample ? samples.filter((s) => s.t >= warmupSample!.t) : [];
-const rssW = warmupSample?.rss ?? NaN;
+const warmupTail = samples.filter((s) => s.done >= warmupAt / 2 && s.done < warmupAt).map((s) => s.rss).sort((a, b) => a - b);
+const rssW = warmupTail.length ? warmupTail[warmupTail.length >> 1] : warmupSample?.rss ?? NaN;
+const meanRss = (xs: Sample[]) => xs.reduce((a, s) => a + s.rss, 0) / xs.length;
+const tenth = Math.max(1, Math.floor(after.length / 10));
+const rssTrend = after.length ? `mean of the first tenth after warm-up ${mib(meanRss(after.slice(0, tenth)))}, of the last tenth ${mib(meanRss(after.slice(-tenth)))}` : '';
 const rssMin = Math.min(...after.map((s) => s.rss));
 const rssMax = Math.max(...after.map((s) => s.rss));
 const rssOk = after.length > 0 && rssMin >= rssW * 0.9 && rssMax <= rssW * 1.1;
@@ -434,7 +451,6 @@ const fdMax = Math.max(...after.map((s) => s.fds));
 const fdSlack = C + 16;
 const fdOk = after.length > 0 && fdMax <= fdW + fdSlack && idleAfter.fds <= idleBefore.fds + 2;
 
-const mib = (k: number) => `${(k / 1024).toFixed(1)} MiB`;
 const checks: { name: string; verdict: 'PASS' | 'FAIL' | 'KNOWN'; detail: string }[] = [];
 const check = (name: string, ok: boolean, detail: string) => checks.push({ name, verdict: ok ? 'PASS' : 'FAIL', detail });
 
@@ -449,7 +465,7 @@ const maxLat = lats.map((xs) => xs.length ? xs[xs.length - 1] : 0);
 check(`no request outlives max(cpu-timeout, timeout) + ${SLACK_MS} ms = ${BOUND_MS} ms`, Math.max(...maxLat) <= BOUND_MS,
   lats.map((xs, k) => `${CLASS_NAMES[k]} max ${maxLat[k].toFixed(0)} ms`).join(', '));
 check('RSS within ±10% of its warm-up value', rssOk, after.length === 0 ? 'no sample after warm-up (run too short)' :
-  `warm-up ${mib(rssW)}, then min ${mib(rssMin)} (${((rssMin / rssW - 1) * 100).toFixed(1)}%), max ${mib(rssMax)} (${((rssMax / rssW - 1) * 100).toFixed(1)}%), final ${mib(finalLoadSample.rss)}; idle before ${mib(idleBefore.rss)}, idle after ${mib(idleAfter.rss)}`);
+  `warm-up ${mib(rssW)} (median of ${warmupTail.length} samples), then min ${mib(rssMin)} (${((rssMin / rssW - 1) * 100).toFixed(1)}%), max ${mib(rssMax)} (${((rssMax / rssW - 1) * 100).toFixed(1)}%), final ${mib(finalLoadSample.rss)}; idle before ${mib(idleBefore.rss)}, idle after ${mib(idleAfter.rss)}; ${rssTrend}`);
 check('open fds flat', fdOk,
   `idle before ${idleBefore.fds}, warm-up ${fdW}, max ${fdMax} (allowed ${fdW + fdSlack}), last under load ${finalLoadSample.fds}, idle after ${idleAfter.fds} (allowed ${idleBefore.fds + 2})`);
 check('no worker died on its own; weir alive until SIGTERM', stderrStats.unexpectedExits.length === 0 && aliveAtEnd,
@@ -496,7 +512,11 @@ if (plain503) console.log(`503s without the watchdog's answer: ${plain503}`);
     }
   }
 }
-if (stderrStats.unexpectedExits.length) for (const l of stderrStats.unexpectedExits.slice(0, 5)) console.log(`  ${l}`);
+if (workerTrouble.length) {
+  console.log('');
+  console.log(`worker errors and unexpected exits (seconds since weir started; load began at ${((loadStart - t00) / 1000).toFixed(1)} s):`);
+  for (const l of workerTrouble.slice(0, 12)) console.log(`  ${l}`);
+}
 const others = [...stderrStats.other].sort((a, b) => b[1] - a[1]).slice(0, 8);
 if (others.length) {
   console.log('');
@@ -525,4 +545,5 @@ console.log(`soak-json: ${JSON.stringify({
   restarts: stderrStats.kills, unexpectedExits: stderrStats.unexpectedExits.length, resetsDuringKill: resetsInKill, exit: exit.code ?? exit.signal,
   failed,
 })}`);
+weirLog?.end();
 process.exitCode = failed === 0 ? 0 : 1;
