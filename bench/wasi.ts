@@ -62,18 +62,28 @@ function cliEntry(): string {
   }
 }
 
+/**
+ * The environment for `weir` runs: a fresh directory for its code cache (src/cli/main.ts),
+ * so each bench starts from the same state whatever ran before (the first run writes it).
+ */
+function benchEnv(): { env: NodeJS.ProcessEnv; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'weir-bench-cache-'));
+  return { env: { ...process.env, WEIR_CACHE_DIR: dir }, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 async function startup(): Promise<BenchResult[]> {
   const w = await cmd();
   const note = cliEntry();
+  const { env, cleanup } = benchEnv();
   // A small WASI 0.3 command: examples/hello (WAT, 2 KB), so start-up is Weir's own.
   const hello = join(repoRoot, 'examples', 'hello', 'hello.wasm');
   const [smallMs, smallBase] = wallPair(
-    () => must(spawnSync(node, [mainJs, 'run', hello], { encoding: 'utf8' }), 'weir run examples/hello'),
+    () => must(spawnSync(node, [mainJs, 'run', hello], { encoding: 'utf8', env }), 'weir run examples/hello'),
     () => must(spawnSync(node, ['-e', '0']), 'node -e 0'),
     11,
   );
   const [weirMs, nodeMs] = wallPair(
-    () => must(spawnSync(node, [mainJs, 'run', w, 'hello'], { encoding: 'utf8' }), 'weir run hello'),
+    () => must(spawnSync(node, [mainJs, 'run', w, 'hello'], { encoding: 'utf8', env }), 'weir run hello'),
     () => must(spawnSync(node, ['-e', '0']), 'node -e 0'),
     11,
   );
@@ -90,7 +100,7 @@ async function startup(): Promise<BenchResult[]> {
   const rust = suite && join(suite, 'tests', 'rust', 'testsuite', 'wasm32-wasip3', 'cli-exit.wasm');
   if (rust && existsSync(rust)) {
     const [ms, base] = wallPair(
-      () => spawnSync(node, [mainJs, 'run', rust]),
+      () => spawnSync(node, [mainJs, 'run', rust], { env }),
       () => must(spawnSync(node, ['-e', '0']), 'node -e 0'),
       7,
     );
@@ -99,6 +109,7 @@ async function startup(): Promise<BenchResult[]> {
       value: ms, unit: 'ms', baseline: base, baselineLabel: 'node -e 0', target: '≤ 3× node -e 0',
     }, 3 * base, '<='));
   }
+  cleanup();
   return out;
 }
 
@@ -117,9 +128,10 @@ async function watCat(): Promise<{ path: string; cleanup: () => void }> {
 async function cat(): Promise<BenchResult[]> {
   const w = await cmd();
   const wat = await watCat();
+  const { env, cleanup } = benchEnv();
   // head and wc are C programs: the pipeline's cost is the middle process.
   const run = (middle: string) => {
-    const r = spawnSync('sh', ['-c', `head -c ${BYTES} /dev/zero | ${middle} | wc -c`], { encoding: 'utf8' });
+    const r = spawnSync('sh', ['-c', `head -c ${BYTES} /dev/zero | ${middle} | wc -c`], { encoding: 'utf8', env });
     must(r, middle);
     if (Number(r.stdout.trim()) !== BYTES) throw new Error(`${middle}: ${r.stdout.trim()} bytes out of ${BYTES}`);
   };
@@ -149,6 +161,7 @@ async function cat(): Promise<BenchResult[]> {
     }
   } finally {
     wat.cleanup();
+    cleanup();
   }
   return out;
 }

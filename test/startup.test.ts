@@ -102,6 +102,12 @@ test('the code cache: written by the first run into a directory of its own, then
   const off = freshTmp();
   run(off, { NODE_DISABLE_COMPILE_CACHE: '1' });
   assert.deepEqual(caches(join(off, `weir-cache-${uid}`)), []);
+  // WEIR_CACHE_DIR: that directory instead (created if missing)
+  const chosen = join(freshTmp(), 'chosen');
+  const other = freshTmp();
+  run(other, { WEIR_CACHE_DIR: chosen });
+  assert.equal(caches(chosen).length, 1);
+  assert.deepEqual(caches(join(other, `weir-cache-${uid}`)), []);
 });
 
 test('a damaged code cache is rejected by V8 and rewritten; the run is unaffected', () => {

@@ -20,7 +20,7 @@ const vm = builtin?.<typeof import('node:vm')>('node:vm')!;
 
 const MIN_24 = 21; // supported: Node 24.21+ and 25+ (with JSPI available)
 /** How many distinct command lines (`weir run x.wasm`) widen the bundle's code cache before it is kept as it is. */
-const WIDEN_RUNS = 4;
+const WIDEN_RUNS = 8;
 
 function jspiAvailable(): boolean {
   const wasm = (globalThis as { WebAssembly?: Record<string, unknown> }).WebAssembly;
@@ -87,14 +87,18 @@ function bundleFile(): string | undefined {
 /**
  * The directory for the code cache: node_modules/.cache/weir of the project
  * or installation Weir lives in, else a per-user directory under the system
- * temporary directory. Only a real directory owned by this user and writable
- * by no one else is used (a code cache is code); undefined when there is none.
+ * temporary directory, or the one WEIR_CACHE_DIR names. Only a real
+ * directory owned by this user and writable by no one else is used (a code
+ * cache is code); undefined when there is none.
  */
 function usableCacheDir(): string | undefined {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  // WEIR_CACHE_DIR names the directory instead (same checks; e.g. a fresh one per benchmark run)
+  const chosen = process.env.WEIR_CACHE_DIR;
+  if (chosen) return ownDir(path.resolve(chosen), uid) ? path.resolve(chosen) : undefined;
   const pkg = path.join(path.dirname(url.fileURLToPath(import.meta.url)), '..', '..');
   // installed: <project>/node_modules/weir; a checkout: its own node_modules (only if there is one)
   const nodeModules = path.basename(path.dirname(pkg)) === 'node_modules' ? path.dirname(pkg) : path.join(pkg, 'node_modules');
-  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
   if (isDir(nodeModules) && ownDir(path.join(nodeModules, '.cache', 'weir'), uid)) return path.join(nodeModules, '.cache', 'weir');
   const tmp = path.join(process.getBuiltinModule('node:os').tmpdir(), `weir-cache-${uid ?? process.env.USERNAME ?? 'user'}`);
   return ownDir(tmp, uid) ? tmp : undefined;
