@@ -43,6 +43,7 @@ if (!versionSupported(nodeVersion) || !jspiAvailable()) {
   );
   process.exitCode = 2;
 } else {
+  shortRunTiering();
   const bundle = bundleFile();
   const cacheDir = process.env.NODE_DISABLE_COMPILE_CACHE ? undefined : usableCacheDir();
   let commands: Commands;
@@ -53,6 +54,24 @@ if (!versionSupported(nodeVersion) || !jspiAvailable()) {
     commands = (await import('./commands.ts')) as Commands;
   }
   process.exitCode = await commands.main(process.argv.slice(2));
+}
+
+/**
+ * V8 moves a wasm function from Liftoff to TurboFan once it has run ~13 MB of
+ * code, compiling it on a background thread, and a process cannot exit while
+ * such a job runs: a QuickJS guest's start-up alone set off jobs that kept
+ * `weir run` of a hello world alive ~60 ms after it had finished (and took the
+ * second core meanwhile). A budget ~8x larger leaves start-up code in Liftoff
+ * while the loops of a long run still tier up, a little later. Flags the user
+ * gives Node about wasm tiering win.
+ */
+function shortRunTiering(): void {
+  if (/wasm-tier|wasm-dynamic-tiering/.test(`${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`)) return;
+  try {
+    process.getBuiltinModule('node:v8').setFlagsFromString('--wasm-tiering-budget=100000000');
+  } catch {
+    // V8 refused: the default tiering
+  }
 }
 
 /**
