@@ -78,26 +78,36 @@ export class AsyncLiftedFunc extends ComponentFunc {
 
   /** The host calls: a Promise of the (JS) result. */
   call(args: unknown[], caller: ComponentInstanceState | null, signal?: AbortSignal): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const site = new ExportCall(resolve, reject, args, caller === null ? this.toJs : null, signal ?? null);
-      // a call from the host is a root: traps and deadlocks reject it
-      const root = caller === null ? site : null;
-      if (root) store.pendingRoots.add(root);
-      let task: Task;
-      try {
-        task = this.invoke(caller, site, root ?? current?.task.root ?? null);
-      } catch (e) {
-        site.done();
-        reject(toTrap(e));
-        return;
-      }
-      if (signal && root && !root.settled) {
-        const abort = site.abort = () => task.requestCancellation(null);
-        if (signal.aborted) abort();
-        else signal.addEventListener('abort', abort, { once: true });
-      }
-      store.maybeCheckDeadlock();
-    });
+    return new Promise((resolve, reject) => { this.callWith(args, caller, signal, resolve, reject); });
+  }
+
+  /**
+   * `call` with the outcome reported to `resolve`/`reject` instead of a
+   * Promise (a server making a call per request saves the Promise and its
+   * reactions). Either may run before this returns (a guest that returns at
+   * once), and at most one of them runs.
+   */
+  callWith(args: unknown[], caller: ComponentInstanceState | null, signal: AbortSignal | undefined,
+    resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
+    const site = new ExportCall(resolve, reject, args, caller === null ? this.toJs : null, signal ?? null);
+    // a call from the host is a root: traps and deadlocks reject it
+    const root = caller === null ? site : null;
+    if (root) store.pendingRoots.add(root);
+    let task: Task;
+    try {
+      task = this.invoke(caller, site, root ?? current?.task.root ?? null);
+    } catch (e) {
+      if (site.settled) return; // it returned, then trapped: the result stands (as a settled Promise would ignore this)
+      site.done();
+      reject(toTrap(e));
+      return;
+    }
+    if (signal && root && !root.settled) {
+      const abort = site.abort = () => task.requestCancellation(null);
+      if (signal.aborted) abort();
+      else signal.addEventListener('abort', abort, { once: true });
+    }
+    store.maybeCheckDeadlock();
   }
 
   /** Returns the task: it is how the caller requests cancellation (OnCancel). */

@@ -61,6 +61,9 @@ export type ReadyFunc = (t: Thread) => boolean;
  */
 export class HostCall {
   settled = false;
+  /** neighbours in store.pendingRoots while pending */
+  prevRoot: HostCall | null = null;
+  nextRoot: HostCall | null = null;
   /** the host can still cancel it (an AbortSignal that has not fired): never reported as a deadlock */
   signal: AbortSignal | null = null;
   reject: (e: unknown) => void;
@@ -75,6 +78,34 @@ export class HostCall {
     if (this.settled) return;
     this.settled = true;
     store.pendingRoots.delete(this);
+  }
+}
+
+/**
+ * The pending host calls: a list threaded through the calls themselves. A Set
+ * that gains and loses an entry per call rehashes (allocates) as it shrinks.
+ */
+class RootList {
+  size = 0;
+  private head: HostCall | null = null;
+  add(r: HostCall): void {
+    if (r.prevRoot !== null || this.head === r) return;
+    r.nextRoot = this.head;
+    if (this.head !== null) this.head.prevRoot = r;
+    this.head = r;
+    this.size++;
+  }
+  delete(r: HostCall): void {
+    if (r.prevRoot === null && this.head !== r) return;
+    if (r.prevRoot !== null) r.prevRoot.nextRoot = r.nextRoot; else this.head = r.nextRoot;
+    if (r.nextRoot !== null) r.nextRoot.prevRoot = r.prevRoot;
+    r.prevRoot = r.nextRoot = null;
+    this.size--;
+  }
+  toArray(): HostCall[] {
+    const out: HostCall[] = [];
+    for (let r = this.head; r !== null; r = r.nextRoot) out.push(r);
+    return out;
   }
 }
 
@@ -93,7 +124,7 @@ class Store {
   /** > 0 while a non-async-typed call blocked and only its own instance's threads may run (nesting depth) */
   syncHold = 0;
   idleWaiters: (() => void)[] = [];
-  pendingRoots = new Set<HostCall>();
+  pendingRoots = new RootList();
   /** host operations that may still produce events (host stream pulls, host futures, ...) */
   hostOps = 0;
   /** async host functions in flight, with the host call they work for */
@@ -204,7 +235,7 @@ class Store {
       if (this.pendingRoots.size === 0) return;
       if (this.progress !== seen || !this.stuck()) { this.maybeCheckDeadlock(); return; }
       const e = trapOf('deadlock');
-      for (const r of [...this.pendingRoots]) if (r.signal === null || r.signal.aborted) r.fail(e);
+      for (const r of this.pendingRoots.toArray()) if (r.signal === null || r.signal.aborted) r.fail(e);
     });
   }
 

@@ -49,6 +49,17 @@ export interface HandleCall {
   done: Promise<void>;
 }
 
+/**
+ * The callback face of `handle` (what `start` reports to): `settled` runs
+ * once, possibly before `start` returns: with the response, or with why there
+ * is none (`callFailed`: the call itself failed, e.g. a trap, as `done`
+ * rejecting; otherwise an error-code or no response, with the call over).
+ * It must not throw.
+ */
+export interface HandleSink {
+  settled(response: ServeResponse | null, error: unknown, callFailed: boolean): void;
+}
+
 export interface HandlerAdapter {
   /** 'p3' for wasi:http/handler, 'p2' for wasi:http/incoming-handler. */
   readonly kind: 'p3' | 'p2';
@@ -57,6 +68,8 @@ export interface HandlerAdapter {
   /** Whether the guest currently asks not to get new calls (component-model backpressure). */
   backpressure?(): boolean;
   handle(request: ServeRequest, signal: AbortSignal): HandleCall;
+  /** `handle` without Promises, when the adapter can (p3 callback-lifted exports). */
+  start?(request: ServeRequest, signal: AbortSignal, sink: HandleSink): void;
 }
 
 /** Builds the adapter for an instance's exports, or null when it exports no handler of that kind. */

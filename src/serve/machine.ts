@@ -17,7 +17,7 @@ import { createWasi, type Wasi, type WasiConfig } from '../wasi/index.ts';
 import type { HttpClient } from '../wasi/core/http/client.ts';
 import { httpImports } from '../wasi/p3/http.ts';
 import { P3_VERSION } from '../wasi/p3/index.ts';
-import type { HandlerAdapter, ServeRequest, ServeResponse } from './adapter.ts';
+import type { HandleCall, HandleSink, HandlerAdapter, ServeRequest, ServeResponse } from './adapter.ts';
 import { instantiateComposition, planComposition, CompositionError, type LinkPlan, type Part } from './compose.ts';
 import { NEVER_SIGNAL as NEVER, P3_HANDLER, p3Adapter } from './p3-adapter.ts';
 import { p2Adapter } from './p2-adapter.ts';
@@ -73,14 +73,17 @@ class Slot {
   served = 0;
   dead = false;
   retiring = false;
+  /** One timer per idle spell at most: going busy leaves it running (it then finds the slot busy), going idle only notes the time. */
   idleTimer: ReturnType<typeof setTimeout> | null = null;
+  /** When inFlight last dropped to 0 (performance.now()). */
+  idleSince = 0;
   /** Guest calls not yet returned (a trapped instance never returns them: they are settled when it dies). */
-  readonly calls = new Set<Exchange>();
+  readonly calls: Exchange[] = [];
   /** Rejects when the instance trapped (a host body in flight races it). */
   readonly failed: Promise<never>;
   fail!: (e: unknown) => void;
   /** Requests whose response or body is still coming: they fail when the instance does (no reaction per request on `failed`). */
-  readonly sending = new Set<Exchange>();
+  readonly sending: Exchange[] = [];
   constructor(id: number, adapter: HandlerAdapter, wasi: Wasi) {
     this.id = id;
     this.adapter = adapter;
@@ -91,6 +94,23 @@ class Slot {
     });
     this.failed.catch(() => {});
   }
+}
+
+// slot.calls / slot.sending are arrays with the position kept in the exchange (O(1) removal by swapping
+// in the last one): a Set that grows and shrinks by a few entries per request rehashes (allocates) often.
+function addTo(list: Exchange[], x: Exchange, calls: boolean): void {
+  if (calls) x.callAt = list.length; else x.sendAt = list.length;
+  list.push(x);
+}
+function removeFrom(list: Exchange[], x: Exchange, calls: boolean): void {
+  const i = calls ? x.callAt : x.sendAt;
+  if (i < 0) return;
+  const last = list.pop()!;
+  if (last !== x) {
+    list[i] = last;
+    if (calls) last.callAt = i; else last.sendAt = i;
+  }
+  if (calls) x.callAt = -1; else x.sendAt = -1;
 }
 
 export class InstanceFailedError extends Error {
@@ -220,23 +240,24 @@ export class ServeMachine {
       this.log(`weir: cannot instantiate ${this.parts[0].name}: ${errText(e)}`);
       return Promise.reject(e);
     }
-    if (slot.idleTimer) { clearTimeout(slot.idleTimer); slot.idleTimer = null; }
     this.config.observer?.assigned?.(slot.id); // H9 hook
     slot.inFlight++;
     slot.served++;
     this.inFlight++;
     if (slot.served >= this.maxReuse) slot.retiring = true;
-    const x = new Exchange(this, slot);
-    let call;
-    try {
-      call = slot.adapter.handle(request, signal);
-    } catch (e) {
-      this.trapped(slot, e);
-      x.release(); x.release();
-      return Promise.reject(e);
+    const x = new Exchange(this, slot, signal);
+    const start = slot.adapter.start;
+    let call: HandleCall | null = null;
+    if (start === undefined) {
+      try {
+        call = slot.adapter.handle(request, signal);
+      } catch (e) {
+        this.trapped(slot, e);
+        x.release(); x.release();
+        return Promise.reject(e);
+      }
     }
-    slot.calls.add(x);
-    const callEnded = () => x.end();
+    addTo(slot.calls, x, true);
     // H8 hook: a call cancelled through `signal` (-W timeout) that ends with the abort reason is no trap;
     // the instance takes no new requests after a cancellation (its task may still be running). A p2
     // call cannot be cancelled: its instance (one request) is abandoned at once, so a drain does not wait for it.
@@ -246,19 +267,34 @@ export class ServeMachine {
         if (slot.adapter.kind === 'p2' && !slot.dead) {
           slot.dead = true;
           slot.fail(new InstanceFailedError(`instance ${slot.id} abandoned after a timeout`));
-          callEnded();
+          x.end();
         }
       }, { once: true });
     }
     // H9 hook: a deadline abort (reason with status 504: -W timeout, limits.ts) counts as a request timeout.
     const observer = this.config.observer;
     if (signal !== NEVER && observer?.timedOut) signal.addEventListener('abort', () => { if ((signal.reason as { status?: unknown } | undefined)?.status === 504) observer.timedOut!(); }, { once: true });
-    call.done.then(x.endFn, (e: unknown) => { if (!(signal.aborted && e === signal.reason)) this.trapped(slot, e); x.end(); });
+    if (call === null) {
+      // The adapter reports to the exchange directly (no Promise per step; see HandleSink).
+      const p = x.start(null);
+      try {
+        start!.call(slot.adapter, request, signal, x);
+      } catch (e) {
+        x.settled(null, e, true);
+      }
+      return p;
+    }
+    call.done.then(() => x.end(), (e: unknown) => { this.callFailed(slot, signal, e); x.end(); });
     return x.start(call.response);
   }
 
   /** @internal An exchange's two parts (call, transmission) are over. */
   releaseSlot(slot: Slot): void { this.release(slot); }
+
+  /** @internal A guest call failed: a trap (the instance is discarded), or the cancellation `signal` asked for. */
+  callFailed(slot: Slot, signal: AbortSignal, e: unknown): void {
+    if (!(signal.aborted && e === signal.reason)) this.trapped(slot, e);
+  }
 
   private trapped(slot: Slot, e: unknown): void {
     if (slot.dead) return;
@@ -267,7 +303,7 @@ export class ServeMachine {
     slot.fail(new InstanceFailedError(`instance ${slot.id} failed`));
     this.config.observer?.trapped?.(slot.id); // H9 hook
     // Calls on a trapped instance may never return: their slots are free now.
-    for (const x of [...slot.calls]) x.end();
+    for (const x of slot.calls.slice()) x.end();
     this.remove(slot);
   }
 
@@ -283,7 +319,18 @@ export class ServeMachine {
 
   private armIdle(slot: Slot): void {
     if (this.idleMs === Infinity) return;
-    slot.idleTimer = setTimeout(() => { slot.idleTimer = null; if (slot.inFlight === 0) this.remove(slot); }, this.idleMs);
+    slot.idleSince = performance.now();
+    if (slot.idleTimer === null) this.idleTimer(slot, this.idleMs);
+  }
+
+  private idleTimer(slot: Slot, ms: number): void {
+    slot.idleTimer = setTimeout(() => {
+      slot.idleTimer = null;
+      if (slot.inFlight !== 0) return; // busy again: armIdle starts a new spell when it is idle next
+      const left = slot.idleSince + this.idleMs - performance.now();
+      if (left > 1) this.idleTimer(slot, left);
+      else this.remove(slot);
+    }, ms);
     slot.idleTimer.unref?.();
   }
 
@@ -326,11 +373,17 @@ export function errText(e: unknown): string {
  * (GuestBody), and the body and trailers fail as soon as the instance dies
  * (the guest will never finish them).
  */
-class Exchange implements ServeResponse {
+class Exchange implements ServeResponse, HandleSink {
   private readonly machine: ServeMachine;
   private readonly slot: Slot;
+  private readonly signal: AbortSignal;
+  /** the adapter reported the call's outcome (HandleSink) */
+  private callSettled = false;
   /** the guest call and the response transmission */
   private pending = 2;
+  /** position in slot.calls / slot.sending, -1 when not there */
+  callAt = -1;
+  sendAt = -1;
   private callOpen = true;
   private responded = false;
   private reported = false;
@@ -342,10 +395,28 @@ class Exchange implements ServeResponse {
   status = 500;
   headers!: Fields;
   body!: Body;
-  readonly endFn = (): void => this.end();
-  constructor(machine: ServeMachine, slot: Slot) {
+  constructor(machine: ServeMachine, slot: Slot, signal: AbortSignal) {
     this.machine = machine;
     this.slot = slot;
+    this.signal = signal;
+  }
+
+  /** HandleSink: the response (at once, possibly inside the guest's task.return), or the failure. */
+  settled(r: ServeResponse | null, e: unknown, callFailed: boolean): void {
+    if (this.callSettled) return;
+    this.callSettled = true;
+    if (r !== null) {
+      this.onResponse(r);
+      this.end();
+      return;
+    }
+    // No response (an error-code, or a trap reported from deep in the runtime): handled a microtask
+    // later, as a rejection was, so the slot is not released (and maybe closed) under the guest's stack.
+    queueMicrotask(() => {
+      this.onError(e);
+      if (callFailed) this.machine.callFailed(this.slot, this.signal, e);
+      this.end();
+    });
   }
 
   release(): void { if (--this.pending === 0) this.machine.releaseSlot(this.slot); }
@@ -354,21 +425,22 @@ class Exchange implements ServeResponse {
   end(): void {
     if (!this.callOpen) return;
     this.callOpen = false;
-    this.slot.calls.delete(this);
+    removeFrom(this.slot.calls, this, true);
     this.release();
   }
 
-  start(response: Promise<ServeResponse>): Promise<ServeResponse> {
+  /** The promise of the response; `response` settles it (null: the adapter calls `settled`). */
+  start(response: Promise<ServeResponse> | null): Promise<ServeResponse> {
     const p = new Promise<ServeResponse>((resolve, reject) => { this.resolve = resolve; this.reject = reject; });
     if (this.slot.dead) this.fail(new InstanceFailedError(`instance ${this.slot.id} failed`));
     else {
-      this.slot.sending.add(this);
-      response.then(this.onResponse, this.onError);
+      addTo(this.slot.sending, this, false);
+      response?.then((r) => this.onResponse(r), (e: unknown) => this.onError(e));
     }
     return p;
   }
 
-  private readonly onResponse = (r: ServeResponse): void => {
+  private onResponse(r: ServeResponse): void {
     if (this.responded) { // the instance died first: nobody will send this one
       r.body.stream?.[Symbol.asyncIterator]().return?.()?.catch(() => {});
       r.transmitted({ tag: 'internal-error', val: undefined });
@@ -385,15 +457,15 @@ class Exchange implements ServeResponse {
     this.headers = r.headers;
     this.body = { stream: direct ?? (stream === null ? null : guard(stream, this.slot.failed)), trailers };
     this.resolve!(this);
-  };
+  }
 
-  private readonly onError = (e: unknown): void => {
+  private onError(e: unknown): void {
     if (this.responded) return;
     this.responded = true;
-    this.slot.sending.delete(this);
+    removeFrom(this.slot.sending, this, false);
     this.release();
     this.reject!(e);
-  };
+  }
 
   /** The instance died. */
   fail(e: unknown): void {
@@ -406,7 +478,7 @@ class Exchange implements ServeResponse {
   readonly transmitted = (e: ErrorCode | null): void => {
     if (this.reported) return;
     this.reported = true;
-    this.slot.sending.delete(this);
+    removeFrom(this.slot.sending, this, false);
     this.inner?.transmitted(e);
     this.release();
   };

@@ -7,7 +7,8 @@
 import { matchName } from '../types/names.ts';
 import { HttpError, type ErrorCode } from '../wasi/core/http/errors.ts';
 import { BodySlot, HttpRequest, type HttpResponse } from '../wasi/p3/http.ts';
-import type { HandleCall, HandlerAdapter, ServeRequest, ServeResponse } from './adapter.ts';
+import type { HandleCall, HandleSink, HandlerAdapter, ServeRequest, ServeResponse } from './adapter.ts';
+import { AsyncLiftedFunc } from '../runtime/async-call.ts';
 
 /** The signal meaning "no cancellation": calls made with it pass no options. */
 export const NEVER_SIGNAL = new AbortController().signal;
@@ -34,6 +35,8 @@ export function p3Adapter(exports: Record<string, any>, maxConcurrent: number): 
   const handle = findP3Handler(exports);
   if (!handle) return null;
   const inst = implInstanceOf(handle);
+  const lifted = runtimeFuncOf(handle);
+  const direct = lifted instanceof AsyncLiftedFunc ? lifted : null;
   return {
     kind: 'p3',
     maxConcurrent,
@@ -49,13 +52,34 @@ export function p3Adapter(exports: Record<string, any>, maxConcurrent: number): 
       });
       return { response, done: call.then(() => undefined) };
     },
+    // The async-lifted export called without a Promise: the guest's result goes straight to the pool's sink.
+    start: direct === null ? undefined : (request: ServeRequest, signal: AbortSignal, sink: HandleSink): void => {
+      const req = toHttpRequest(request);
+      direct.callWith([req], null, signal.aborted || signal === NEVER_SIGNAL ? undefined : signal, (v) => {
+        const r = v as Result<HttpResponse, ErrorCode>;
+        let res: ServeResponse;
+        try {
+          if (r.tag === 'err') { sink.settled(null, new GuestResponseError(`guest returned error-code ${r.val.tag}`, r.val), false); return; }
+          res = toServeResponse(r.val);
+        } catch (e) {
+          sink.settled(null, e, false);
+          return;
+        }
+        sink.settled(res, undefined, false);
+      }, (e) => { sink.settled(null, e, true); });
+    },
   };
 }
 
-/** The component instance behind an exported function (the wrapper carries the runtime function under a private symbol). */
-function implInstanceOf(f: Function): { backpressure: number } | null {
+/** The runtime function behind an exported function (the wrapper carries it under a private symbol). */
+function runtimeFuncOf(f: Function): unknown {
   const sym = Object.getOwnPropertySymbols(f).find((x) => x.description === 'weir.func');
-  const cf = sym ? (f as unknown as Record<symbol, unknown>)[sym] : undefined;
+  return sym ? (f as unknown as Record<symbol, unknown>)[sym] : undefined;
+}
+
+/** The component instance behind an exported function. */
+function implInstanceOf(f: Function): { backpressure: number } | null {
+  const cf = runtimeFuncOf(f);
   const inst = (cf as { implInstance?: unknown } | undefined)?.implInstance;
   return inst && typeof (inst as { backpressure?: unknown }).backpressure === 'number' ? inst as { backpressure: number } : null;
 }
