@@ -62,11 +62,12 @@ if (!versionSupported(nodeVersion) || !jspiAvailable()) {
  * such a job runs: a QuickJS guest's start-up alone set off jobs that kept
  * `weir run` of a hello world alive ~60 ms after it had finished (and took the
  * second core meanwhile). A budget ~8x larger leaves start-up code in Liftoff
- * while the loops of a long run still tier up, a little later. Flags the user
- * gives Node about wasm tiering win.
+ * while the loops of a long run still tier up, a little later. Not for `weir
+ * serve`; flags the user gives Node about wasm tiering win.
  */
 function shortRunTiering(): void {
-  if (/wasm-tier|wasm-dynamic-tiering/.test(`${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`)) return;
+  if (process.argv.slice(2).find((a) => !a.startsWith('-')) === 'serve') return; // a server runs long: V8's default
+  if (/wasm-tier|wasm-dynamic-tiering/.test(process.execArgv.join(' '))) return;
   try {
     process.getBuiltinModule('node:v8').setFlagsFromString('--wasm-tiering-budget=100000000');
   } catch {
