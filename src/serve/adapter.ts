@@ -42,6 +42,12 @@ export interface ServeResponse {
   body: Body;
   /** Report how sending the response went (null = every byte and the trailers were flushed). */
   transmitted(error: ErrorCode | null): void;
+  /**
+   * The trailers by callback, for a consumer that would only `.then` them
+   * (no Promise made for them; use this or `body.trailers`, not both): `ok`
+   * with the trailers or null, or `fail` as `body.trailers` would reject.
+   */
+  trailersTo?(ok: (t: Fields | null) => void, fail: (e: unknown) => void): void;
 }
 
 export interface HandleCall {

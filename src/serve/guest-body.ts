@@ -109,19 +109,25 @@ export function bodyPuller(stream: AsyncIterable<Uint8Array>): BodyPuller {
   };
 }
 
+/** What afterThisTurn runs: `task.afterTurn(arg)` (an object and a number: no closure per call). */
+export interface TurnTask { afterTurn(arg: number): void }
+
 /**
- * Runs `f` after the current macrotask (one setImmediate shared by every
- * caller in the same turn, instead of one timer per response).
+ * Runs `task.afterTurn(arg)` after the current macrotask (one setImmediate
+ * shared by every caller in the same turn, instead of one timer per response).
  */
-export function afterThisTurn(f: () => void): void {
-  turnQueue.push(f);
+export function afterThisTurn(task: TurnTask, arg: number): void {
+  turnTasks.push(task);
+  turnArgs.push(arg);
   if (!turnScheduled) { turnScheduled = true; setImmediate(runTurn); }
 }
-let turnQueue: (() => void)[] = [];
+let turnTasks: TurnTask[] = [];
+let turnArgs: number[] = [];
 let turnScheduled = false;
 function runTurn(): void {
   turnScheduled = false;
-  const q = turnQueue;
-  turnQueue = [];
-  for (const f of q) f();
+  const q = turnTasks, a = turnArgs;
+  turnTasks = [];
+  turnArgs = [];
+  for (let i = 0; i < q.length; i++) q[i].afterTurn(a[i]);
 }

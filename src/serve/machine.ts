@@ -390,6 +390,11 @@ class Exchange implements ServeResponse, HandleSink {
   private resolve: ((r: ServeResponse) => void) | null = null;
   private reject: ((e: unknown) => void) | null = null;
   private rejectTrailers: ((e: unknown) => void) | null = null;
+  /** trailersTo's `fail`, until the trailers came */
+  private trailersFail: ((e: unknown) => void) | null = null;
+  /** the instance died (after the response came): the trailers fail with `failure` */
+  private dead = false;
+  private failure: unknown = undefined;
   private inner: ServeResponse | null = null;
   private direct: GuestBody | null = null;
   status = 500;
@@ -451,12 +456,39 @@ class Exchange implements ServeResponse, HandleSink {
     const stream = r.body.stream;
     const direct = stream === null ? null : GuestBody.from(stream);
     this.direct = direct;
-    const trailers = new Promise<Fields | null>((res, rej) => { this.rejectTrailers = rej; r.body.trailers.then(res, rej); });
-    trailers.catch(() => {}); // a front end that gave up on the body never reads them
     this.status = r.status;
     this.headers = r.headers;
-    this.body = { stream: direct ?? (stream === null ? null : guard(stream, this.slot.failed)), trailers };
+    this.body = new ExchangeBody(direct ?? (stream === null ? null : guard(stream, this.slot.failed)), this);
     this.resolve!(this);
+  }
+
+  /** @internal body.trailers, made on first use: the guest's, failing as soon as the instance dies. */
+  guardedTrailers(): Promise<Fields | null> {
+    const trailers = new Promise<Fields | null>((res, rej) => {
+      if (this.dead) { rej(this.failure); return; }
+      this.rejectTrailers = rej;
+      this.inner!.body.trailers.then(res, rej);
+    });
+    trailers.catch(() => {}); // a front end that gave up on the body never reads them
+    return trailers;
+  }
+
+  /** ServeResponse.trailersTo: no Promise of our own; `fail` also runs when the instance dies first. */
+  trailersTo(ok: (t: Fields | null) => void, fail: (e: unknown) => void): void {
+    if (this.dead) { fail(this.failure); return; }
+    const inner = this.inner!;
+    if (inner.trailersTo === undefined) { this.body.trailers.then(ok, fail); return; }
+    this.trailersFail = fail;
+    inner.trailersTo((t) => {
+      if (this.trailersFail === null) return;
+      this.trailersFail = null;
+      ok(t);
+    }, (e) => {
+      const f = this.trailersFail;
+      if (f === null) return;
+      this.trailersFail = null;
+      f(e);
+    });
   }
 
   private onError(e: unknown): void {
@@ -470,8 +502,12 @@ class Exchange implements ServeResponse, HandleSink {
   /** The instance died. */
   fail(e: unknown): void {
     if (!this.responded) { this.onError(e); return; }
+    this.dead = true;
+    this.failure = e;
     this.direct?.fail(e);
     this.rejectTrailers?.(e);
+    const f = this.trailersFail;
+    if (f !== null) { this.trailersFail = null; f(e); }
   }
 
   /** (a bound function: front ends and limits.ts pass it around on its own) */
@@ -482,6 +518,18 @@ class Exchange implements ServeResponse, HandleSink {
     this.inner?.transmitted(e);
     this.release();
   };
+}
+
+/** An exchange's body: the guarded trailers Promise is made only for a consumer that reads `trailers`. */
+class ExchangeBody implements Body {
+  readonly stream: AsyncIterable<Uint8Array> | null;
+  private readonly x: Exchange;
+  private made: Promise<Fields | null> | null = null;
+  constructor(stream: AsyncIterable<Uint8Array> | null, x: Exchange) {
+    this.stream = stream;
+    this.x = x;
+  }
+  get trailers(): Promise<Fields | null> { return this.made ??= this.x.guardedTrailers(); }
 }
 
 /** The body stream, failing as soon as the instance producing it died. */

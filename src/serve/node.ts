@@ -14,7 +14,7 @@ import type { Body } from '../wasi/core/http/message.ts';
 import type { ServeRequest, ServeResponse } from './adapter.ts';
 import { ShuttingDownError, errText, type ServeMachine } from './machine.ts';
 import { GuestResponseError } from './p3-adapter.ts';
-import { afterThisTurn, bodyPuller, type BodyPuller } from './guest-body.ts';
+import { afterThisTurn, bodyPuller, type BodyPuller, type TurnTask } from './guest-body.ts';
 import { ServeLimitError } from './limits.ts'; // H8: limit answers (413/503/504)
 import { h2Trailers, isHttp2, isTls, serveRequestFromH2 } from './http2.ts'; // H9 hook: HTTPS/h2 (see http2.ts)
 import type { Http2ServerRequest } from 'node:http2';
@@ -24,12 +24,18 @@ const TERMINATED: ErrorCode = { tag: 'connection-terminated' };
 
 /** The request as the guest sees it. */
 export function serveRequestFromNode(req: IncomingMessage, scheme: 'HTTP' | 'HTTPS' = 'HTTP'): ServeRequest {
+  // Read from rawHeaders (req.headers is built on first access: a lower-cased object per request).
+  // As node's req.headers: the first Host and Content-Length count; any Transfer-Encoding means a body.
   const raw = req.rawHeaders;
-  const entries: FieldEntries = [];
-  for (let i = 0; i < raw.length; i += 2) entries.push([raw[i], Buffer.from(raw[i + 1], 'latin1')]);
-  const h = req.headers;
-  const cl = h['content-length'];
-  const hasBody = h['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
+  let host: string | null = null, cl: string | null = null, te = false;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const n = raw[i];
+    const len = n.length;
+    if (len === 4) { if (host === null && n.toLowerCase() === 'host') host = raw[i + 1]; }
+    else if (len === 14) { if (cl === null && n.toLowerCase() === 'content-length') cl = raw[i + 1]; }
+    else if (len === 17) { if (n.toLowerCase() === 'transfer-encoding') te = true; }
+  }
+  const hasBody = te || (cl !== null && cl !== '0');
   let body: Body;
   // (no body: nothing to drain; node dumps an unread request when the response finished)
   if (hasBody) body = requestBody(req);
@@ -37,9 +43,9 @@ export function serveRequestFromNode(req: IncomingMessage, scheme: 'HTTP' | 'HTT
   return {
     method: req.method ?? 'GET',
     scheme,
-    authority: h.host ?? null,
+    authority: host,
     pathWithQuery: req.url ?? '/',
-    headers: Fields.fromTrusted(entries),
+    headers: Fields.fromRawTrusted(req.rawHeaders), // copied into fields when the guest reads them
     body,
   };
 }
@@ -136,7 +142,7 @@ export function writeResponse(req: IncomingMessage, res: ServerResponse, r: Serv
  * duplex). The next chunk is pulled only once the socket took the previous
  * ones ('drain'), so a slow client holds the guest's writes back.
  */
-class ResponseWriter {
+class ResponseWriter implements TurnTask {
   private readonly req: IncomingMessage;
   private readonly res: ServerResponse;
   private readonly r: ServeResponse;
@@ -169,7 +175,7 @@ class ResponseWriter {
 
   start(): void {
     const { req, res, r } = this;
-    res.once('close', this.onClose);
+    res.on('close', this.onClose); // ('close' and 'finish' fire once: `on` spares the wrapper `once` makes)
     const declared = contentLength(r.headers);
     const stream = r.body.stream;
     if (Number.isNaN(declared)) {
@@ -229,13 +235,14 @@ class ResponseWriter {
       const gen = ++this.heldGen;
       this.pullNext();
       // The next chunk did not come at once: send this one after the current macrotask.
-      if (this.pulling && !this.finished && this.heldGen === gen) afterThisTurn(() => this.flushHeld(gen));
+      if (this.pulling && !this.finished && this.heldGen === gen) afterThisTurn(this, gen);
     } catch (e) {
       this.abort(codeOf(e), `response failed: ${errText(e)}`);
     }
   }
 
-  private flushHeld(gen: number): void {
+  /** (TurnTask) the end of the turn in which chunk `gen` was held */
+  afterTurn(gen: number): void {
     if (this.finished || this.heldGen !== gen || this.held === null) return;
     const h = this.held;
     this.held = null;
@@ -280,7 +287,9 @@ class ResponseWriter {
   }
 
   private bodyEnded(): void {
-    this.r.body.trailers.then(this.onTrailers, this.onTrailersFailed);
+    const r = this.r;
+    if (r.trailersTo !== undefined) r.trailersTo(this.onTrailers, this.onTrailersFailed);
+    else r.body.trailers.then(this.onTrailers, this.onTrailersFailed);
   }
 
   private readonly onTrailersFailed = (e: unknown): void => {
@@ -317,7 +326,7 @@ class ResponseWriter {
       if (sendTrailers && h2) res.addTrailers(h2Trailers(flatHeaders(trailers!)));
       else if (sendTrailers) res.addTrailers(flatHeaders(trailers!).reduce<[string, string][]>((a, v, i, arr) => { if (i % 2 === 0) a.push([v, arr[i + 1]]); return a; }, []));
       this.ending = true;
-      res.once('finish', this.onFinish);
+      res.on('finish', this.onFinish);
       if (held !== null) res.end(held); else res.end();
     } catch (e) {
       this.abort(codeOf(e), `response failed: ${errText(e)}`);
@@ -360,27 +369,34 @@ export function nodeListener(machine: Pick<ServeMachine, 'handle'>, log: (l: str
       return;
     }
     machine.handle(request).then(
-      (r) => writeResponse(req, res, r, log),
-      (e: unknown) => {
-        if (e instanceof ServeLimitError && !res.headersSent) {
-          // H8 hook: a limit answered (413 body too large, 503 queue timeout, 504 -W timeout); see limits.ts.
-          const h2 = isHttp2(req);
-          const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
-          for (const [k, v] of Object.entries(e.headers)) if (!(h2 && k === 'connection')) headers[k] = v;
-          res.writeHead(e.status, headers);
-          res.end(e.message);
-          return;
-        }
-        if (e instanceof ShuttingDownError && !res.headersSent) {
-          // A request that arrived on a kept-alive connection while draining.
-          // H9 hook: h2 has no Connection header (node refuses it); the client's session ends with the server's.
-          res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', ...(isHttp2(req) ? {} : { connection: 'close' }), 'retry-after': '1' });
-          res.end('Service Unavailable: shutting down\n');
-          return;
-        }
-        const why = e instanceof GuestResponseError ? e.message : `request failed: ${errText(e)}`;
-        answerFailure(res, log, `${req.method} ${req.url}: ${why}`);
+      (r) => {
+        try { writeResponse(req, res, r, log); } catch (e) { answerFailure(res, log, `internal error: ${errText(e)}`); }
       },
-    ).catch((e: unknown) => answerFailure(res, log, `internal error: ${errText(e)}`));
+      (e: unknown) => {
+        try { refused(req, res, log, e); } catch (e2) { answerFailure(res, log, `internal error: ${errText(e2)}`); }
+      },
+    );
   };
+}
+
+/** The request got no response from the machine: a limit's answer, 503 while draining, or 500. */
+function refused(req: IncomingMessage, res: ServerResponse, log: (l: string) => void, e: unknown): void {
+  if (e instanceof ServeLimitError && !res.headersSent) {
+    // H8 hook: a limit answered (413 body too large, 503 queue timeout, 504 -W timeout); see limits.ts.
+    const h2 = isHttp2(req);
+    const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
+    for (const [k, v] of Object.entries(e.headers)) if (!(h2 && k === 'connection')) headers[k] = v;
+    res.writeHead(e.status, headers);
+    res.end(e.message);
+    return;
+  }
+  if (e instanceof ShuttingDownError && !res.headersSent) {
+    // A request that arrived on a kept-alive connection while draining.
+    // H9 hook: h2 has no Connection header (node refuses it); the client's session ends with the server's.
+    res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', ...(isHttp2(req) ? {} : { connection: 'close' }), 'retry-after': '1' });
+    res.end('Service Unavailable: shutting down\n');
+    return;
+  }
+  const why = e instanceof GuestResponseError ? e.message : `request failed: ${errText(e)}`;
+  answerFailure(res, log, `${req.method} ${req.url}: ${why}`);
 }

@@ -7,6 +7,8 @@
 import { matchName } from '../types/names.ts';
 import { HttpError, type ErrorCode } from '../wasi/core/http/errors.ts';
 import { BodySlot, HttpRequest, type HttpResponse } from '../wasi/p3/http.ts';
+import type { Fields } from '../wasi/core/http/fields.ts';
+import type { Body } from '../wasi/core/http/message.ts';
 import type { HandleCall, HandleSink, HandlerAdapter, ServeRequest, ServeResponse } from './adapter.ts';
 import { AsyncLiftedFunc } from '../runtime/async-call.ts';
 
@@ -101,11 +103,59 @@ function toHttpRequest(r: ServeRequest): HttpRequest {
 }
 
 function toServeResponse(res: HttpResponse): ServeResponse {
-  const body = res.body;
-  return {
-    status: res.status,
-    headers: res.headers,
-    body: body.take(),
-    transmitted: (e) => body.complete(e),
-  };
+  return new P3Response(res);
+}
+
+type TrailersResult = Result<Fields | undefined, ErrorCode>;
+
+/**
+ * A guest's response for the front end. Its body is taken from the
+ * response's BodySlot (as BodySlot.take does); `body.trailers` is made on
+ * first use, and `trailersTo` reads the guest's trailers future with one
+ * reaction instead.
+ */
+class P3Response implements ServeResponse {
+  status: number;
+  headers: Fields;
+  body: Body;
+  private readonly slot: BodySlot;
+  constructor(res: HttpResponse) {
+    const slot = res.body;
+    this.slot = slot;
+    this.status = res.status;
+    this.headers = res.headers;
+    slot.taken = true;
+    const stream = slot.contents as AsyncIterable<Uint8Array> | null;
+    slot.contents = null;
+    this.body = new LazyTrailersBody(stream, slot.trailers as Promise<TrailersResult>);
+  }
+  readonly transmitted = (e: ErrorCode | null): void => { this.slot.complete(e); };
+  trailersTo(ok: (t: Fields | null) => void, fail: (e: unknown) => void): void {
+    (this.slot.trailers as Promise<TrailersResult>).then((t) => {
+      if (t.tag === 'err') fail(new HttpError(t.val));
+      else ok(t.val ?? null);
+    }, fail);
+  }
+}
+
+/** A Body whose trailers Promise (HttpError on a failed body, as BodySlot.take gives) is made when first read. */
+class LazyTrailersBody implements Body {
+  stream: AsyncIterable<Uint8Array> | null;
+  private readonly raw: Promise<TrailersResult>;
+  private made: Promise<Fields | null> | null = null;
+  constructor(stream: AsyncIterable<Uint8Array> | null, raw: Promise<TrailersResult>) {
+    this.stream = stream;
+    this.raw = raw;
+  }
+  get trailers(): Promise<Fields | null> {
+    let p = this.made;
+    if (p === null) {
+      p = this.made = this.raw.then((t) => {
+        if (t.tag === 'err') throw new HttpError(t.val);
+        return t.val ?? null;
+      });
+      p.catch(() => {}); // a consumer that stops early never reads them
+    }
+    return p;
+  }
 }

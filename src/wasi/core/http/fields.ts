@@ -65,12 +65,45 @@ export class Fields {
   immutable = false;
   /** Byte limit (names + values); exceeding it gives `size-exceeded`. Always finite (Infinity means the default). */
   readonly limit: number;
-  private list: FieldEntries;
+  private entriesNow: FieldEntries;
   private size = 0;
+  /** fromRawTrusted: name, value, name, value… (latin1 strings), turned into entries on first use */
+  private raw: readonly string[] | null = null;
 
   constructor(limit: number = DEFAULT_FIELDS_SIZE_LIMIT) {
     this.limit = Number.isFinite(limit) && limit >= 0 ? limit : DEFAULT_FIELDS_SIZE_LIMIT;
-    this.list = [];
+    this.entriesNow = [];
+  }
+
+  private get list(): FieldEntries {
+    if (this.raw !== null) this.materialize();
+    return this.entriesNow;
+  }
+
+  private set list(l: FieldEntries) {
+    this.raw = null;
+    this.entriesNow = l;
+  }
+
+  private materialize(): void {
+    const raw = this.raw!;
+    this.raw = null;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      if (FORBIDDEN_FIELDS.has(raw[i].toLowerCase())) continue;
+      this.push(raw[i], Buffer.from(raw[i + 1], 'latin1'));
+    }
+  }
+
+  /**
+   * fromTrusted over node's `rawHeaders` shape (name, value, … as latin1
+   * strings), copied into entries only when first read: a server whose guest
+   * never looks at the headers never pays for them. Immutable result.
+   */
+  static fromRawTrusted(raw: readonly string[], limit: number = DEFAULT_FIELDS_SIZE_LIMIT): Fields {
+    const f = new Fields(limit);
+    f.immutable = true;
+    if (raw.length > 0) f.raw = raw;
+    return f;
   }
 
   /** Validated construction (the WIT `from-list`): throws HeaderError. */
@@ -102,10 +135,11 @@ export class Fields {
 
   private push(name: string, value: Uint8Array): void {
     const l = name.toLowerCase();
-    for (const e of this.list) {
+    const list = this.entriesNow;
+    for (const e of list) {
       if (e[0].length === name.length && e[0].toLowerCase() === l) { name = e[0]; break; }
     }
-    this.list.push([name, value]);
+    list.push([name, value]);
     this.size += name.length + value.length;
   }
 
@@ -114,7 +148,10 @@ export class Fields {
     if (FORBIDDEN_FIELDS.has(name.toLowerCase())) throw new HeaderError('forbidden');
   }
 
-  private mutable(): void { if (this.immutable) throw new HeaderError('immutable'); }
+  private mutable(): void {
+    if (this.immutable) throw new HeaderError('immutable');
+    if (this.raw !== null) this.materialize(); // (size is read before the list by some mutations)
+  }
 
   get(name: string): Uint8Array[] {
     const l = name.toLowerCase();
