@@ -400,10 +400,26 @@ export class WritableFutureEnd extends CopyEnd {
   }
 }
 
+/**
+ * Pairs of distinct type objects found equal (types never change once
+ * validated): the checks run on every stream/future copy and task.return,
+ * and a type such as wasi:http's error-code has dozens of cases to compare.
+ */
+const knownSame = new WeakMap<object, WeakSet<object>>();
+
 /** Structural type equality for the `e.shared.t != t` checks (resources by identity of their root). */
 export function sameType(a: Elem, b: Elem): boolean {
   if (a === b) return true;
   if (a === null || b === null || a.kind !== b.kind) return false;
+  let seen = knownSame.get(a);
+  if (seen !== undefined && seen.has(b)) return true;
+  if (!sameTypeNow(a, b)) return false;
+  if (seen === undefined) knownSame.set(a, seen = new WeakSet());
+  seen.add(b);
+  return true;
+}
+
+function sameTypeNow(a: NonNullable<Elem>, b: NonNullable<Elem>): boolean {
   switch (a.kind) {
     case 'record': { const bb = b as typeof a; return a.fields.length === bb.fields.length && a.fields.every((f, i) => f.name === bb.fields[i]!.name && sameType(f.type, bb.fields[i]!.type)); }
     case 'variant': { const bb = b as typeof a; return a.cases.length === bb.cases.length && a.cases.every((c, i) => c.name === bb.cases[i]!.name && sameType(c.type, bb.cases[i]!.type)); }
