@@ -9,7 +9,7 @@
 // WASI 0.3 command from its prebuilt binaries (never copied into this repo).
 
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, createReadStream } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Component } from '../src/index.ts';
@@ -71,10 +71,25 @@ function benchEnv(): { env: NodeJS.ProcessEnv; cleanup: () => void } {
   return { env: { ...process.env, WEIR_CACHE_DIR: dir }, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/**
+ * dist/cli/main.js of a private copy of dist/ (timestamps kept, so a fresh
+ * bundle stays fresh): a build running meanwhile (tsc rewrites every file,
+ * which makes main.js fall back to the unbundled modules) cannot change the
+ * code under a bench halfway.
+ */
+function distCopy(): { mainJs: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'weir-bench-dist-'));
+  cpSync(join(repoRoot, 'dist'), join(dir, 'dist'), { recursive: true, preserveTimestamps: true });
+  cpSync(join(repoRoot, 'package.json'), join(dir, 'package.json'));
+  return { mainJs: join(dir, 'dist', 'cli', 'main.js'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 async function startup(): Promise<BenchResult[]> {
   const w = await cmd();
   const note = cliEntry();
-  const { env, cleanup } = benchEnv();
+  const { env, cleanup: cleanEnv } = benchEnv();
+  const { mainJs, cleanup: cleanDist } = distCopy();
+  const cleanup = () => { cleanEnv(); cleanDist(); };
   // A small WASI 0.3 command: examples/hello (WAT, 2 KB), so start-up is Weir's own.
   const hello = join(repoRoot, 'examples', 'hello', 'hello.wasm');
   const [smallMs, smallBase] = wallPair(
@@ -128,7 +143,9 @@ async function watCat(): Promise<{ path: string; cleanup: () => void }> {
 async function cat(): Promise<BenchResult[]> {
   const w = await cmd();
   const wat = await watCat();
-  const { env, cleanup } = benchEnv();
+  const { env, cleanup: cleanEnv } = benchEnv();
+  const { mainJs, cleanup: cleanDist } = distCopy();
+  const cleanup = () => { cleanEnv(); cleanDist(); };
   // head and wc are C programs: the pipeline's cost is the middle process.
   const run = (middle: string) => {
     const r = spawnSync('sh', ['-c', `head -c ${BYTES} /dev/zero | ${middle} | wc -c`], { encoding: 'utf8', env });
