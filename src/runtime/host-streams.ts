@@ -237,21 +237,36 @@ export class GuestByteReader {
    */
   take(max: number, cb: (bytes: Uint8Array | null) => void): void {
     if (this.ended) { cb(null); return; }
-    const buf = new HostWritableBuffer(this.shared.t, max);
-    const deliver = (): void => {
-      const cs = buf.chunks;
-      if (cs.length === 0) { cb(this.ended ? null : EMPTY_BYTES); return; }
-      cb(cs.length === 1 ? cs[0] as Uint8Array : concatBytes(cs as Uint8Array[], buf.progress));
-    };
-    this.shared.read(null, buf, (reclaim) => { reclaim(); deliver(); }, (result) => {
-      if (result === CopyResult.DROPPED) {
-        this.ended = true;
-        this.shared.drop();
-        this.close();
-      }
-      deliver();
-    });
+    // One buffer and one pair of callbacks per reader, reused by every take (at most one is outstanding,
+    // and the stream lets go of the buffer before it calls back).
+    let buf = this.takeBuf;
+    if (buf === null) buf = this.takeBuf = new HostWritableBuffer(this.shared.t, max);
+    else { buf.capacity = max; buf.progress = 0; buf.chunks.length = 0; }
+    this.takeCb = cb;
+    this.shared.read(null, buf, this.onTakeCopy, this.onTakeDone);
     store.schedule();
+  }
+
+  private takeBuf: HostWritableBuffer | null = null;
+  private takeCb: ((bytes: Uint8Array | null) => void) | null = null;
+  private readonly onTakeCopy = (reclaim: () => void): void => { reclaim(); this.delivered(); };
+  private readonly onTakeDone = (result: number): void => {
+    if (result === CopyResult.DROPPED) {
+      this.ended = true;
+      this.shared.drop();
+      this.close();
+    }
+    this.delivered();
+  };
+  private delivered(): void {
+    const cb = this.takeCb!;
+    this.takeCb = null;
+    const buf = this.takeBuf!;
+    const cs = buf.chunks;
+    if (cs.length === 0) { cb(this.ended ? null : EMPTY_BYTES); return; }
+    const bytes = cs.length === 1 ? cs[0] as Uint8Array : concatBytes(cs as Uint8Array[], buf.progress);
+    cs.length = 0;
+    cb(bytes);
   }
 
   /** The host stops reading: the guest sees its stream dropped. */
@@ -411,7 +426,67 @@ export class HostFutureSource implements SharedFuture {
   drop(): void {}
 }
 
+/**
+ * A future the host settles by calling `resolve` (no Promise, no reaction):
+ * handed to a guest, its reader gets the value once resolved. It takes the
+ * element type it is lowered as. (wasi:http's completion futures.)
+ */
+export class HostFuture implements SharedFuture {
+  t: Elem = null;
+  typed = false;
+  private resolved = false;
+  private value: unknown = undefined;
+  private pendingDst: WritableBuffer | null = null;
+  private pendingOnCopyDone: OnCopyDone | null = null;
+  /** for a host that awaits it instead (it is a thenable): made on first `then` */
+  private promise: Promise<unknown> | null = null;
+  private settlePromise: ((v: unknown) => void) | null = null;
+  constructor() { store.hostOps++; }
+  then<A = unknown, B = never>(ok?: ((v: unknown) => A | PromiseLike<A>) | null, fail?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+    if (this.promise === null) {
+      this.promise = new Promise((r) => { this.settlePromise = r; });
+      if (this.resolved) this.settlePromise!(this.value);
+    }
+    return this.promise.then(ok, fail);
+  }
+  resolve(v: unknown): void {
+    if (this.resolved) return;
+    this.resolved = true;
+    this.value = v;
+    this.settlePromise?.(v);
+    store.hostOps--; store.progress++;
+    const dst = this.pendingDst;
+    if (dst !== null) {
+      const f = this.pendingOnCopyDone!;
+      this.pendingDst = null;
+      this.pendingOnCopyDone = null;
+      dst.write([v]);
+      f(CopyResult.COMPLETED);
+    }
+    store.schedule();
+  }
+  read(_inst: ComponentInstanceState | null, dst: WritableBuffer, onCopyDone: OnCopyDone): void {
+    if (this.resolved) { dst.write([this.value]); onCopyDone(CopyResult.COMPLETED); return; }
+    this.pendingDst = dst;
+    this.pendingOnCopyDone = onCopyDone;
+  }
+  write(): void { throw new Error('internal: the host owns the writable end'); }
+  cancel(): void {
+    if (this.pendingDst) {
+      const f = this.pendingOnCopyDone!;
+      this.pendingDst = null;
+      this.pendingOnCopyDone = null;
+      f(CopyResult.CANCELLED);
+    }
+  }
+  drop(): void {}
+}
+
 export function hostToSharedFuture(t: Elem, v: unknown): SharedFuture {
   if (v instanceof SharedFutureImpl || v instanceof HostFutureSource) return v;
+  if (v instanceof HostFuture) {
+    if (!v.typed) { v.typed = true; v.t = t; }
+    return v;
+  }
   return new HostFutureSource(t, v);
 }

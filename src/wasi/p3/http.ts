@@ -16,7 +16,7 @@
 
 import { HostResource } from '../../runtime/resources.ts';
 import { streamHandles } from '../../runtime/call.ts';
-import { GuestByteStream } from '../../runtime/host-streams.ts';
+import { GuestByteStream, HostFuture } from '../../runtime/host-streams.ts';
 import { Fields, HeaderError, isValidFieldName } from '../core/http/fields.ts';
 import { HttpError, errorCodeFrom, type ErrorCode } from '../core/http/errors.ts';
 import type { Body, RequestOptionsData, ResponseData } from '../core/http/message.ts';
@@ -202,10 +202,10 @@ function fieldsResult<T>(f: () => T): Result<T, { tag: string; val?: string }> {
   try { return ok(f()); } catch (e) { return headerError(e); }
 }
 
-function completionFuture(): [Promise<Result<undefined, ErrorCode>>, (r: ErrorCode | null) => void] {
-  let resolve!: (v: Result<undefined, ErrorCode>) => void;
-  const p = new Promise<Result<undefined, ErrorCode>>((r) => { resolve = r; });
-  return [p, (code) => resolve(code === null ? OK_UNIT : err(code))];
+/** The future request.new/response.new return: a HostFuture (no Promise) that `settle` resolves. */
+function completionFuture(): [HostFuture, (r: ErrorCode | null) => void] {
+  const f = new HostFuture();
+  return [f, (code) => f.resolve(code === null ? OK_UNIT : err(code))];
 }
 
 /** The consumer's `res` future settles the producer's completion future. */
