@@ -79,7 +79,9 @@ export const STREAM_HANDLES: unique symbol = Symbol.for('weir.streamHandles') as
  * Mark a host function that takes its stream<u8> arguments as GuestByteStream
  * handles (an AsyncIterable of the bytes that passes the guest stream on when
  * handed back to a guest) instead of web ReadableStreams, which cost a web
- * stream each (e.g. one per HTTP message body). Returns `fn` itself.
+ * stream each (e.g. one per HTTP message body). Its future arguments arrive
+ * as GuestFutureValue thenables (no Promise unless the host calls `then`).
+ * Returns `fn` itself.
  */
 export function streamHandles<F extends (...args: any[]) => unknown>(fn: F): F {
   Object.defineProperty(fn, STREAM_HANDLES, { value: true });

@@ -362,6 +362,47 @@ export function hostToSharedStream(t: Elem, v: unknown): SharedStream {
   return new HostStreamSource(t, v);
 }
 
+/**
+ * A guest future as a `streamHandles` host function receives it: read at
+ * once, as guestFutureToJs does, but a thenable whose Promise is made only
+ * when a host calls `then`; `onValue` takes the value by callback (always
+ * after the current call stack, as a Promise reaction would).
+ */
+export class GuestFutureValue implements PromiseLike<unknown> {
+  private settled = false;
+  private value: unknown = undefined;
+  private waiting: ((v: unknown) => void)[] | null = null;
+  private promise: Promise<unknown> | null = null;
+  constructor(shared: SharedFuture, toJs: (v: unknown) => unknown) {
+    const buf = new HostWritableBuffer(shared.t, 1);
+    store.hostOps++;
+    shared.read(null, buf, (result) => {
+      store.hostOps--; store.progress++;
+      if (result === CopyResult.COMPLETED) {
+        const c = buf.chunks[0];
+        this.settle(shared.t === null ? undefined : toJs(c ? c[0] : undefined));
+      }
+    });
+    store.schedule();
+  }
+  private settle(v: unknown): void {
+    this.settled = true;
+    this.value = v;
+    const ws = this.waiting;
+    this.waiting = null;
+    if (ws !== null) queueMicrotask(() => { for (const w of ws) w(v); });
+  }
+  /** `cb(value)` once the guest wrote it (never if it dropped the future unwritten). */
+  onValue(cb: (v: unknown) => void): void {
+    if (this.settled) { const v = this.value; queueMicrotask(() => cb(v)); return; }
+    (this.waiting ??= []).push(cb);
+  }
+  then<A = unknown, B = never>(ok?: ((v: unknown) => A | PromiseLike<A>) | null, fail?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+    if (this.promise === null) this.promise = new Promise((r) => { this.onValue(r); });
+    return this.promise.then(ok, fail);
+  }
+}
+
 /** A guest future (its readable end, now owned by the host) as a Promise. */
 export function guestFutureToJs(shared: SharedFuture, toJs: (v: unknown) => unknown): Promise<unknown> {
   return new Promise((resolve) => {

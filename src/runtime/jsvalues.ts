@@ -4,7 +4,7 @@
 
 import type { FuncType, ValType } from '../types/types.ts';
 import { lowerCamelCase } from '../abi/values.ts';
-import { GuestByteStream, guestFutureToJs, guestStreamToJs } from './host-streams.ts';
+import { GuestByteStream, GuestFutureValue, guestFutureToJs, guestStreamToJs } from './host-streams.ts';
 import type { SharedFuture, SharedStream } from './streams.ts';
 
 type Conv = (v: unknown) => unknown;
@@ -50,6 +50,7 @@ function build(t: ValType, handles: boolean): Conv {
     }
     case 'future': {
       const e = sub(t.elem);
+      if (handles) return (v) => new GuestFutureValue(v as SharedFuture, e);
       return (v) => guestFutureToJs(v as SharedFuture, e);
     }
     case 'record': {

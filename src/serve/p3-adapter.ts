@@ -11,6 +11,7 @@ import type { Fields } from '../wasi/core/http/fields.ts';
 import type { Body } from '../wasi/core/http/message.ts';
 import type { HandleCall, HandleSink, HandlerAdapter, ServeRequest, ServeResponse } from './adapter.ts';
 import { AsyncLiftedFunc } from '../runtime/async-call.ts';
+import { GuestFutureValue } from '../runtime/host-streams.ts';
 
 /** The signal meaning "no cancellation": calls made with it pass no options. */
 export const NEVER_SIGNAL = new AbortController().signal;
@@ -131,10 +132,14 @@ class P3Response implements ServeResponse {
   }
   readonly transmitted = (e: ErrorCode | null): void => { this.slot.complete(e); };
   trailersTo(ok: (t: Fields | null) => void, fail: (e: unknown) => void): void {
-    (this.slot.trailers as Promise<TrailersResult>).then((t) => {
+    const raw = this.slot.trailers as PromiseLike<TrailersResult>;
+    const got = (t: TrailersResult): void => {
       if (t.tag === 'err') fail(new HttpError(t.val));
       else ok(t.val ?? null);
-    }, fail);
+    };
+    // A guest's trailers future (response.new is streamHandles): by callback, no Promise.
+    if (raw instanceof GuestFutureValue) raw.onValue(got as (v: unknown) => void);
+    else raw.then(got, fail);
   }
 }
 
