@@ -11,7 +11,7 @@
 
 import type { Server } from 'node:net';
 import type { Socket } from 'node:net';
-import { HttpError } from '../wasi/core/http/errors.ts';
+import { HttpError, type ErrorCode } from '../wasi/core/http/errors.ts';
 import type { Body } from '../wasi/core/http/message.ts';
 import type { ServeRequest, ServeResponse } from './adapter.ts';
 import type { ServeMachine } from './machine.ts';
@@ -213,16 +213,10 @@ export class LimitedHandler {
 
   /** The call once admitted: the slot is given back when the response was sent (or failed). */
   private run(request: ServeRequest, signal?: AbortSignal): Promise<ServeResponse> {
-    let left = false;
-    const leave = () => { if (!left) { left = true; this.gate.leave(); } };
-    return this.admitted(request, signal).then((r) => {
-      const transmitted = r.transmitted;
-      r.transmitted = (e) => { leave(); transmitted(e); };
-      return r;
-    }, (e: unknown) => { leave(); throw e; });
+    return this.admitted(request, signal, new Admission(this.gate));
   }
 
-  private admitted(request: ServeRequest, outer?: AbortSignal): Promise<ServeResponse> {
+  private admitted(request: ServeRequest, outer: AbortSignal | undefined, a: Admission): Promise<ServeResponse> {
     const maxBody = this.limits.maxRequestBodySize;
     const ms = this.limits.requestTimeoutMs;
     let overflow: ((e: ServeLimitError) => void) | null = null;
@@ -232,7 +226,7 @@ export class LimitedHandler {
       overflowed.catch(() => {});
       request = { ...request, body: limitBody(request.body, maxBody, () => overflow!(tooLarge(maxBody))) };
     }
-    if (ms <= 0 && !overflowed) return this.machine.handle(request, outer);
+    if (ms <= 0 && !overflowed) return this.machine.handle(request, outer).then(a.responded, a.failed);
     // The guest's task gets its own signal: a Deadline (deadline.ts, no timer or EventTarget of its
     // own), aborted when due (the p3 export call is cancelled) or when the outer signal aborts.
     let lose: (e: unknown) => void = () => {};
@@ -254,6 +248,7 @@ export class LimitedHandler {
         if (settled) return;
         settled = true;
         deadline?.drop();
+        a.leave();
         reject(e);
         // A response that comes after losing is dropped: its body is cancelled and its completion future says so.
         call.then((r) => {
@@ -265,16 +260,47 @@ export class LimitedHandler {
         if (settled) return;
         settled = true;
         deadline?.drop();
-        resolve(r);
+        resolve(a.responded(r));
       }, (e: unknown) => {
         if (settled) return;
         settled = true;
         deadline?.drop();
+        a.leave();
         reject(e);
       });
       overflowed?.catch(lose);
     });
   }
+}
+
+/**
+ * One admitted request's hold on its gate slot: given back once, when the
+ * response was transmitted (its `transmitted` is wrapped) or when there is
+ * no response. Settled in the same reaction as the call (no extra Promise).
+ */
+class Admission {
+  private readonly gate: Gate;
+  private left = false;
+  private inner: ((e: ErrorCode | null) => void) | null = null;
+  constructor(gate: Gate) { this.gate = gate; }
+  leave(): void {
+    if (this.left) return;
+    this.left = true;
+    this.gate.leave();
+  }
+  readonly responded = (r: ServeResponse): ServeResponse => {
+    this.inner = r.transmitted;
+    r.transmitted = this.transmitted;
+    return r;
+  };
+  readonly failed = (e: unknown): never => {
+    this.leave();
+    throw e;
+  };
+  private readonly transmitted = (e: ErrorCode | null): void => {
+    this.leave();
+    this.inner!(e);
+  };
 }
 
 function tooLarge(max: number): ServeLimitError {
