@@ -24,13 +24,19 @@
 //     [--cpu-timeout 300ms] [--timeout 5s] [--instance-concurrency K]
 //     [--seed S] [--slack-ms MS] [--kill-window-ms MS] [--max-seconds S]
 //     [--max-failures N] [--stall-seconds S] [--weir-args="--max-connections 0 ..."]
-//     [--weir-log FILE]
+//     [--weir-log FILE] [--in-place]
+// weir runs from a copy of dist/ (and package.json) in a temporary directory:
+// a replacement worker loads Weir's code from disk when it starts, so a
+// rebuild of this tree during the soak would otherwise break or change the
+// server under test (--in-place runs dist/ itself).
 // The load stops early (and the report says so) at --max-seconds, after
 // --max-failures unexcused answers, when no request got 200 for
 // --stall-seconds, or on a first Ctrl-C (a second one kills).
 
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, cpSync, createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -61,6 +67,8 @@ const { values: flags } = parseArgs({
     'weir-args': { type: 'string', default: '' },
     // write weir's whole stderr here, each line prefixed with seconds since it started
     'weir-log': { type: 'string', default: '' },
+    // run dist/ where it is instead of from a copy (see below)
+    'in-place': { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -128,12 +136,23 @@ if (!existsSync(weirBin)) { console.error('soak: dist/cli/main.js is missing: ru
 const wasm = await buildLimitsService();
 if (!wasm) { console.error('soak: cannot build the limits service (componentize-qjs or the WASI 0.3 WIT is not available)'); process.exit(2); }
 
+let bin = weirBin;
+let snapshot: string | null = null;
+if (!flags['in-place']) {
+  snapshot = mkdtempSync(join(tmpdir(), 'weir-soak-'));
+  cpSync(join(repoRoot, 'dist'), join(snapshot, 'dist'), { recursive: true, preserveTimestamps: true });
+  copyFileSync(join(repoRoot, 'package.json'), join(snapshot, 'package.json'));
+  bin = join(snapshot, 'dist', 'cli', 'main.js');
+}
+const removeSnapshot = () => { if (snapshot) { rmSync(snapshot, { recursive: true, force: true }); snapshot = null; } };
+
 const serveArgs = [
-  weirBin, 'serve', '--addr', '127.0.0.1:0', '--workers', String(WORKERS), '--cpu-timeout', String(flags['cpu-timeout']),
+  bin, 'serve', '--addr', '127.0.0.1:0', '--workers', String(WORKERS), '--cpu-timeout', String(flags['cpu-timeout']),
   '-W', `timeout=${flags.timeout}`, '--max-instance-concurrent-reuse-count', String(INSTANCE_CONC), ...WEIR_ARGS, wasm,
 ];
 console.log(`soak: ${N} requests, concurrency ${C}, seed ${SEED}: ${(TRAP_RATE * 100).toFixed(2)}% /trap, ${(SPIN_RATE * 100).toFixed(2)}% /spin`);
 console.log(`soak: cwd ${repoRoot}`);
+if (snapshot) console.log(`soak: running a copy of dist/ in ${snapshot}`);
 console.log(`soak: ${process.execPath} ${serveArgs.map((a) => relative(repoRoot, a).startsWith('..') ? a : (a.startsWith('/') ? relative(repoRoot, a) : a)).join(' ')}`);
 try {
   console.log(`soak: kernel ${readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()}, net.ipv4.tcp_migrate_req=${readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
@@ -141,7 +160,7 @@ try {
 
 const t00 = performance.now();
 const child = spawn(process.execPath, serveArgs, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-const killChild = () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); };
+const killChild = () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); removeSnapshot(); };
 process.on('exit', killChild);
 /** Why the load stopped before N requests (null: it did not). */
 let stoppedEarly: string | null = null;
@@ -356,6 +375,7 @@ child.kill('SIGTERM');
 const forced = setTimeout(() => child.kill('SIGKILL'), 15_000);
 const exit = await childExit;
 clearTimeout(forced);
+removeSnapshot();
 
 // ---- analysis ----
 
