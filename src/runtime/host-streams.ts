@@ -234,14 +234,17 @@ export class GuestByteReader {
    * exactly that length, for a consumer that keeps them (a socket write):
    * `cb(bytes)`, or `cb(null)` once the guest dropped its end. No Promise:
    * `cb` runs synchronously when the guest was already waiting in a write.
+   * `pooled`: a small chunk may be a view into a shared slab (for a consumer
+   * that only writes it out, e.g. to a socket: see HostWritableBuffer.pooled).
    */
-  take(max: number, cb: (bytes: Uint8Array | null) => void): void {
+  take(max: number, cb: (bytes: Uint8Array | null) => void, pooled = false): void {
     if (this.ended) { cb(null); return; }
     // One buffer and one pair of callbacks per reader, reused by every take (at most one is outstanding,
     // and the stream lets go of the buffer before it calls back).
     let buf = this.takeBuf;
     if (buf === null) buf = this.takeBuf = new HostWritableBuffer(this.shared.t, max);
     else { buf.capacity = max; buf.progress = 0; buf.chunks.length = 0; }
+    buf.pooled = pooled;
     this.takeCb = cb;
     this.shared.read(null, buf, this.onTakeCopy, this.onTakeDone);
     store.schedule();

@@ -187,6 +187,17 @@ function copyElems(dst: WritableBuffer, src: ReadableBuffer, n: number): void {
     dst.progress += n;
     return;
   }
+  if (dst instanceof HostWritableBuffer && dst.pooled && src instanceof GuestBuffer && src.t !== null && src.t.kind === 'u8' && n <= POOLED_MAX) {
+    // a small chunk for a consumer that only writes it out (a socket): carved from a shared slab, no ArrayBuffer of its own
+    const cx = src.cx;
+    ensureViews(cx);
+    checkRange(cx, src.ptr, 1, n);
+    const out = pooledBytes(n);
+    out.set(cx.u8.subarray(src.ptr, src.ptr + n));
+    src.ptr += n; src.progress += n;
+    dst.write(out);
+    return;
+  }
   if (dst instanceof GuestBuffer && src instanceof GuestBuffer && src.plan && noneOrNumberType(src.t)) {
     const bytes = n * src.plan.size;
     ensureViews(src.cx);
@@ -201,12 +212,32 @@ function copyElems(dst: WritableBuffer, src: ReadableBuffer, n: number): void {
   dst.write(src.read(n));
 }
 
+/** Largest chunk a `pooled` read carves from the slab; slab size. */
+const POOLED_MAX = 4096;
+const SLAB = 64 * 1024;
+let slab: ArrayBuffer | null = null;
+let slabUsed = 0;
+
+/** `n` fresh bytes in a shared slab (as node's Buffer pool does): one allocation per 64 KiB of small chunks. */
+function pooledBytes(n: number): Uint8Array {
+  if (slab === null || slabUsed + n > SLAB) { slab = new ArrayBuffer(SLAB); slabUsed = 0; }
+  const out = new Uint8Array(slab, slabUsed, n);
+  slabUsed = (slabUsed + n + 7) & ~7;
+  return out;
+}
+
 /** A buffer of values the host collects while reading from a guest. */
 export class HostWritableBuffer implements WritableBuffer {
   readonly t: Elem;
   progress = 0;
   capacity: number;
   chunks: ArrayLike<unknown>[] = [];
+  /**
+   * Small byte chunks may be views into a shared slab (byteOffset ≠ 0, other
+   * bytes around them): only for a consumer that writes them out and never
+   * looks at their `.buffer` (GuestByteReader.take).
+   */
+  pooled = false;
   constructor(t: Elem, capacity: number) { this.t = t; this.capacity = capacity; }
   remain(): number { return this.capacity - this.progress; }
   isZeroLength(): boolean { return this.capacity === 0; }

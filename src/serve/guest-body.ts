@@ -32,6 +32,8 @@ export class GuestBody implements BodyPuller, AsyncIterable<Uint8Array> {
   private pending: PullCallback | null = null;
   private failure: unknown = null;
   private done = false;
+  /** Chunks may be views into a shared slab (the node front end only writes them to the socket). */
+  pooled = false;
   /** Called once the body ended, failed or was cancelled (the pool stops tracking it). */
   onSettled: ((b: GuestBody) => void) | null = null;
   constructor(reader: GuestByteReader) { this.reader = reader; }
@@ -46,7 +48,7 @@ export class GuestBody implements BodyPuller, AsyncIterable<Uint8Array> {
     if (this.failure !== null) { cb(null, this.failure); return; }
     if (this.done) { cb(null, NO_ERROR); return; }
     this.pending = cb;
-    this.reader.take(MAX_CHUNK, this.onBytes);
+    this.reader.take(MAX_CHUNK, this.onBytes, this.pooled);
   }
 
   private readonly onBytes = (bytes: Uint8Array | null): void => {

@@ -14,7 +14,7 @@ import type { Body } from '../wasi/core/http/message.ts';
 import type { ServeRequest, ServeResponse } from './adapter.ts';
 import { ShuttingDownError, errText, type ServeMachine } from './machine.ts';
 import { GuestResponseError } from './p3-adapter.ts';
-import { afterThisTurn, bodyPuller, type BodyPuller, type TurnTask } from './guest-body.ts';
+import { GuestBody, afterThisTurn, bodyPuller, type BodyPuller, type TurnTask } from './guest-body.ts';
 import { ServeLimitError } from './limits.ts'; // H8: limit answers (413/503/504)
 import { h2Trailers, isHttp2, isTls, serveRequestFromH2 } from './http2.ts'; // H9 hook: HTTPS/h2 (see http2.ts)
 import type { Http2ServerRequest } from 'node:http2';
@@ -196,7 +196,8 @@ class ResponseWriter implements TurnTask {
       return;
     }
     if (stream === null) { this.bodyEnded(); return; }
-    this.body = bodyPuller(stream);
+    const body = this.body = bodyPuller(stream);
+    if (body instanceof GuestBody) body.pooled = true; // its chunks only go to res.write
     if (req.method === 'HEAD') { this.body.cancel(); this.bodyEnded(); return; }
     this.pullNext();
   }
