@@ -365,16 +365,19 @@ export function hostToSharedStream(t: Elem, v: unknown): SharedStream {
   return new HostStreamSource(t, v);
 }
 
+/** What GuestFutureValue.deliverTo reports to. */
+export interface FutureValueSink { futureValue(v: unknown): void }
+
 /**
  * A guest future as a `streamHandles` host function receives it: read at
  * once, as guestFutureToJs does, but a thenable whose Promise is made only
- * when a host calls `then`; `onValue` takes the value by callback (always
- * after the current call stack, as a Promise reaction would).
+ * when a host calls `then`; `deliverTo` hands the value to an object instead
+ * (always after the current call stack, as a Promise reaction would).
  */
 export class GuestFutureValue implements PromiseLike<unknown> {
   private settled = false;
   private value: unknown = undefined;
-  private waiting: ((v: unknown) => void)[] | null = null;
+  private waiting: FutureValueSink[] | null = null;
   private promise: Promise<unknown> | null = null;
   constructor(shared: SharedFuture, toJs: (v: unknown) => unknown) {
     const buf = new HostWritableBuffer(shared.t, 1);
@@ -391,17 +394,21 @@ export class GuestFutureValue implements PromiseLike<unknown> {
   private settle(v: unknown): void {
     this.settled = true;
     this.value = v;
+    if (this.waiting !== null) queueMicrotask(this.flush);
+  }
+  private readonly flush = (): void => {
     const ws = this.waiting;
     this.waiting = null;
-    if (ws !== null) queueMicrotask(() => { for (const w of ws) w(v); });
-  }
-  /** `cb(value)` once the guest wrote it (never if it dropped the future unwritten). */
-  onValue(cb: (v: unknown) => void): void {
-    if (this.settled) { const v = this.value; queueMicrotask(() => cb(v)); return; }
-    (this.waiting ??= []).push(cb);
+    if (ws !== null) for (const w of ws) w.futureValue(this.value);
+  };
+  /** `sink.futureValue(value)` once the guest wrote it (never if it dropped the future unwritten). */
+  deliverTo(sink: FutureValueSink): void {
+    const first = this.waiting === null;
+    (this.waiting ??= []).push(sink);
+    if (this.settled && first) queueMicrotask(this.flush);
   }
   then<A = unknown, B = never>(ok?: ((v: unknown) => A | PromiseLike<A>) | null, fail?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
-    if (this.promise === null) this.promise = new Promise((r) => { this.onValue(r); });
+    if (this.promise === null) this.promise = new Promise((r) => { this.deliverTo({ futureValue: r }); });
     return this.promise.then(ok, fail);
   }
 }

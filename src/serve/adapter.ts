@@ -44,10 +44,17 @@ export interface ServeResponse {
   transmitted(error: ErrorCode | null): void;
   /**
    * The trailers by callback, for a consumer that would only `.then` them
-   * (no Promise made for them; use this or `body.trailers`, not both): `ok`
-   * with the trailers or null, or `fail` as `body.trailers` would reject.
+   * (no Promise or closure made for them; use this or `body.trailers`, not
+   * both): `sink.trailersCame` with the trailers or null, or
+   * `sink.trailersFailed` as `body.trailers` would reject. Never synchronously.
    */
-  trailersTo?(ok: (t: Fields | null) => void, fail: (e: unknown) => void): void;
+  trailersTo?(sink: TrailersSink): void;
+}
+
+/** What ServeResponse.trailersTo reports to (the front end's response writer). */
+export interface TrailersSink {
+  trailersCame(t: Fields | null): void;
+  trailersFailed(e: unknown): void;
 }
 
 export interface HandleCall {

@@ -7,12 +7,12 @@
 
 import { takeGuestByteStream, type GuestByteReader } from '../runtime/host-streams.ts';
 
-/** One step of a body: `bytes` (possibly empty), or the end (null), or a failure (`error` set). */
-export type PullCallback = (bytes: Uint8Array | null, error: unknown) => void;
+/** Gets one step of a body: `bytes` (possibly empty), or the end (null), or a failure (`error` set). */
+export interface PullSink { pulled(bytes: Uint8Array | null, error: unknown): void }
 
-/** A body read one chunk at a time by callbacks (at most one pull outstanding). */
+/** A body read one chunk at a time, reported to a sink object (at most one pull outstanding; no closure per pull). */
 export interface BodyPuller {
-  pull(cb: PullCallback): void;
+  pull(sink: PullSink): void;
   /** The consumer stops reading: the producer sees its stream dropped. */
   cancel(): void;
 }
@@ -29,7 +29,7 @@ const END: IteratorResult<Uint8Array> = { done: true, value: undefined };
  */
 export class GuestBody implements BodyPuller, AsyncIterable<Uint8Array> {
   private readonly reader: GuestByteReader;
-  private pending: PullCallback | null = null;
+  private pending: PullSink | null = null;
   private failure: unknown = null;
   private done = false;
   /** Chunks may be views into a shared slab (the node front end only writes them to the socket). */
@@ -44,19 +44,19 @@ export class GuestBody implements BodyPuller, AsyncIterable<Uint8Array> {
     return r === null ? null : new GuestBody(r);
   }
 
-  pull(cb: PullCallback): void {
-    if (this.failure !== null) { cb(null, this.failure); return; }
-    if (this.done) { cb(null, NO_ERROR); return; }
-    this.pending = cb;
+  pull(sink: PullSink): void {
+    if (this.failure !== null) { sink.pulled(null, this.failure); return; }
+    if (this.done) { sink.pulled(null, NO_ERROR); return; }
+    this.pending = sink;
     this.reader.take(MAX_CHUNK, this.onBytes, this.pooled);
   }
 
   private readonly onBytes = (bytes: Uint8Array | null): void => {
-    const cb = this.pending;
-    if (cb === null) return; // failed meanwhile
+    const sink = this.pending;
+    if (sink === null) return; // failed meanwhile
     this.pending = null;
     if (bytes === null) this.settle();
-    cb(bytes, NO_ERROR);
+    sink.pulled(bytes, NO_ERROR);
   };
 
   cancel(): void {
@@ -69,10 +69,10 @@ export class GuestBody implements BodyPuller, AsyncIterable<Uint8Array> {
   fail(e: unknown): void {
     if (this.done) return;
     this.failure = e;
-    const cb = this.pending;
+    const sink = this.pending;
     this.pending = null;
     this.settle();
-    cb?.(null, e);
+    sink?.pulled(null, e);
   }
 
   private settle(): void {
@@ -86,9 +86,11 @@ export class GuestBody implements BodyPuller, AsyncIterable<Uint8Array> {
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     return {
       next: () => new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
-        this.pull((bytes, error) => {
-          if (error !== NO_ERROR) reject(error);
-          else resolve(bytes === null ? END : { done: false, value: bytes });
+        this.pull({
+          pulled: (bytes, error) => {
+            if (error !== NO_ERROR) reject(error);
+            else resolve(bytes === null ? END : { done: false, value: bytes });
+          },
         });
       }),
       return: () => { this.cancel(); return Promise.resolve(END); },
@@ -101,10 +103,10 @@ export function bodyPuller(stream: AsyncIterable<Uint8Array>): BodyPuller {
   if (stream instanceof GuestBody) return stream;
   const it = stream[Symbol.asyncIterator]();
   return {
-    pull(cb) {
+    pull(sink) {
       it.next().then(
-        (r) => cb(r.done ? null : r.value, NO_ERROR),
-        (e: unknown) => cb(null, e === undefined ? new Error('the body failed') : e),
+        (r) => sink.pulled(r.done ? null : r.value, NO_ERROR),
+        (e: unknown) => sink.pulled(null, e === undefined ? new Error('the body failed') : e),
       );
     },
     cancel() { it.return?.().catch(() => {}); },

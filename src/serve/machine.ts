@@ -17,7 +17,7 @@ import { createWasi, type Wasi, type WasiConfig } from '../wasi/index.ts';
 import type { HttpClient } from '../wasi/core/http/client.ts';
 import { httpImports } from '../wasi/p3/http.ts';
 import { P3_VERSION } from '../wasi/p3/index.ts';
-import type { HandleCall, HandleSink, HandlerAdapter, ServeRequest, ServeResponse } from './adapter.ts';
+import type { HandleCall, HandleSink, HandlerAdapter, ServeRequest, ServeResponse, TrailersSink } from './adapter.ts';
 import { instantiateComposition, planComposition, CompositionError, type LinkPlan, type Part } from './compose.ts';
 import { NEVER_SIGNAL as NEVER, P3_HANDLER, p3Adapter } from './p3-adapter.ts';
 import { p2Adapter } from './p2-adapter.ts';
@@ -373,7 +373,7 @@ export function errText(e: unknown): string {
  * (GuestBody), and the body and trailers fail as soon as the instance dies
  * (the guest will never finish them).
  */
-class Exchange implements ServeResponse, HandleSink {
+class Exchange implements ServeResponse, HandleSink, TrailersSink {
   private readonly machine: ServeMachine;
   private readonly slot: Slot;
   private readonly signal: AbortSignal;
@@ -390,8 +390,8 @@ class Exchange implements ServeResponse, HandleSink {
   private resolve: ((r: ServeResponse) => void) | null = null;
   private reject: ((e: unknown) => void) | null = null;
   private rejectTrailers: ((e: unknown) => void) | null = null;
-  /** trailersTo's `fail`, until the trailers came */
-  private trailersFail: ((e: unknown) => void) | null = null;
+  /** trailersTo's sink, until the trailers came */
+  private trailerSink: TrailersSink | null = null;
   /** the instance died (after the response came): the trailers fail with `failure` */
   private dead = false;
   private failure: unknown = undefined;
@@ -473,22 +473,31 @@ class Exchange implements ServeResponse, HandleSink {
     return trailers;
   }
 
-  /** ServeResponse.trailersTo: no Promise of our own; `fail` also runs when the instance dies first. */
-  trailersTo(ok: (t: Fields | null) => void, fail: (e: unknown) => void): void {
-    if (this.dead) { fail(this.failure); return; }
+  /** ServeResponse.trailersTo: no Promise or closure of our own; the sink fails too when the instance dies first. */
+  trailersTo(sink: TrailersSink): void {
+    if (this.dead) { queueMicrotask(() => sink.trailersFailed(this.failure)); return; }
     const inner = this.inner!;
-    if (inner.trailersTo === undefined) { this.body.trailers.then(ok, fail); return; }
-    this.trailersFail = fail;
-    inner.trailersTo((t) => {
-      if (this.trailersFail === null) return;
-      this.trailersFail = null;
-      ok(t);
-    }, (e) => {
-      const f = this.trailersFail;
-      if (f === null) return;
-      this.trailersFail = null;
-      f(e);
-    });
+    if (inner.trailersTo === undefined) {
+      this.body.trailers.then((t) => sink.trailersCame(t), (e: unknown) => sink.trailersFailed(e));
+      return;
+    }
+    this.trailerSink = sink;
+    inner.trailersTo(this);
+  }
+
+  /** (TrailersSink, from the guest's response) */
+  trailersCame(t: Fields | null): void {
+    const sink = this.trailerSink;
+    if (sink === null) return; // the instance died first: the sink was failed
+    this.trailerSink = null;
+    sink.trailersCame(t);
+  }
+
+  trailersFailed(e: unknown): void {
+    const sink = this.trailerSink;
+    if (sink === null) return;
+    this.trailerSink = null;
+    sink.trailersFailed(e);
   }
 
   private onError(e: unknown): void {
@@ -506,8 +515,8 @@ class Exchange implements ServeResponse, HandleSink {
     this.failure = e;
     this.direct?.fail(e);
     this.rejectTrailers?.(e);
-    const f = this.trailersFail;
-    if (f !== null) { this.trailersFail = null; f(e); }
+    const sink = this.trailerSink;
+    if (sink !== null) { this.trailerSink = null; sink.trailersFailed(e); }
   }
 
   /** (a bound function: front ends and limits.ts pass it around on its own) */

@@ -11,10 +11,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Fields, type FieldEntries } from '../wasi/core/http/fields.ts';
 import { HttpError, type ErrorCode } from '../wasi/core/http/errors.ts';
 import type { Body } from '../wasi/core/http/message.ts';
-import type { ServeRequest, ServeResponse } from './adapter.ts';
+import type { ServeRequest, ServeResponse, TrailersSink } from './adapter.ts';
 import { ShuttingDownError, errText, type ServeMachine } from './machine.ts';
 import { GuestResponseError } from './p3-adapter.ts';
-import { GuestBody, afterThisTurn, bodyPuller, type BodyPuller, type TurnTask } from './guest-body.ts';
+import { GuestBody, afterThisTurn, bodyPuller, type BodyPuller, type PullSink, type TurnTask } from './guest-body.ts';
 import { ServeLimitError } from './limits.ts'; // H8: limit answers (413/503/504)
 import { h2Trailers, isHttp2, isTls, serveRequestFromH2 } from './http2.ts'; // H9 hook: HTTPS/h2 (see http2.ts)
 import type { Http2ServerRequest } from 'node:http2';
@@ -142,7 +142,7 @@ export function writeResponse(req: IncomingMessage, res: ServerResponse, r: Serv
  * duplex). The next chunk is pulled only once the socket took the previous
  * ones ('drain'), so a slow client holds the guest's writes back.
  */
-class ResponseWriter implements TurnTask {
+class ResponseWriter implements TurnTask, PullSink, TrailersSink {
   private readonly req: IncomingMessage;
   private readonly res: ServerResponse;
   private readonly r: ServeResponse;
@@ -204,10 +204,11 @@ class ResponseWriter implements TurnTask {
 
   private pullNext(): void {
     this.pulling = true;
-    this.body!.pull(this.onPulled);
+    this.body!.pull(this);
   }
 
-  private readonly onPulled = (bytes: Uint8Array | null, error: unknown): void => {
+  /** (PullSink) one step of the body */
+  pulled(bytes: Uint8Array | null, error: unknown): void {
     this.pulling = false;
     if (this.finished) return;
     if (this.closed) { this.abort(TERMINATED, null); return; }
@@ -218,7 +219,7 @@ class ResponseWriter implements TurnTask {
       return;
     }
     this.step(bytes, error);
-  };
+  }
 
   private step(bytes: Uint8Array | null, error: unknown): void {
     try {
@@ -259,12 +260,14 @@ class ResponseWriter implements TurnTask {
     if (!this.res.headersSent && !this.head()) return false;
     if (!this.res.write(chunk) && !this.needDrain) {
       this.needDrain = true;
-      this.res.once('drain', this.onDrain);
+      this.res.once('drain', this.onDrain ??= () => this.drained()); // (made only for a response that waits)
     }
     return true;
   }
 
-  private readonly onDrain = (): void => {
+  private onDrain: (() => void) | null = null;
+
+  private drained(): void {
     this.needDrain = false;
     if (this.finished || !this.stashed) return;
     this.stashed = false;
@@ -272,7 +275,7 @@ class ResponseWriter implements TurnTask {
     this.stashBytes = null;
     this.stashError = undefined;
     this.step(b, e);
-  };
+  }
 
   private head(extra?: string[]): boolean {
     try {
@@ -289,16 +292,18 @@ class ResponseWriter implements TurnTask {
 
   private bodyEnded(): void {
     const r = this.r;
-    if (r.trailersTo !== undefined) r.trailersTo(this.onTrailers, this.onTrailersFailed);
-    else r.body.trailers.then(this.onTrailers, this.onTrailersFailed);
+    if (r.trailersTo !== undefined) r.trailersTo(this);
+    else r.body.trailers.then((t) => this.trailersCame(t), (e: unknown) => this.trailersFailed(e));
   }
 
-  private readonly onTrailersFailed = (e: unknown): void => {
+  /** (TrailersSink) the body failed */
+  trailersFailed(e: unknown): void {
     if (this.finished) return;
     this.abort(codeOf(e), `response body failed: ${errText(e)}`);
-  };
+  }
 
-  private readonly onTrailers = (trailers: Fields | null): void => {
+  /** (TrailersSink) the body ended: its trailers (or null) */
+  trailersCame(trailers: Fields | null): void {
     if (this.finished) return;
     if (this.closed) { this.abort(TERMINATED, null); return; }
     try {
@@ -332,7 +337,7 @@ class ResponseWriter implements TurnTask {
     } catch (e) {
       this.abort(codeOf(e), `response failed: ${errText(e)}`);
     }
-  };
+  }
 
   private readonly onFinish = (): void => {
     if (this.finished) return;

@@ -9,9 +9,9 @@ import { HttpError, type ErrorCode } from '../wasi/core/http/errors.ts';
 import { BodySlot, HttpRequest, type HttpResponse } from '../wasi/p3/http.ts';
 import type { Fields } from '../wasi/core/http/fields.ts';
 import type { Body } from '../wasi/core/http/message.ts';
-import type { HandleCall, HandleSink, HandlerAdapter, ServeRequest, ServeResponse } from './adapter.ts';
+import type { HandleCall, HandleSink, HandlerAdapter, ServeRequest, ServeResponse, TrailersSink } from './adapter.ts';
 import { AsyncLiftedFunc } from '../runtime/async-call.ts';
-import { GuestFutureValue } from '../runtime/host-streams.ts';
+import { GuestFutureValue, type FutureValueSink } from '../runtime/host-streams.ts';
 
 /** The signal meaning "no cancellation": calls made with it pass no options. */
 export const NEVER_SIGNAL = new AbortController().signal;
@@ -115,7 +115,7 @@ type TrailersResult = Result<Fields | undefined, ErrorCode>;
  * first use, and `trailersTo` reads the guest's trailers future with one
  * reaction instead.
  */
-class P3Response implements ServeResponse {
+class P3Response implements ServeResponse, FutureValueSink {
   status: number;
   headers: Fields;
   body: Body;
@@ -131,15 +131,20 @@ class P3Response implements ServeResponse {
     this.body = new LazyTrailersBody(stream, slot.trailers as Promise<TrailersResult>);
   }
   readonly transmitted = (e: ErrorCode | null): void => { this.slot.complete(e); };
-  trailersTo(ok: (t: Fields | null) => void, fail: (e: unknown) => void): void {
+  private sink: TrailersSink | null = null;
+  trailersTo(sink: TrailersSink): void {
     const raw = this.slot.trailers as PromiseLike<TrailersResult>;
-    const got = (t: TrailersResult): void => {
-      if (t.tag === 'err') fail(new HttpError(t.val));
-      else ok(t.val ?? null);
-    };
-    // A guest's trailers future (response.new is streamHandles): by callback, no Promise.
-    if (raw instanceof GuestFutureValue) raw.onValue(got as (v: unknown) => void);
-    else raw.then(got, fail);
+    this.sink = sink;
+    // A guest's trailers future (response.new is streamHandles): delivered to this object, no Promise.
+    if (raw instanceof GuestFutureValue) raw.deliverTo(this);
+    else raw.then((t) => this.futureValue(t), (e: unknown) => sink.trailersFailed(e));
+  }
+  /** (FutureValueSink) the guest's trailers result */
+  futureValue(v: unknown): void {
+    const t = v as TrailersResult;
+    const sink = this.sink!;
+    if (t.tag === 'err') sink.trailersFailed(new HttpError(t.val));
+    else sink.trailersCame(t.val ?? null);
   }
 }
 
