@@ -15,7 +15,7 @@ import { HttpError, type ErrorCode } from '../wasi/core/http/errors.ts';
 import type { Body } from '../wasi/core/http/message.ts';
 import type { ServeRequest, ServeResponse } from './adapter.ts';
 import type { ServeMachine } from './machine.ts';
-import { DeadlineSweep } from './deadline.ts';
+import { DeadlineSweep, type Deadline } from './deadline.ts';
 
 /** Defaults; 0 turns a limit off. Documented in `weir serve --help` and the README. */
 export const SERVE_LIMIT_DEFAULTS = {
@@ -229,48 +229,78 @@ export class LimitedHandler {
     if (ms <= 0 && !overflowed) return this.machine.handle(request, outer).then(a.responded, a.failed);
     // The guest's task gets its own signal: a Deadline (deadline.ts, no timer or EventTarget of its
     // own), aborted when due (the p3 export call is cancelled) or when the outer signal aborts.
-    let lose: (e: unknown) => void = () => {};
-    const deadline = ms > 0 ? (this.deadlines ??= new DeadlineSweep(ms)).start((d) => {
-      const e = new ServeLimitError(504, `Gateway Timeout: the component did not answer within ${ms} ms\n`, { connection: 'close' });
-      lose(e);
-      d.abort(e);
-      this.onTimeout?.();
-    }) : null;
+    const race = new Race(a, this, ms);
+    const deadline = race.deadline = ms > 0 ? (this.deadlines ??= new DeadlineSweep(ms)).start(race.expire) : null;
     if (deadline && outer) {
       if (outer.aborted) deadline.abort(outer.reason);
       else outer.addEventListener('abort', () => deadline.abort(outer.reason), { once: true });
     }
-    const call = this.machine.handle(request, deadline ? deadline.signal : outer);
+    const call = race.call = this.machine.handle(request, deadline ? deadline.signal : outer);
     // One hand-made promise (no Promise.race): the first of response, body overflow and deadline wins.
-    return new Promise<ServeResponse>((resolve, reject) => {
-      let settled = false;
-      lose = (e: unknown) => {
-        if (settled) return;
-        settled = true;
-        deadline?.drop();
-        a.leave();
-        reject(e);
-        // A response that comes after losing is dropped: its body is cancelled and its completion future says so.
-        call.then((r) => {
-          r.body.stream?.[Symbol.asyncIterator]().return?.().catch(() => {});
-          r.transmitted({ tag: 'HTTP-response-timeout' });
-        }, () => {});
-      };
-      call.then((r) => {
-        if (settled) return;
-        settled = true;
-        deadline?.drop();
-        resolve(a.responded(r));
-      }, (e: unknown) => {
-        if (settled) return;
-        settled = true;
-        deadline?.drop();
-        a.leave();
-        reject(e);
-      });
-      overflowed?.catch(lose);
-    });
+    const p = new Promise<ServeResponse>((resolve, reject) => { race.resolve = resolve; race.reject = reject; });
+    call.then(race.won, race.failed);
+    overflowed?.catch((e: unknown) => race.lose(e));
+    return p;
   }
+
+  /** @internal a -W timeout expired */
+  timedOut(): void { this.onTimeout?.(); }
+}
+
+/** The race of one request with a deadline or a body limit: the first of response, overflow and deadline wins. */
+class Race {
+  private readonly a: Admission;
+  private readonly handler: LimitedHandler;
+  private readonly ms: number;
+  private settled = false;
+  deadline: Deadline | null = null;
+  call: Promise<ServeResponse> | null = null;
+  resolve: ((r: ServeResponse) => void) | null = null;
+  reject: ((e: unknown) => void) | null = null;
+  constructor(a: Admission, handler: LimitedHandler, ms: number) {
+    this.a = a;
+    this.handler = handler;
+    this.ms = ms;
+  }
+
+  readonly expire = (d: Deadline): void => {
+    const e = new ServeLimitError(504, `Gateway Timeout: the component did not answer within ${this.ms} ms\n`, { connection: 'close' });
+    this.lose(e);
+    d.abort(e);
+    this.handler.timedOut();
+  };
+
+  lose(e: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.deadline?.drop();
+    this.a.leave();
+    this.reject!(e);
+    // A response that comes after losing is dropped: its body is cancelled and its completion future says so.
+    this.call!.then((r) => {
+      r.body.stream?.[Symbol.asyncIterator]().return?.().catch(() => {});
+      r.transmitted({ tag: 'HTTP-response-timeout' });
+    }, () => {});
+  }
+
+  readonly won = (r: ServeResponse): void => {
+    if (this.settled) return;
+    this.settled = true;
+    this.deadline?.drop();
+    this.resolve!(this.a.responded(r));
+  };
+
+  readonly failed = (e: unknown): void => {
+    if (this.settled) return;
+    this.settled = true;
+    this.deadline?.drop();
+    this.a.leave();
+    this.reject!(e);
+  };
+}
+
+function tooLarge(max: number): ServeLimitError {
+  return new ServeLimitError(413, `Content Too Large: the request body exceeds ${max} bytes\n`, { connection: 'close' });
 }
 
 /**
@@ -303,9 +333,6 @@ class Admission {
   };
 }
 
-function tooLarge(max: number): ServeLimitError {
-  return new ServeLimitError(413, `Content Too Large: the request body exceeds ${max} bytes\n`, { connection: 'close' });
-}
 
 function declaredLength(r: ServeRequest): number | null {
   const v = r.headers.get('content-length');

@@ -258,22 +258,6 @@ export class ServeMachine {
       }
     }
     addTo(slot.calls, x, true);
-    // H8 hook: a call cancelled through `signal` (-W timeout) that ends with the abort reason is no trap;
-    // the instance takes no new requests after a cancellation (its task may still be running). A p2
-    // call cannot be cancelled: its instance (one request) is abandoned at once, so a drain does not wait for it.
-    if (signal !== NEVER) {
-      signal.addEventListener('abort', () => {
-        slot.retiring = true;
-        if (slot.adapter.kind === 'p2' && !slot.dead) {
-          slot.dead = true;
-          slot.fail(new InstanceFailedError(`instance ${slot.id} abandoned after a timeout`));
-          x.end();
-        }
-      }, { once: true });
-    }
-    // H9 hook: a deadline abort (reason with status 504: -W timeout, limits.ts) counts as a request timeout.
-    const observer = this.config.observer;
-    if (signal !== NEVER && observer?.timedOut) signal.addEventListener('abort', () => { if ((signal.reason as { status?: unknown } | undefined)?.status === 504) observer.timedOut!(); }, { once: true });
     if (call === null) {
       // The adapter reports to the exchange directly (no Promise per step; see HandleSink).
       const p = x.start(null);
@@ -282,10 +266,31 @@ export class ServeMachine {
       } catch (e) {
         x.settled(null, e, true);
       }
+      // A guest that answered during the call (the common case) was not cancellable by `signal` in
+      // between (no abort can run inside it), and after its answer nothing is cancelled: no listeners.
+      if (signal !== NEVER && !x.answeredAtOnce()) this.watchSignal(slot, x, signal);
       return p;
     }
+    if (signal !== NEVER) this.watchSignal(slot, x, signal);
     call.done.then(() => x.end(), (e: unknown) => { this.callFailed(slot, signal, e); x.end(); });
     return x.start(call.response);
+  }
+
+  private watchSignal(slot: Slot, x: Exchange, signal: AbortSignal): void {
+    // H8 hook: a call cancelled through `signal` (-W timeout) that ends with the abort reason is no trap;
+    // the instance takes no new requests after a cancellation (its task may still be running). A p2
+    // call cannot be cancelled: its instance (one request) is abandoned at once, so a drain does not wait for it.
+    signal.addEventListener('abort', () => {
+      slot.retiring = true;
+      if (slot.adapter.kind === 'p2' && !slot.dead) {
+        slot.dead = true;
+        slot.fail(new InstanceFailedError(`instance ${slot.id} abandoned after a timeout`));
+        x.end();
+      }
+    }, { once: true });
+    // H9 hook: a deadline abort (reason with status 504: -W timeout, limits.ts) counts as a request timeout.
+    const observer = this.config.observer;
+    if (observer?.timedOut) signal.addEventListener('abort', () => { if ((signal.reason as { status?: unknown } | undefined)?.status === 504) observer.timedOut!(); }, { once: true });
   }
 
   /** @internal An exchange's two parts (call, transmission) are over. */
@@ -405,6 +410,9 @@ class Exchange implements ServeResponse, HandleSink, TrailersSink {
     this.slot = slot;
     this.signal = signal;
   }
+
+  /** The adapter reported a response already (during the call itself). */
+  answeredAtOnce(): boolean { return this.callSettled && this.responded; }
 
   /** HandleSink: the response (at once, possibly inside the guest's task.return), or the failure. */
   settled(r: ServeResponse | null, e: unknown, callFailed: boolean): void {
