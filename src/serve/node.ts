@@ -127,6 +127,8 @@ export function answerFailure(res: ServerResponse, log: (l: string) => void, why
 }
 
 const TE_TRAILERS = /(?:^|,)\s*trailers\s*(?:,|$)/i;
+/** Bodies up to this size go out as one string with the response head (see trailersCame). */
+const SMALL_BODY = 1024;
 const codeOf = (e: unknown): ErrorCode => (e instanceof HttpError ? e.code : { tag: 'internal-error', val: undefined });
 
 /** Write the guest's response (callback-driven: no Promise per chunk). Reports the outcome through `transmitted`. */
@@ -321,7 +323,8 @@ class ResponseWriter implements TurnTask, PullSink, TrailersSink {
         && (h2 || TE_TRAILERS.test(String(req.headers.te ?? '')));
       let held = this.held;
       this.held = null;
-      if (!res.headersSent) {
+      const whole = !res.headersSent;
+      if (whole) {
         // Nothing written yet: the whole body is `held` (or empty).
         const extra = sendTrailers ? (held === null && !h2 ? ['transfer-encoding', 'chunked'] : undefined)
           : declared === null && !isHead ? ['content-length', String(sent)] : undefined;
@@ -333,7 +336,11 @@ class ResponseWriter implements TurnTask, PullSink, TrailersSink {
       else if (sendTrailers) res.addTrailers(flatHeaders(trailers!).reduce<[string, string][]>((a, v, i, arr) => { if (i % 2 === 0) a.push([v, arr[i + 1]]); return a; }, []));
       this.ending = true;
       res.on('finish', this.onFinish);
-      if (held !== null) res.end(held); else res.end();
+      if (held === null) res.end();
+      // A small body ending the response with its head: as a latin1 string (the same bytes), node joins
+      // it to the head in one string write instead of a two-buffer writev.
+      else if (whole && held.length <= SMALL_BODY && !sendTrailers && !isHttp2(req)) res.end(Buffer.from(held.buffer, held.byteOffset, held.length).toString('latin1'), 'latin1');
+      else res.end(held);
     } catch (e) {
       this.abort(codeOf(e), `response failed: ${errText(e)}`);
     }
