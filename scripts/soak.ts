@@ -36,15 +36,14 @@
 import { spawn } from 'node:child_process';
 import { copyFileSync, cpSync, createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Agent, request } from 'node:http';
-import { relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../test/helpers/fixtures.ts';
 import { weirBin } from '../test/helpers/http-serve-fixtures.ts';
 import { buildLimitsService } from '../test/helpers/serve-limits-fixtures.ts';
 
-const { values: flags } = parseArgs({
+const parsed = (() => { try { return parseArgs({
   options: {
     requests: { type: 'string', default: '1000000' },
     concurrency: { type: 'string', default: '32' },
@@ -71,7 +70,12 @@ const { values: flags } = parseArgs({
     'in-place': { type: 'boolean', default: false },
   },
   strict: true,
-});
+}); } catch (e) {
+  const first = (e as Error).message.split('\n')[0];
+  console.error(`soak: ${first}${/ambiguous/.test(first) ? ' (a value that starts with a dash: --weir-args="...")' : ''}`);
+  process.exit(2);
+} })();
+const flags = parsed.values;
 
 function int(name: keyof typeof flags, min: number): number {
   const n = Number(flags[name]);
