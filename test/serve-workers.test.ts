@@ -200,3 +200,18 @@ test('weir serve defaults on: each linear memory at most 512 MiB (a guest growin
   assert.match(help.stdout, /weir serve: 512M/);
   assert.match(help.stdout, /default 30s/);
 });
+
+test('a stopped worker gives back its shared --max-concurrent-requests / --max-connections slots (repeated kills do not exhaust them)', { skip: skip(), timeout: 120_000 }, async () => {
+  await withServe(['--workers', '2', '--cpu-timeout', '400ms', '--max-concurrent-requests', '1', '--max-connections', '3', '--queue-timeout', '3s'], async (s) => {
+    for (let round = 0; round < 4; round++) {
+      const spin = await get(`${s.url}/spin`, false);
+      assert.equal(spin.status, 500, `round ${round}: ${spin.body}`);
+      // The looping request held the only request slot and a connection slot: both must be free again.
+      // (Wait out the kill first: a connection made in the ~ms between the 500 and the stopped worker's
+      // listener closing lands in that listener's queue and is reset, the documented limit.)
+      await new Promise((r) => setTimeout(r, 200));
+      const ok = await get(`${s.url}/count?ms=0`, false);
+      assert.equal(ok.status, 200, `round ${round}: ${ok.body}`);
+    }
+  });
+});

@@ -41,6 +41,7 @@ const role: WorkerRole = {
   index: data.index,
   port: data.port,
   global: new Int32Array(data.global),
+  held: new Int32Array(data.held),
   watchdog: data.watchdog,
   ready() {
     const held = early ?? '';

@@ -39,6 +39,8 @@ export interface WorkerData {
   index: number;
   port: number;
   global: SharedArrayBuffer;
+  /** [requests, connections]: the worker's share of the shared gate counts */
+  held: SharedArrayBuffer;
   watchdog: SharedArrayBuffer | null;
 }
 
@@ -129,9 +131,23 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   const metricWaiters = new Map<number, (s: MetricsSnapshot | null) => void>();
   let metricsId = 0;
 
+  // A worker that died (or was stopped) holding admission slots gives them back here, waking the waiters.
+  const globalCounts = new Int32Array(global);
+  const giveBack = (held: SharedArrayBuffer): void => {
+    const h = new Int32Array(held);
+    for (const [i, at] of [[0, GLOBAL.requests], [1, GLOBAL.connections]] as const) {
+      const n = Atomics.exchange(h, i, 0);
+      if (n === 0) continue;
+      Atomics.sub(globalCounts, at, n);
+      Atomics.add(globalCounts, at + 1, 1);
+      Atomics.notify(globalCounts, at + 1);
+    }
+  };
+
   const spawn = (index: number): void => {
     const watchdog = o.cpuTimeoutMs > 0 ? watchdogBuffer() : null;
-    const data: WorkerData = { opts, commandsUrl: o.commandsUrl, index, port, global, watchdog };
+    const held = new SharedArrayBuffer(8);
+    const data: WorkerData = { opts, commandsUrl: o.commandsUrl, index, port, global, held, watchdog };
     const ts = import.meta.url.endsWith('.ts');
     const worker = new Worker(new URL(ts ? './serve-worker.ts' : './serve-worker.js', import.meta.url) /* the CLI bundle is in dist/cli/ too */, {
       workerData: data, stdin: false, stdout: false, stderr: false,
@@ -167,6 +183,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
       log(`weir: worker ${index}: ${e instanceof Error ? (opts.verbose ? e.stack ?? e.message : e.message) : String(e)}`);
     });
     worker.on('exit', (code) => {
+      giveBack(held);
       if (members.get(index) === m) members.delete(index);
       if (!started) {
         if (startup && !m.ready) { startup.resolve(false); startup = null; if (stoppedCodes.length === 0) stoppedCodes.push(code === 0 ? 1 : code); }

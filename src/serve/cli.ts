@@ -48,6 +48,8 @@ export interface WorkerRole {
   port: number;
   /** Process-wide counters (indexes: `GLOBAL` below). */
   global: Int32Array;
+  /** This worker's share of the shared gate counts: [requests, connections] (returned by the supervisor if it dies). */
+  held: Int32Array;
   /** The watchdog's words for this worker (watchdog.ts); null with --cpu-timeout 0. */
   watchdog: SharedArrayBuffer | null;
   /** Listening: the supervisor may print `Serving HTTP on …`. */
@@ -115,13 +117,13 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   // In a worker with the CPU watchdog, the requests in flight are tracked where the supervisor can answer them (watchdog.ts).
   const table = role?.watchdog ? new ConnectionTable(role.watchdog) : null;
   const limited = new LimitedHandler(table ? table.inner(served) : served, limits, undefined,
-    role ? { ctl: role.global, at: GLOBAL.requests } : null); // (H9's machine hook counts -W timeout expiries for the metrics)
+    role ? { ctl: role.global, at: GLOBAL.requests, held: { ctl: role.held, at: 0 } } : null); // (H9's machine hook counts -W timeout expiries for the metrics)
   const listener = extras.listener(table ? table.listener(nodeListener(table.outer(limited), log)) : nodeListener(limited, log));
   const server: Server = extras.tls ? await createHttpsServer(extras.tls, listener) as unknown as Server : createServer(httpServerOptions(limits), listener);
   // H8 hook: the listening socket is a net server that hands connections to `server` under --max-connections.
   const front = createNetServer({ pauseOnConnect: true });
   if (extras.tls) applyTlsServerLimits(server, limits); // H8: header size and timeouts on the HTTPS server too
-  const connections = new ConnectionGate(front, server, limits, extras.tls !== null, role ? { ctl: role.global, at: GLOBAL.connections } : null);
+  const connections = new ConnectionGate(front, server, limits, extras.tls !== null, role ? { ctl: role.global, at: GLOBAL.connections, held: { ctl: role.held, at: 1 } } : null);
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
     s.setNoDelay(true);

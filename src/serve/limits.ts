@@ -78,7 +78,12 @@ export class ServeLimitError extends Error {
  * worker, `ctl[at + 1]` is bumped and notified on each release, so a worker
  * with a queue wakes up (Atomics.waitAsync) and tries again.
  */
-export interface SharedCount { ctl: Int32Array; at: number }
+export interface SharedCount {
+  ctl: Int32Array;
+  at: number;
+  /** This worker's share of the count, so the supervisor can give it back if the worker dies holding slots. */
+  held?: { ctl: Int32Array; at: number };
+}
 
 /** A counting semaphore with a FIFO queue; a waiter that is not admitted within `queueMs` is refused. */
 export class Gate {
@@ -127,6 +132,8 @@ export class Gate {
         if (n >= this.max) return false;
         if (Atomics.compareExchange(ctl, at, n, n + 1) === n) break;
       }
+      const held = this.shared.held;
+      if (held) Atomics.add(held.ctl, held.at, 1);
     } else if (this.active >= this.max) {
       return false;
     }
@@ -160,7 +167,8 @@ export class Gate {
   leave(): void {
     this.active--;
     if (this.shared) {
-      const { ctl, at } = this.shared;
+      const { ctl, at, held } = this.shared;
+      if (held) Atomics.sub(held.ctl, held.at, 1);
       Atomics.sub(ctl, at, 1);
       Atomics.add(ctl, at + 1, 1);
       Atomics.notify(ctl, at + 1);
@@ -442,6 +450,9 @@ export class ConnectionGate {
         if (tls) { s.destroy(); return; }
         const body = 'Service Unavailable: too many connections\n';
         s.end(`HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+        // The socket was accepted paused: read (and drop) what comes, so the client's FIN closes it; bounded either way.
+        s.resume();
+        setTimeout(() => s.destroy(), 5000).unref();
       });
     });
   }
