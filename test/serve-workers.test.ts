@@ -215,3 +215,22 @@ test('a stopped worker gives back its shared --max-concurrent-requests / --max-c
     }
   });
 });
+
+test('a warm spare takes over a stopped worker at once: two workers listen again within ~100 ms of the kill', { skip: skip(), timeout: 60_000 }, async (t) => {
+  await withServe(['--workers', '2', '--cpu-timeout', '300ms', '--metrics-addr', '127.0.0.1:0'], async (s) => {
+    for (let i = 0; i < 100 && !/Metrics on /.test(s.stderr()); i++) await new Promise((r) => setTimeout(r, 20));
+    const metricsUrl = /Metrics on (\S+)/.exec(s.stderr())![1];
+    const workers = async () => Number(/^weir_workers (\d+)$/m.exec(await (await fetch(metricsUrl)).text())![1]);
+    // the spare is started once every worker listens; give it time to be warm
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await get(`${s.url}/spin`, false)).status, 500);
+    const t0 = performance.now();
+    let n = 0;
+    while ((n = await workers()) < 2 && performance.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 5));
+    const ms = performance.now() - t0;
+    t.diagnostic(`two workers listening again ${Math.round(ms)} ms after the looping request's 500`);
+    assert.equal(n, 2);
+    assert.ok(ms < 250, `took ${ms} ms: the spare did not take over`);
+    assert.match(await (await fetch(metricsUrl)).text(), /^weir_watchdog_kills_total 1$/m);
+  });
+});

@@ -32,13 +32,16 @@ process.stderr.write = direct(2, process.stderr.write.bind(process.stderr));
 
 let stopRequested: (() => void) | null = null;
 let snapshot: (() => MetricsSnapshot | null) | null = null;
-port.on('message', (m: { type: 'stop' } | { type: 'metrics'; id: number }) => {
+let activate: (() => void) | null = null;
+port.on('message', (m: { type: 'stop' } | { type: 'metrics'; id: number } | { type: 'activate'; index: number }) => {
   if (m.type === 'stop') stopRequested?.();
+  else if (m.type === 'activate') { role.index = m.index; activate?.(); }
   else post({ type: 'metrics', id: m.id, snapshot: snapshot?.() ?? null });
 });
 
 const role: WorkerRole = {
   index: data.index,
+  standby: data.standby ? new Promise<void>((r) => { activate = r; }) : null,
   port: data.port,
   global: new Int32Array(data.global),
   held: new Int32Array(data.held),

@@ -39,6 +39,8 @@ export interface WorkerData {
   index: number;
   port: number;
   global: SharedArrayBuffer;
+  /** A warm spare: it waits for an 'activate' message (with its index) before it listens. */
+  standby: boolean;
   /** [requests, connections]: the worker's share of the shared gate counts */
   held: SharedArrayBuffer;
   watchdog: SharedArrayBuffer | null;
@@ -144,16 +146,38 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     }
   };
 
-  const spawn = (index: number): void => {
+  // One warm spare (compiled, instantiated, not listening) takes over at once when a worker is
+  // stopped or dies, so a kill does not leave the port with one listener fewer for a worker's
+  // start-up time (with every worker stopped at once, connections were refused).
+  let spare: Member | null = null;
+  const spawnSpare = (): void => {
+    if (stopping || spare) return;
+    spawn(0, true);
+  };
+  /** Puts a worker on `index`: the spare if there is one (then a new spare), else a new worker. */
+  const replace = (index: number): void => {
+    if (stopping) return;
+    const s = spare;
+    if (!s) { spawn(index); return; }
+    spare = null;
+    s.index = index;
+    s.startedAt = Date.now();
+    members.set(index, s);
+    s.worker.postMessage({ type: 'activate', index });
+    spawnSpare();
+  };
+
+  const spawn = (index: number, standby = false): void => {
     const watchdog = o.cpuTimeoutMs > 0 ? watchdogBuffer() : null;
     const held = new SharedArrayBuffer(8);
-    const data: WorkerData = { opts, commandsUrl: o.commandsUrl, index, port, global, held, watchdog };
+    const data: WorkerData = { opts, commandsUrl: o.commandsUrl, index, port, global, standby, held, watchdog };
     const ts = import.meta.url.endsWith('.ts');
     const worker = new Worker(new URL(ts ? './serve-worker.ts' : './serve-worker.js', import.meta.url) /* the CLI bundle is in dist/cli/ too */, {
       workerData: data, stdin: false, stdout: false, stderr: false,
     });
     const m: Member = { index, worker, watchdog, ready: false, beat: 0, movedAt: Date.now(), killed: false, startedAt: Date.now() };
-    members.set(index, m);
+    if (standby) spare = m;
+    else members.set(index, m);
     worker.on('message', (msg: WorkerMessage) => {
       switch (msg.type) {
         case 'ready':
@@ -180,10 +204,17 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
       }
     });
     worker.on('error', (e) => {
-      log(`weir: worker ${index}: ${e instanceof Error ? (opts.verbose ? e.stack ?? e.message : e.message) : String(e)}`);
+      log(`weir: worker ${m.index || 'spare'}: ${e instanceof Error ? (opts.verbose ? e.stack ?? e.message : e.message) : String(e)}`);
     });
     worker.on('exit', (code) => {
       giveBack(held);
+      if (spare === m) {
+        // The spare died before it was needed: make another later (not in a tight loop).
+        spare = null;
+        if (!stopping) setTimeout(spawnSpare, 1000).unref();
+        return;
+      }
+      const index = m.index;
       if (members.get(index) === m) members.delete(index);
       if (!started) {
         if (startup && !m.ready) { startup.resolve(false); startup = null; if (stoppedCodes.length === 0) stoppedCodes.push(code === 0 ? 1 : code); }
@@ -201,7 +232,8 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
       const delay = n <= 1 ? 0 : Math.min(100 * 2 ** n, 5000);
       log(`weir: worker ${index} exited (code ${code}); starting a new one${delay ? ` in ${delay} ms` : ''}`);
       restarts++;
-      setTimeout(() => { if (!stopping) spawn(index); }, delay);
+      if (delay === 0) replace(index);
+      else setTimeout(() => replace(index), delay);
     });
   };
 
@@ -233,6 +265,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     throw new ServeStartError(failure || 'weir: a worker thread exited while starting\n', Math.max(1, ...stoppedCodes));
   }
   started = true;
+  spawnSpare();
 
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `${opts.tlsCert !== undefined ? 'https' : 'http'}://${host}:${port}/`;
@@ -255,7 +288,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
       log(`weir: worker ${m.index}: a guest ran past --cpu-timeout (${o.cpuTimeoutMs} ms) without yielding: worker stopped ${now - m.movedAt} ms after its last heartbeat `
         + `(${a.offender ? '1 request answered 500, ' : ''}${a.answered503} answered 503, ${a.reset} reset); starting a new one`);
       void m.worker.terminate();
-      if (!stopping) { restarts++; spawn(m.index); }
+      if (!stopping) { restarts++; replace(m.index); }
     }
   }, Math.max(5, Math.min(25, Math.floor(o.cpuTimeoutMs / 4)))) : null;
 
@@ -274,6 +307,9 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     return exited;
   };
   const exited = finished.then(async (code) => {
+    const s = spare;
+    spare = null;
+    if (s) await s.worker.terminate();
     if (watch) clearInterval(watch);
     metricsServer?.close();
     metricsServer?.closeAllConnections();

@@ -13,14 +13,14 @@ export const LOG_FORMATS: readonly LogFormat[] = ['text', 'json'];
 /** Writes one JSON object per finished request. */
 export class JsonAccessLog implements RequestSink {
   private readonly write: (line: string) => void;
-  private readonly workerId: number;
-  /** `workerId`: the worker thread of `--workers N` (1…N), 0 for the main thread. */
-  constructor(write: (line: string) => void, workerId = 0) { this.write = write; this.workerId = workerId; }
+  private readonly workerId: number | (() => number);
+  /** `workerId`: the worker thread of `--workers N` (1…N; a function when it can change), 0 for the main thread. */
+  constructor(write: (line: string) => void, workerId: number | (() => number) = 0) { this.write = write; this.workerId = workerId; }
   finished(r: RequestRecord): void {
     this.write(JSON.stringify({
       time: new Date(r.start).toISOString(),
       request_id: r.id,
-      worker_id: this.workerId,
+      worker_id: typeof this.workerId === 'number' ? this.workerId : this.workerId(),
       instance_id: r.instance,
       method: r.method,
       path: r.path,

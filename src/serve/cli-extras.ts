@@ -19,7 +19,7 @@ export interface ServeExtrasOptions {
 }
 
 /** In a worker of `--workers N`: its id for the access log, process-wide request ids; the main thread serves /metrics. */
-export interface ExtrasInWorker { workerId: number; nextRequestId: () => number }
+export interface ExtrasInWorker { workerId: () => number; nextRequestId: () => number }
 
 export class ServeExtras {
   readonly tls: { cert: Buffer; key: Buffer } | null;

@@ -42,8 +42,10 @@ export interface ServeCliOptions extends ServeExtrasOptions {
 
 /** What a worker thread of `weir serve --workers N` gets from its supervisor. */
 export interface WorkerRole {
-  /** 1…N */
+  /** 1…N (a standby worker gets its index when it is activated) */
   index: number;
+  /** Set for a warm standby worker: resolves when the supervisor activates it (it then listens). */
+  standby: Promise<void> | null;
   /** The port every worker listens on (SO_REUSEPORT: the kernel spreads connections). */
   port: number;
   /** Process-wide counters (indexes: `GLOBAL` below). */
@@ -80,7 +82,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   // H9 hook: TLS files are checked before anything is instantiated or bound.
   let extras: ServeExtras;
   try {
-    extras = await ServeExtras.create(opts, log, role ? { workerId: role.index, nextRequestId: () => Atomics.add(role.global, GLOBAL.requestId, 1) + 1 } : null);
+    extras = await ServeExtras.create(opts, log, role ? { workerId: () => role.index, nextRequestId: () => Atomics.add(role.global, GLOBAL.requestId, 1) + 1 } : null);
   } catch (e) {
     log(`weir: ${errText(e)}`);
     return 1;
@@ -139,6 +141,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
     return 1;
   }
   try {
+    if (role?.standby) await role.standby; // a warm spare: ready in every way but listening
     await new Promise<void>((resolve, reject) => {
       front.once('error', reject); // H8: front, not server
       const done = () => { front.off('error', reject); resolve(); };
@@ -165,7 +168,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   }
   // H13: --watch: reload on change; a failed reload keeps the current version serving.
   const watcher = opts.watch && opts.compile && served instanceof MachineSwitch
-    ? new ServeWatcher({ files: opts.files, components: opts.components, compile: opts.compile, target: served, log: role && role.index !== 1 ? () => {} : log, verbose: opts.verbose, // every worker reloads; the first one says so
+    ? new ServeWatcher({ files: opts.files, components: opts.components, compile: opts.compile, target: served, log: (l: string) => { if (!role || role.index === 1) log(l); }, verbose: opts.verbose, // every worker reloads; the first one says so
       build: (components) => { const m = buildMachine(components); try { m.warm(); } catch (e) { void m.close(); throw e; } return m; } })
     : null;
 
