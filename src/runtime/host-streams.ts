@@ -492,7 +492,15 @@ export class HostFuture implements SharedFuture {
   /** for a host that awaits it instead (it is a thenable): made on first `then` */
   private promise: Promise<unknown> | null = null;
   private settlePromise: ((v: unknown) => void) | null = null;
-  constructor() { store.hostOps++; }
+  /** counted in store.hostOps from when it is handed to a guest until it resolves (as a HostFutureSource was) */
+  private counted = false;
+  /** @internal handed to a guest as a future of `t` */
+  bind(t: Elem): void {
+    if (this.typed) return;
+    this.typed = true;
+    this.t = t;
+    if (!this.resolved) { this.counted = true; store.hostOps++; }
+  }
   then<A = unknown, B = never>(ok?: ((v: unknown) => A | PromiseLike<A>) | null, fail?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
     if (this.promise === null) {
       this.promise = new Promise((r) => { this.settlePromise = r; });
@@ -505,7 +513,8 @@ export class HostFuture implements SharedFuture {
     this.resolved = true;
     this.value = v;
     this.settlePromise?.(v);
-    store.hostOps--; store.progress++;
+    if (this.counted) { this.counted = false; store.hostOps--; }
+    store.progress++;
     const dst = this.pendingDst;
     if (dst !== null) {
       const f = this.pendingOnCopyDone!;
@@ -536,7 +545,7 @@ export class HostFuture implements SharedFuture {
 export function hostToSharedFuture(t: Elem, v: unknown): SharedFuture {
   if (v instanceof SharedFutureImpl || v instanceof HostFutureSource) return v;
   if (v instanceof HostFuture) {
-    if (!v.typed) { v.typed = true; v.t = t; }
+    v.bind(t);
     return v;
   }
   return new HostFutureSource(t, v);
