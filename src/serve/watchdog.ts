@@ -10,7 +10,7 @@
 //            back at that moment parks instead of racing it for the sockets;
 //   CURRENT  the request whose guest call is running synchronously (the
 //            offender when the worker is stuck), 0 otherwise;
-//   slots    one per open plain-TCP connection: [id, fd, state, request].
+//   slots    one per open plain-TCP connection: [id, fd, state, request, inode].
 //            The socket belongs to the worker, but a file descriptor is
 //            process-wide: before the kill, the main thread answers on the fd
 //            of every connection whose request still waits for its response
@@ -23,7 +23,7 @@
 // need their session state): those are reset by the kill, as are responses
 // already under way and connections still in the worker's accept queue.
 
-import { readSync, writeSync } from 'node:fs';
+import { fstatSync, readSync, writeSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ServeRequest, ServeResponse } from './adapter.ts';
@@ -32,7 +32,7 @@ export const BEAT = 0;
 export const KILLED = 1;
 export const CURRENT = 2;
 const SLOT_BASE = 4;
-const SLOT_WORDS = 4;
+const SLOT_WORDS = 5;
 /** Connections tracked per worker; more are served, but reset rather than answered if the worker is killed. */
 export const SLOTS = 4096;
 /** How often a live worker's event loop bumps BEAT. */
@@ -86,9 +86,12 @@ export class ConnectionTable {
     if (slot === undefined) return;
     const at = SLOT_BASE + slot * SLOT_WORDS;
     const ctl = this.ctl;
+    const ino = socketInode(fd);
+    if (ino === null) { this.free.push(slot); return; }
     ctl[at + 1] = fd;
     ctl[at + 2] = IDLE;
     ctl[at + 3] = 0;
+    ctl[at + 4] = ino;
     Atomics.store(ctl, at, this.id());
     this.slotOfSocket.set(socket, slot);
     socket.once('close', () => {
@@ -158,6 +161,15 @@ export class ConnectionTable {
   }
 }
 
+/** The socket's inode (low 31 bits), which tells it apart from a later socket given the same fd number. */
+function socketInode(fd: number): number | null {
+  try {
+    return Number(fstatSync(fd, { bigint: true }).ino & 0x7fffffffn);
+  } catch {
+    return null;
+  }
+}
+
 function socketFd(socket: Socket): number {
   const fd = (socket as unknown as { _handle?: { fd?: number } } | null)?._handle?.fd;
   return typeof fd === 'number' && fd > 2 ? fd : -1;
@@ -182,6 +194,9 @@ export function answerStranded(buffer: SharedArrayBuffer, cpuTimeoutMs: number):
     if (Atomics.load(ctl, at) === 0) continue;
     const fd = ctl[at + 1];
     const state = ctl[at + 2];
+    // The socket may have closed in the worker's last turn (its fd is closed before 'close' clears the
+    // slot) and the number been reused by another connection: only write to the socket recorded here.
+    if (socketInode(fd) !== ctl[at + 4]) continue;
     if (state === ANSWERED) { out.reset++; continue; }
     if (state === IDLE) {
       // A kept-alive connection: answer only if a request arrived that the worker never read.
