@@ -371,7 +371,9 @@ class ResponseWriter implements TurnTask, PullSink, TrailersSink {
 }
 
 /** A (req, res) listener over a machine. */
-export function nodeListener(machine: Pick<ServeMachine, 'handle'>, log: (l: string) => void): (req: IncomingMessage, res: ServerResponse) => void { // H8: or a LimitedHandler (limits.ts)
+export function nodeListener(machine: Pick<ServeMachine, 'handle'>, log: (l: string) => void,
+  /** Told when the machine settled a request, just before its head is written (the CPU watchdog's table, watchdog.ts). */
+  answered?: (req: IncomingMessage) => void): (req: IncomingMessage, res: ServerResponse) => void { // H8: or a LimitedHandler (limits.ts)
   return (req, res) => {
     let request: ServeRequest;
     try {
@@ -383,9 +385,11 @@ export function nodeListener(machine: Pick<ServeMachine, 'handle'>, log: (l: str
     }
     machine.handle(request).then(
       (r) => {
+        answered?.(req);
         try { writeResponse(req, res, r, log); } catch (e) { answerFailure(res, log, `internal error: ${errText(e)}`); }
       },
       (e: unknown) => {
+        answered?.(req);
         try { refused(req, res, log, e); } catch (e2) { answerFailure(res, log, `internal error: ${errText(e2)}`); }
       },
     );

@@ -100,18 +100,15 @@ export class ConnectionTable {
     });
   }
 
-  /** Wraps the node listener: a request marks its connection busy until its response is done. */
+  /** Wraps the node listener: a request marks its connection busy until the machine settles it. */
   listener<Q extends IncomingMessage, S extends ServerResponse>(inner: (req: Q, res: S) => void): (req: Q, res: S) => void {
     const ctl = this.ctl;
     return (req, res) => {
       const slot = req.httpVersionMajor === 1 && req.socket ? this.slotOfSocket.get(req.socket) : undefined;
       if (slot === undefined) { inner(req, res); return; }
       const at = SLOT_BASE + slot * SLOT_WORDS;
-      const conn = ctl[at];
       ctl[at + 3] = this.id();
       Atomics.store(ctl, at + 2, WAITING);
-      const done = () => { if (ctl[at] === conn) Atomics.store(ctl, at + 2, IDLE); };
-      res.once('finish', done);
       this.entering = slot;
       try {
         inner(req, res);
@@ -121,24 +118,18 @@ export class ConnectionTable {
     };
   }
 
-  /**
-   * Wraps the handler the listener calls (outermost): learns which slot each
-   * ServeRequest belongs to, and marks it answered once the response (or the
-   * refusal) is back, since its head then leaves in the same turn.
-   */
+  /** For nodeListener: the machine settled `req`, its head leaves now (no promise or listener per request). */
+  readonly answered = (req: IncomingMessage): void => {
+    const slot = req.socket ? this.slotOfSocket.get(req.socket) : undefined;
+    if (slot !== undefined) Atomics.store(this.ctl, SLOT_BASE + slot * SLOT_WORDS + 2, ANSWERED);
+  };
+
+  /** Wraps the handler the listener calls (outermost): learns which slot each ServeRequest belongs to. */
   outer(inner: Handler): Handler {
-    const ctl = this.ctl;
     return {
       handle: (request, signal) => {
-        const slot = this.entering;
-        if (slot < 0) return inner.handle(request, signal);
-        this.slotOfRequest.set(request, slot);
-        const at = SLOT_BASE + slot * SLOT_WORDS;
-        const req = ctl[at + 3];
-        const answered = () => { if (ctl[at + 3] === req && ctl[at + 2] === WAITING) Atomics.store(ctl, at + 2, ANSWERED); };
-        const p = inner.handle(request, signal);
-        p.then(answered, answered);
-        return p;
+        if (this.entering >= 0) this.slotOfRequest.set(request, this.entering);
+        return inner.handle(request, signal);
       },
     };
   }
@@ -197,10 +188,12 @@ export function answerStranded(buffer: SharedArrayBuffer, cpuTimeoutMs: number):
     // The socket may have closed in the worker's last turn (its fd is closed before 'close' clears the
     // slot) and the number been reused by another connection: only write to the socket recorded here.
     if (socketInode(fd) !== ctl[at + 4]) continue;
-    if (state === ANSWERED) { out.reset++; continue; }
-    if (state === IDLE) {
-      // A kept-alive connection: answer only if a request arrived that the worker never read.
+    if (state === IDLE || state === ANSWERED) {
+      // A kept-alive connection whose last response was answered: answer only if a new request arrived
+      // that the worker never read (clients that do not pipeline send one only after the whole response).
+      // Otherwise its response may still be under way: the close cuts it short.
       if (drain(fd) && answerOnFd(fd, busy())) out.answered503++;
+      else if (state === ANSWERED) out.reset++;
       continue;
     }
     const offender = current !== 0 && ctl[at + 3] === current;
