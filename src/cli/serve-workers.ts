@@ -257,15 +257,16 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   }
 
   for (let i = 1; i <= o.workers; i++) spawn(i);
+  spawnSpare(); // started with the others, so it is warm (and its fds open) by the time the server is up
   const ok = await startupDone;
   if (!ok) {
     stopping = true;
     metricsServer?.close();
-    await Promise.all([...members.values()].map((m) => m.worker.terminate()));
+    await Promise.all([...members.values(), ...(spare ? [spare] : [])].map((m) => m.worker.terminate()));
+    spare = null;
     throw new ServeStartError(failure || 'weir: a worker thread exited while starting\n', Math.max(1, ...stoppedCodes));
   }
   started = true;
-  spawnSpare();
 
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `${opts.tlsCert !== undefined ? 'https' : 'http'}://${host}:${port}/`;
