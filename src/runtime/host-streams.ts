@@ -429,54 +429,6 @@ export function guestFutureToJs(shared: SharedFuture, toJs: (v: unknown) => unkn
   });
 }
 
-/** The host's writable side of a future given to a guest: resolves from a thenable. */
-export class HostFutureSource implements SharedFuture {
-  readonly t: Elem;
-  state: 'pending' | 'resolved' | 'rejected' = 'pending';
-  value: unknown = undefined;
-  pendingDst: WritableBuffer | null = null;
-  pendingOnCopyDone: OnCopyDone | null = null;
-  constructor(t: Elem, thenable: unknown) {
-    this.t = t;
-    store.hostOps++;
-    Promise.resolve(thenable).then((v) => {
-      store.hostOps--; store.progress++;
-      this.state = 'resolved';
-      this.value = v;
-      this.deliver();
-      store.schedule();
-    }, () => {
-      store.hostOps--; store.progress++;
-      this.state = 'rejected';
-      store.schedule();
-    });
-  }
-  private deliver(): void {
-    const dst = this.pendingDst;
-    if (dst === null) return;
-    const f = this.pendingOnCopyDone!;
-    this.pendingDst = null;
-    this.pendingOnCopyDone = null;
-    dst.write([this.value]);
-    f(CopyResult.COMPLETED);
-  }
-  read(_inst: ComponentInstanceState | null, dst: WritableBuffer, onCopyDone: OnCopyDone): void {
-    if (this.state === 'resolved') { dst.write([this.value]); onCopyDone(CopyResult.COMPLETED); return; }
-    this.pendingDst = dst;
-    this.pendingOnCopyDone = onCopyDone;
-  }
-  write(): void { throw new Error('internal: the host owns the writable end'); }
-  cancel(): void {
-    if (this.pendingDst) {
-      const f = this.pendingOnCopyDone!;
-      this.pendingDst = null;
-      this.pendingOnCopyDone = null;
-      f(CopyResult.CANCELLED);
-    }
-  }
-  drop(): void {}
-}
-
 /**
  * A future the host settles by calling `resolve` (no Promise, no reaction):
  * handed to a guest, its reader gets the value once resolved. It takes the
@@ -525,6 +477,13 @@ export class HostFuture implements SharedFuture {
     }
     store.schedule();
   }
+  /** The value will never come (a host promise rejected): a reader waits on, but no longer holds off deadlock detection. */
+  abandon(): void {
+    if (this.resolved) return;
+    if (this.counted) { this.counted = false; store.hostOps--; }
+    store.progress++;
+    store.schedule();
+  }
   read(_inst: ComponentInstanceState | null, dst: WritableBuffer, onCopyDone: OnCopyDone): void {
     if (this.resolved) { dst.write([this.value]); onCopyDone(CopyResult.COMPLETED); return; }
     this.pendingDst = dst;
@@ -540,6 +499,15 @@ export class HostFuture implements SharedFuture {
     }
   }
   drop(): void {}
+}
+
+/** The host's writable side of a future given to a guest: resolves from a thenable. */
+export class HostFutureSource extends HostFuture {
+  constructor(t: Elem, thenable: unknown) {
+    super();
+    this.bind(t);
+    Promise.resolve(thenable).then((v) => this.resolve(v), () => this.abandon());
+  }
 }
 
 export function hostToSharedFuture(t: Elem, v: unknown): SharedFuture {
