@@ -344,6 +344,18 @@ function subtaskEvent(this: Waitable): EventTuple {
   return [EventCode.SUBTASK, s.index, s.state];
 }
 
+/** Starts `subtask`'s call of `callee` with `inst` marked entered (for the callee's reentrance check). */
+function startSubtask(callee: ComponentFunc, inst: ComponentInstanceState, subtask: LoweredSubtask, t: Thread): void {
+  const marked = markEntered(inst);
+  try {
+    subtask.onCancel = callee.invoke(inst, subtask, t.task.root);
+  } catch (e) {
+    throw toTrap(e);
+  } finally {
+    unmarkEntered(marked);
+  }
+}
+
 /** canon lower ... async */
 export function lowerAsync(callee: ComponentFunc, ft: FuncType, inst: ComponentInstanceState, opts: CanonOptions): Function {
   const adapter = planAsyncLower(ft, opts.memory64);
@@ -353,14 +365,7 @@ export function lowerAsync(callee: ComponentFunc, ft: FuncType, inst: ComponentI
     const t = currentThread();
     trapIf(!inst.mayLeave, 'cannot-leave-component');
     const subtask = new LoweredSubtask(inst, cx, coreArgs, adapter);
-    const marked = markEntered(inst);
-    try {
-      subtask.onCancel = callee.invoke(inst, subtask, t.task.root);
-    } catch (e) {
-      throw toTrap(e);
-    } finally {
-      unmarkEntered(marked);
-    }
+    startSubtask(callee, inst, subtask, t);
     if (subtask.resolved()) {
       subtask.deliverResolve();
       return SubtaskState.RETURNED;
@@ -428,14 +433,7 @@ export function lowerBlocking(callee: ComponentFunc, ft: FuncType, inst: Compone
     // !ft.async); like wasmtime, treat the call itself as the block and check that up front.
     trapIf(!t.task.ft.async && !otherReadyThread(inst, t), 'cannot-block-sync-task');
     const subtask = new LoweredSubtask(inst, cx, coreArgs, adapter);
-    const marked = markEntered(inst);
-    try {
-      subtask.onCancel = callee.invoke(inst, subtask, t.task.root);
-    } catch (e) {
-      throw toTrap(e);
-    } finally {
-      unmarkEntered(marked);
-    }
+    startSubtask(callee, inst, subtask, t);
     const finish = () => {
       subtask.deliverResolve();
       return subtask.flatResult;
