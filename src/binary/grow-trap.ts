@@ -13,6 +13,7 @@
 
 import { LinkError } from '../errors.ts';
 import { Reader } from './reader.ts';
+import { pushLeb } from './leb.ts';
 import { readCoreRecType, readCoreValType, readHeapType, readCoreRefType, readCoreGlobalType, skipConstExpr, type CoreTypeEntry } from './core-module.ts';
 
 /** The module uses an instruction the rewriter does not know: it is refused, not half-rewritten. */
@@ -20,14 +21,6 @@ export class GrowTrapError extends LinkError {}
 
 interface Site { at: number; is64: boolean }
 
-function pushLeb(out: number[], v: number): void {
-  do {
-    let b = v % 128;
-    v = Math.floor(v / 128);
-    if (v > 0) b |= 0x80;
-    out.push(b);
-  } while (v > 0);
-}
 
 function readLimitsIs64(r: Reader, memory: boolean): boolean {
   const flags = r.byte();

@@ -6,6 +6,7 @@
 // Counting and per-instance limits live in src/runtime/limits.ts.
 
 import { Reader } from './reader.ts';
+import { pushLeb } from './leb.ts';
 import { readCoreGlobalType, readCoreRefType, skipConstExpr } from './core-module.ts';
 import { trapOnGrowFailure } from './grow-trap.ts';
 
@@ -31,15 +32,6 @@ export interface ModuleInfo {
 
 const moduleInfo = new WeakMap<WebAssembly.Module, ModuleInfo>();
 
-function pushLeb(out: number[], v: number): void {
-  // unsigned LEB128 of a non-negative integer below 2^53
-  do {
-    let b = v % 128;
-    v = Math.floor(v / 128);
-    if (v > 0) b |= 0x80;
-    out.push(b);
-  } while (v > 0);
-}
 
 /** One limits field found in a module, with the byte range it occupies. */
 interface LimitsAt {

@@ -9,35 +9,27 @@
 // whose `$done` import records the result before `promising` returns.
 
 import type { CoreValType } from '../types/types.ts';
+import { pushLeb } from '../binary/leb.ts';
 export type { CoreValType };
 
 const VALTYPE: Record<string, number> = { i32: 0x7f, i64: 0x7e, f32: 0x7d, f64: 0x7c, v128: 0x7b, funcref: 0x70, externref: 0x6f };
 
-function uleb(n: number, out: number[]): void {
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-}
-
 function section(id: number, body: number[], out: number[]): void {
   out.push(id);
-  uleb(body.length, out);
+  pushLeb(out, body.length);
   for (const b of body) out.push(b);
 }
 
 function funcType(params: readonly CoreValType[], results: readonly CoreValType[], out: number[]): void {
   out.push(0x60);
-  uleb(params.length, out);
+  pushLeb(out, params.length);
   for (const p of params) out.push(VALTYPE[p]!);
-  uleb(results.length, out);
+  pushLeb(out, results.length);
   for (const r of results) out.push(VALTYPE[r]!);
 }
 
 function str(s: string, out: number[]): void {
-  uleb(s.length, out);
+  pushLeb(out, s.length);
   for (let i = 0; i < s.length; i++) out.push(s.charCodeAt(i));
 }
 
@@ -58,10 +50,10 @@ export function trampolineBytes(params: readonly CoreValType[], results: readonl
   str('t', exp); exp.push(0x00, 2);
   section(7, exp, out);
   const body: number[] = [0];
-  for (let i = 0; i < params.length; i++) { body.push(0x20); uleb(i, body); }
+  for (let i = 0; i < params.length; i++) { body.push(0x20); pushLeb(body, i); }
   body.push(0x10, 0, 0x10, 1, 0x0b);
   const code: number[] = [1];
-  uleb(body.length, code);
+  pushLeb(code, body.length);
   code.push(...body);
   section(10, code, out);
   return Uint8Array.from(out);
@@ -122,7 +114,7 @@ export function blockingAdapterBytes(params: readonly CoreValType[], results: re
   str('a', exp); exp.push(0x00, 2);
   section(7, exp, out);
   const body: number[] = [0];
-  for (let i = 0; i < params.length; i++) { body.push(0x20); uleb(i, body); }
+  for (let i = 0; i < params.length; i++) { body.push(0x20); pushLeb(body, i); }
   body.push(0x10, 0); // call $fast
   body.push(0x23, 0); // global.get $blocked
   if (results.length === 0) {
@@ -136,7 +128,7 @@ export function blockingAdapterBytes(params: readonly CoreValType[], results: re
   }
   body.push(0x0b);
   const code: number[] = [1];
-  uleb(body.length, code);
+  pushLeb(code, body.length);
   code.push(...body);
   section(10, code, out);
   return Uint8Array.from(out);
