@@ -42,6 +42,7 @@ import { parseArgs } from 'node:util';
 import { repoRoot } from '../test/helpers/fixtures.ts';
 import { weirBin } from '../test/helpers/http-serve-fixtures.ts';
 import { buildLimitsService } from '../test/helpers/serve-limits-fixtures.ts';
+import { mulberry32 } from '../test/helpers/prng.ts';
 
 const parsed = (() => { try { return parseArgs({
   options: {
@@ -113,21 +114,10 @@ const OTHER_503 = 1503;
 const CLASS_NAMES = ['/count?ms=0', '/trap', '/spin'];
 const PATHS = ['/count?ms=0', '/trap', '/spin'];
 
-/** mulberry32: a small seeded PRNG, so every run sends the same sequence. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const kinds = new Uint8Array(N);
 {
-  const rand = prng(SEED);
+  const rand = mulberry32(SEED); // seeded: every run sends the same sequence
   for (let i = 0; i < N; i++) {
     const r = rand();
     kinds[i] = r < SPIN_RATE ? SPIN : r < SPIN_RATE + TRAP_RATE ? TRAP : COUNT;

@@ -26,6 +26,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Component, DecodeError, ValidationError, LinkError, Trap } from '../src/index.ts';
+import { mulberry32, type Rng } from './helpers/prng.ts';
 
 // ---------------------------------------------------------------- configuration
 
@@ -55,18 +56,6 @@ const FEATURES: Record<string, boolean> = {
 
 // ---------------------------------------------------------------- seeded randomness
 
-type Rng = () => number; // uniform in [0, 1)
-
-function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const int = (rng: Rng, n: number): number => Math.floor(rng() * n);
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[int(rng, xs.length)];
