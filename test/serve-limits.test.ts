@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect, createServer as createNetServer } from 'node:net';
 import { spawnSync } from 'node:child_process';
-import { startServe, weirBin, type Served } from './helpers/http-serve-fixtures.ts';
+import { startServe, weirBin, withServed, type Served } from './helpers/http-serve-fixtures.ts';
 import { buildLimitsService } from './helpers/serve-limits-fixtures.ts';
 import { buildJsProxy, PROXY_JS } from './helpers/http-fixtures.ts';
 import { Component, createHandler, ServeLimitError, SERVE_LIMIT_DEFAULTS } from '../src/index.ts';
@@ -23,14 +23,7 @@ const wasm: string | undefined = await buildLimitsService();
 const skip = () => (wasm ? false : 'componentize-qjs or the WASI 0.3 WIT is not available');
 
 /** Runs `body` against a fresh `weir serve …args wasm`; always stops it. */
-async function withServe<T>(args: string[], body: (s: Served) => Promise<T>): Promise<T> {
-  const s = await startServe([...args, wasm!]);
-  try {
-    return await body(s);
-  } finally {
-    if (s.child.exitCode === null) await s.stop('SIGKILL');
-  }
-}
+const withServe = <T>(args: string[], body: (s: Served) => Promise<T>): Promise<T> => withServed([...args, wasm!], body);
 
 async function get(url: string, init: RequestInit = {}): Promise<{ status: number; text: string; headers: Headers; ms: number }> {
   const t0 = performance.now();

@@ -9,20 +9,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { startServe, weirBin, type Served } from './helpers/http-serve-fixtures.ts';
+import { weirBin, withServed, type Served } from './helpers/http-serve-fixtures.ts';
 import { buildLimitsService } from './helpers/serve-limits-fixtures.ts';
 
 assert.ok(existsSync(weirBin), 'run npm run build first');
 const wasm: string | undefined = await buildLimitsService();
 const skip = () => (wasm ? false : 'componentize-qjs or the WASI 0.3 WIT is not available');
 
-async function withServe<T>(args: string[], body: (s: Served) => Promise<T>): Promise<T> {
-  const s = await startServe([...args, wasm!]);
-  try {
-    return await body(s);
-  } finally {
-    if (s.child.exitCode === null) await s.stop('SIGKILL');
-  }
+/** Runs `body` against a fresh `weir serve …args wasm`; always stops it. */
+const withServe = <T>(args: string[], body: (s: Served) => Promise<T>): Promise<T> => withServed([...args, wasm!], body);
+
+/** The /metrics URL from weir's second stderr line (waits for it: the first line is what startServe awaits). */
+async function metricsUrl(s: Served): Promise<string> {
+  for (let i = 0; i < 100 && !/Metrics on /.test(s.stderr()); i++) await new Promise((r) => setTimeout(r, 20));
+  return /Metrics on (\S+)/.exec(s.stderr())![1];
 }
 
 interface Answer { status: number; body: string; retryAfter: string | undefined; ms: number }
@@ -108,8 +108,7 @@ test('--workers 2: connections are spread over both workers (access log worker_i
     assert.equal(lines.length, 40);
     assert.deepEqual([...new Set(lines.map((l) => l.worker_id))].sort(), [1, 2], 'both workers served requests');
     assert.equal(new Set(lines.map((l) => l.request_id)).size, 40, 'request ids are unique across workers');
-    const metricsUrl = /Metrics on (\S+)/.exec(s.stderr())![1];
-    const text = await (await fetch(metricsUrl)).text();
+    const text = await (await fetch(await metricsUrl(s))).text();
     assert.match(text, /^weir_workers 2$/m);
     assert.match(text, /^weir_http_requests_total\{code="200"\} 40$/m);
     const instances = Number(/^weir_instances (\d+)$/m.exec(text)![1]);
@@ -138,7 +137,7 @@ test('--workers 2: SIGTERM with requests in flight on both workers: they finish 
 test('--workers 0 serves on the main thread (weir_workers 1); bad --workers / --cpu-timeout values are usage errors', { skip: skip(), timeout: 60_000 }, async () => {
   await withServe(['--workers', '0', '--metrics-addr', '127.0.0.1:0'], async (s) => {
     assert.equal((await get(`${s.url}/count?ms=0`, false)).status, 200);
-    const text = await (await fetch(/Metrics on (\S+)/.exec(s.stderr())![1])).text();
+    const text = await (await fetch(await metricsUrl(s))).text();
     assert.match(text, /^weir_workers 1$/m);
   });
   const { spawnSync } = await import('node:child_process');
@@ -218,9 +217,8 @@ test('a stopped worker gives back its shared --max-concurrent-requests / --max-c
 
 test('a warm spare takes over a stopped worker at once: two workers listen again within ~100 ms of the kill', { skip: skip(), timeout: 60_000 }, async (t) => {
   await withServe(['--workers', '2', '--cpu-timeout', '300ms', '--metrics-addr', '127.0.0.1:0'], async (s) => {
-    for (let i = 0; i < 100 && !/Metrics on /.test(s.stderr()); i++) await new Promise((r) => setTimeout(r, 20));
-    const metricsUrl = /Metrics on (\S+)/.exec(s.stderr())![1];
-    const workers = async () => Number(/^weir_workers (\d+)$/m.exec(await (await fetch(metricsUrl)).text())![1]);
+    const url = await metricsUrl(s);
+    const workers = async () => Number(/^weir_workers (\d+)$/m.exec(await (await fetch(url)).text())![1]);
     // the spare is started once every worker listens; give it time to be warm
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal((await get(`${s.url}/spin`, false)).status, 500);
@@ -231,6 +229,6 @@ test('a warm spare takes over a stopped worker at once: two workers listen again
     t.diagnostic(`two workers listening again ${Math.round(ms)} ms after the looping request's 500`);
     assert.equal(n, 2);
     assert.ok(ms < 250, `took ${ms} ms: the spare did not take over`);
-    assert.match(await (await fetch(metricsUrl)).text(), /^weir_watchdog_kills_total 1$/m);
+    assert.match(await (await fetch(url)).text(), /^weir_watchdog_kills_total 1$/m);
   });
 });

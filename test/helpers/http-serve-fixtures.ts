@@ -162,6 +162,16 @@ export function startServe(args: string[], timeoutMs = 20_000): Promise<Served> 
   });
 }
 
+/** Runs `body` against a fresh `weir serve --addr 127.0.0.1:0 …args`; always stops it (SIGKILL if still running). */
+export async function withServed<T>(args: string[], body: (s: Served) => Promise<T>): Promise<T> {
+  const s = await startServe(args);
+  try {
+    return await body(s);
+  } finally {
+    if (s.child.exitCode === null) await s.stop('SIGKILL');
+  }
+}
+
 const ERROR_CASES = `(case "DNS-timeout") (case "DNS-error" $dns) (case "destination-not-found") (case "destination-unavailable")
   (case "destination-IP-prohibited") (case "destination-IP-unroutable") (case "connection-refused") (case "connection-terminated")
   (case "connection-timeout") (case "connection-read-timeout") (case "connection-write-timeout") (case "connection-limit-reached")
