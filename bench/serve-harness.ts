@@ -92,3 +92,19 @@ export async function wrk(url: string, seconds: number): Promise<{ rps: number; 
 export async function wrkRps(url: string, seconds: number): Promise<number> {
   return (await wrk(url, seconds)).rps;
 }
+
+/**
+ * Two servers measured side by side: one warm-up run each, then `rounds`
+ * alternating wrk runs of `seconds`; the best requests/s of each side is kept,
+ * so a noisy neighbour hurts both alike.
+ */
+export async function bestOfAlternating(urlA: string, urlB: string, seconds: number, rounds = 2): Promise<{ a: number; b: number }> {
+  await wrkRps(urlA, 1); await wrkRps(urlB, 1);
+  let a = 0;
+  let b = 0;
+  for (let i = 0; i < rounds; i++) {
+    a = Math.max(a, await wrkRps(urlA, seconds));
+    b = Math.max(b, await wrkRps(urlB, seconds));
+  }
+  return { a, b };
+}

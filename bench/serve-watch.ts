@@ -6,12 +6,12 @@
 // (spawn → first stderr line) in the same run. Needs wrk for (1). Figures are
 // printed, never asserted.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bench, BenchResult } from './harness.ts';
-import { startWeirServe as start, weir, wrkRps as wrk } from './serve-harness.ts';
+import { bestOfAlternating, haveWrk, startWeirServe as start, weir } from './serve-harness.ts';
 
 const SECONDS = Number(process.env.WEIR_BENCH_SERVE_SECONDS ?? 4);
 
@@ -28,19 +28,14 @@ async function run(): Promise<BenchResult[]> {
     const bytesB = await assembleText(helloWat().replace('"hello"', '"BBBBB"'));
     writeFileSync(hello, bytesA);
     writeFileSync(plain, bytesA);
-    if (spawnSync('wrk', ['--version']).error !== undefined) {
-      out.push({ name: 'serve --watch: wrk row', value: NaN, unit: '', note: 'wrk not installed (apt-get install -y wrk): skipped' });
+    const wrkState = haveWrk();
+    if (!wrkState.ok) {
+      out.push({ name: 'serve --watch: wrk row', value: NaN, unit: '', note: wrkState.note });
     } else {
       const a = await start(['--watch', hello]);
       const b = await start([plain]);
       try {
-        await wrk(a.url, 1); await wrk(b.url, 1); // warm-up
-        let bestOn = 0;
-        let bestOff = 0;
-        for (let i = 0; i < 2; i++) {
-          bestOn = Math.max(bestOn, await wrk(a.url, SECONDS));
-          bestOff = Math.max(bestOff, await wrk(b.url, SECONDS));
-        }
+        const { a: bestOn, b: bestOff } = await bestOfAlternating(a.url, b.url, SECONDS);
         out.push({ name: 'serve --watch: p3 hello (WAT), steady state, wrk -c50', value: bestOn, unit: 'req/s', baseline: bestOff, baselineLabel: 'same server without --watch',
           higherIsBetter: true, target: '≥ 0.95× baseline', targetMet: bestOn >= 0.95 * bestOff });
       } finally {

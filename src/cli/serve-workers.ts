@@ -56,7 +56,8 @@ export type WorkerMessage =
 interface Member {
   index: number;
   worker: Worker;
-  watchdog: SharedArrayBuffer | null;
+  /** its watchdog words (watchdog.ts), null with --cpu-timeout 0 */
+  words: Int32Array | null;
   ready: boolean;
   /** BEAT as last seen, and when it last moved. */
   beat: number;
@@ -175,7 +176,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     const worker = new Worker(new URL(ts ? './serve-worker.ts' : './serve-worker.js', import.meta.url) /* the CLI bundle is in dist/cli/ too */, {
       workerData: data, stdin: false, stdout: false, stderr: false,
     });
-    const m: Member = { index, worker, watchdog, ready: false, beat: 0, movedAt: Date.now(), killed: false, startedAt: Date.now() };
+    const m: Member = { index, worker, words: watchdog && new Int32Array(watchdog), ready: false, beat: 0, movedAt: Date.now(), killed: false, startedAt: Date.now() };
     if (standby) spare = m;
     else members.set(index, m);
     worker.on('message', (msg: WorkerMessage) => {
@@ -279,13 +280,13 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   const watch = o.cpuTimeoutMs > 0 ? setInterval(() => {
     const now = Date.now();
     for (const m of members.values()) {
-      if (!m.ready || m.killed || !m.watchdog) continue;
-      const beat = Atomics.load(new Int32Array(m.watchdog), BEAT);
+      if (!m.ready || m.killed || !m.words) continue;
+      const beat = Atomics.load(m.words, BEAT);
       if (beat !== m.beat) { m.beat = beat; m.movedAt = now; continue; }
       if (now - m.movedAt < o.cpuTimeoutMs + BEAT_MS) continue;
       m.killed = true;
       kills++;
-      const a = answerStranded(m.watchdog, o.cpuTimeoutMs);
+      const a = answerStranded(m.words.buffer as SharedArrayBuffer, o.cpuTimeoutMs);
       log(`weir: worker ${m.index}: a guest ran past --cpu-timeout (${o.cpuTimeoutMs} ms) without yielding: worker stopped ${now - m.movedAt} ms after its last heartbeat `
         + `(${a.offender ? '1 request answered 500, ' : ''}${a.answered503} answered 503, ${a.reset} reset); starting a new one`);
       void m.worker.terminate();
