@@ -34,6 +34,8 @@ export interface ServeRequest {
   pathWithQuery: string;
   headers: Fields;
   body: Body;
+  /** The CPU watchdog's name for this request while it waits for its response (watchdog.ts; 0 or absent: untracked). */
+  watchdogId?: number;
 }
 
 export interface ServeResponse {

@@ -120,7 +120,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   const table = role?.watchdog ? new ConnectionTable(role.watchdog) : null;
   const limited = new LimitedHandler(table ? table.inner(served) : served, limits, undefined,
     role ? { ctl: role.global, at: GLOBAL.requests, held: { ctl: role.held, at: 0 } } : null); // (H9's machine hook counts -W timeout expiries for the metrics)
-  const listener = extras.listener(table ? table.listener(nodeListener(table.outer(limited), log, table.answered)) : nodeListener(limited, log));
+  const listener = extras.listener(nodeListener(limited, log, table ?? undefined));
   const server: Server = extras.tls ? await createHttpsServer(extras.tls, listener) as unknown as Server : createServer(httpServerOptions(limits), listener);
   // H8 hook: the listening socket is a net server that hands connections to `server` under --max-connections.
   const front = createNetServer({ pauseOnConnect: true });

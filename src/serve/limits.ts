@@ -186,7 +186,9 @@ const busy = (what: string) => new ServeLimitError(503, `Service Unavailable: to
 
 /**
  * The machine behind the limits: admission, body size and request timeout.
- * `handle` has ServeMachine.handle's contract.
+ * `handle` has ServeMachine.handle's contract, including this part of it:
+ * when the signal passed to `machine.handle` aborts before the response
+ * came, the call rejects at once with the signal's reason.
  */
 export class LimitedHandler {
   readonly machine: Pick<ServeMachine, 'handle'>;
@@ -235,6 +237,16 @@ export class LimitedHandler {
       request = { ...request, body: limitBody(request.body, maxBody, () => overflow!(tooLarge(maxBody))) };
     }
     if (ms <= 0 && !overflowed) return this.machine.handle(request, outer).then(a.responded, a.failed);
+    if (!overflowed) {
+      // Only a deadline (the common case): the machine's call rejects with the deadline's reason the
+      // moment it aborts (ServeMachine does), so no race of our own: no Promise or closure per request.
+      const deadline = a.deadline = (this.deadlines ??= new DeadlineSweep(ms)).start(this.expire);
+      if (outer) {
+        if (outer.aborted) deadline.abort(outer.reason);
+        else outer.addEventListener('abort', () => deadline.abort(outer.reason), { once: true });
+      }
+      return this.machine.handle(request, deadline.signal).then(a.responded, a.failed);
+    }
     // The guest's task gets its own signal: a Deadline (deadline.ts, no timer or EventTarget of its
     // own), aborted when due (the p3 export call is cancelled) or when the outer signal aborts.
     const race = new Race(a, this, ms);
@@ -253,6 +265,16 @@ export class LimitedHandler {
 
   /** @internal a -W timeout expired */
   timedOut(): void { this.onTimeout?.(); }
+
+  /** A deadline without a Race fired: aborting it makes the machine reject the call with this 504. */
+  private readonly expire = (d: Deadline): void => {
+    d.abort(timedOut(this.limits.requestTimeoutMs));
+    this.timedOut();
+  };
+}
+
+function timedOut(ms: number): ServeLimitError {
+  return new ServeLimitError(504, `Gateway Timeout: the component did not answer within ${ms} ms\n`, { connection: 'close' });
 }
 
 /** The race of one request with a deadline or a body limit: the first of response, overflow and deadline wins. */
@@ -272,7 +294,7 @@ class Race {
   }
 
   readonly expire = (d: Deadline): void => {
-    const e = new ServeLimitError(504, `Gateway Timeout: the component did not answer within ${this.ms} ms\n`, { connection: 'close' });
+    const e = timedOut(this.ms);
     this.lose(e);
     d.abort(e);
     this.handler.timedOut();
@@ -320,6 +342,8 @@ class Admission {
   private readonly gate: Gate;
   private left = false;
   private inner: ((e: ErrorCode | null) => void) | null = null;
+  /** -W timeout's deadline when no Race holds it: it ends with the response head. */
+  deadline: Deadline | null = null;
   constructor(gate: Gate) { this.gate = gate; }
   leave(): void {
     if (this.left) return;
@@ -327,11 +351,13 @@ class Admission {
     this.gate.leave();
   }
   readonly responded = (r: ServeResponse): ServeResponse => {
+    this.deadline?.drop();
     this.inner = r.transmitted;
     r.transmitted = this.transmitted;
     return r;
   };
   readonly failed = (e: unknown): never => {
+    this.deadline?.drop();
     this.leave();
     throw e;
   };

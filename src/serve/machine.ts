@@ -281,6 +281,9 @@ export class ServeMachine {
     // the instance takes no new requests after a cancellation (its task may still be running). A p2
     // call cannot be cancelled: its instance (one request) is abandoned at once, so a drain does not wait for it.
     signal.addEventListener('abort', () => {
+      // The call's answer is due no later than the abort: its response promise rejects with the reason now
+      // (LimitedHandler relies on this for -W timeout's 504), whatever the guest does with the cancellation.
+      x.abandon(signal.reason);
       slot.retiring = true;
       if (slot.adapter.kind === 'p2' && !slot.dead) {
         slot.dead = true;
@@ -453,10 +456,15 @@ class Exchange implements ServeResponse, HandleSink, TrailersSink {
     return p;
   }
 
+  /** The call's signal aborted: a response not yet here will not be sent (rejects with the reason). */
+  abandon(reason: unknown): void { this.onError(reason); }
+
   private onResponse(r: ServeResponse): void {
-    if (this.responded) { // the instance died first: nobody will send this one
+    // A response after the signal aborted (e.g. given while the guest handled its cancellation) comes too late.
+    if (!this.responded && this.signal.aborted) this.onError(this.signal.reason);
+    if (this.responded) { // the instance died or the signal aborted first: nobody will send this one
       r.body.stream?.[Symbol.asyncIterator]().return?.()?.catch(() => {});
-      r.transmitted({ tag: 'internal-error', val: undefined });
+      r.transmitted(this.signal.aborted ? { tag: 'HTTP-response-timeout' } : { tag: 'internal-error', val: undefined });
       return;
     }
     this.responded = true;

@@ -47,6 +47,7 @@ export function serveRequestFromNode(req: IncomingMessage, scheme: 'HTTP' | 'HTT
     pathWithQuery: req.url ?? '/',
     headers: Fields.fromRawTrusted(req.rawHeaders), // copied into fields when the guest reads them
     body,
+    watchdogId: 0,
   };
 }
 
@@ -370,10 +371,18 @@ class ResponseWriter implements TurnTask, PullSink, TrailersSink {
   }
 }
 
+/** The CPU watchdog's per-request bookkeeping (watchdog.ts ConnectionTable). */
+export interface RequestTracker {
+  /** A request arrived: the id it goes by in the watchdog's table (0: not tracked). */
+  begin(req: IncomingMessage): number;
+  /** The machine settled the request; its head is written next. */
+  answered(req: IncomingMessage): void;
+}
+
 /** A (req, res) listener over a machine. */
 export function nodeListener(machine: Pick<ServeMachine, 'handle'>, log: (l: string) => void,
-  /** Told when the machine settled a request, just before its head is written (the CPU watchdog's table, watchdog.ts). */
-  answered?: (req: IncomingMessage) => void): (req: IncomingMessage, res: ServerResponse) => void { // H8: or a LimitedHandler (limits.ts)
+  tracker?: RequestTracker): (req: IncomingMessage, res: ServerResponse) => void { // H8: or a LimitedHandler (limits.ts)
+  const answered = tracker?.answered;
   return (req, res) => {
     let request: ServeRequest;
     try {
@@ -382,6 +391,10 @@ export function nodeListener(machine: Pick<ServeMachine, 'handle'>, log: (l: str
     } catch (e) {
       answerFailure(res, log, `bad request: ${errText(e)}`);
       return;
+    }
+    if (tracker) {
+      const id = tracker.begin(req);
+      if (id !== 0) request.watchdogId = id;
     }
     machine.handle(request).then(
       (r) => {

@@ -24,7 +24,7 @@
 // already under way and connections still in the worker's accept queue.
 
 import { fstatSync, readSync, writeSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ServeRequest, ServeResponse } from './adapter.ts';
 
@@ -48,15 +48,15 @@ export function watchdogBuffer(): SharedArrayBuffer {
 
 interface Handler { handle(request: ServeRequest, signal?: AbortSignal): Promise<ServeResponse> }
 
+/** Where a tracked socket keeps its slot (a property, not a WeakMap: ephemerons keyed by short-lived objects cost the young-generation GC on every request). */
+const kSlot = Symbol('weir.watchdogSlot');
+type Tracked = { [kSlot]?: number };
+
 /** The worker's side: the heartbeat, and the table of open connections and their requests. */
 export class ConnectionTable {
   private readonly ctl: Int32Array;
   private readonly free: number[] = [];
   private nextId = 1;
-  private readonly slotOfSocket = new WeakMap<object, number>();
-  /** The slot whose request is being handed to the handlers (the listener's call is on the stack). */
-  private entering = -1;
-  private readonly slotOfRequest = new WeakMap<ServeRequest, number>();
   private readonly timer: ReturnType<typeof setInterval>;
 
   constructor(buffer: SharedArrayBuffer) {
@@ -93,55 +93,47 @@ export class ConnectionTable {
     ctl[at + 3] = 0;
     ctl[at + 4] = ino;
     Atomics.store(ctl, at, this.id());
-    this.slotOfSocket.set(socket, slot);
+    (socket as Tracked)[kSlot] = slot;
     socket.once('close', () => {
       Atomics.store(ctl, at, 0);
       this.free.push(slot);
     });
   }
 
-  /** Wraps the node listener: a request marks its connection busy until the machine settles it. */
-  listener<Q extends IncomingMessage, S extends ServerResponse>(inner: (req: Q, res: S) => void): (req: Q, res: S) => void {
-    const ctl = this.ctl;
-    return (req, res) => {
-      const slot = req.httpVersionMajor === 1 && req.socket ? this.slotOfSocket.get(req.socket) : undefined;
-      if (slot === undefined) { inner(req, res); return; }
-      const at = SLOT_BASE + slot * SLOT_WORDS;
-      ctl[at + 3] = this.id();
-      Atomics.store(ctl, at + 2, WAITING);
-      this.entering = slot;
-      try {
-        inner(req, res);
-      } finally {
-        this.entering = -1;
-      }
-    };
+  private slotOf(req: IncomingMessage): number {
+    const slot = req.httpVersionMajor === 1 ? (req.socket as Tracked | null)?.[kSlot] : undefined;
+    return slot === undefined ? -1 : slot;
   }
 
-  /** For nodeListener: the machine settled `req`, its head leaves now (no promise or listener per request). */
-  readonly answered = (req: IncomingMessage): void => {
-    const slot = req.socket ? this.slotOfSocket.get(req.socket) : undefined;
-    if (slot !== undefined) Atomics.store(this.ctl, SLOT_BASE + slot * SLOT_WORDS + 2, ANSWERED);
+  /**
+   * For nodeListener: a request arrived; its connection is busy until the
+   * machine settles it. Returns the id that names the request in the table
+   * (0: not tracked, e.g. h2), which the listener puts on the ServeRequest.
+   */
+  readonly begin = (req: IncomingMessage): number => {
+    const slot = this.slotOf(req);
+    if (slot < 0) return 0;
+    const at = SLOT_BASE + slot * SLOT_WORDS;
+    const id = this.id();
+    this.ctl[at + 3] = id;
+    Atomics.store(this.ctl, at + 2, WAITING);
+    return id;
   };
 
-  /** Wraps the handler the listener calls (outermost): learns which slot each ServeRequest belongs to. */
-  outer(inner: Handler): Handler {
-    return {
-      handle: (request, signal) => {
-        if (this.entering >= 0) this.slotOfRequest.set(request, this.entering);
-        return inner.handle(request, signal);
-      },
-    };
-  }
+  /** For nodeListener: the machine settled `req`, its head leaves now. */
+  readonly answered = (req: IncomingMessage): void => {
+    const slot = this.slotOf(req);
+    if (slot >= 0) Atomics.store(this.ctl, SLOT_BASE + slot * SLOT_WORDS + 2, ANSWERED);
+  };
 
   /** Wraps the machine (innermost): CURRENT names the request while its guest call runs on this stack. */
   inner(machine: Handler): Handler {
     const ctl = this.ctl;
     return {
       handle: (request, signal) => {
-        const slot = this.slotOfRequest.get(request);
-        if (slot === undefined) return machine.handle(request, signal);
-        Atomics.store(ctl, CURRENT, ctl[SLOT_BASE + slot * SLOT_WORDS + 3]);
+        const id = request.watchdogId;
+        if (!id) return machine.handle(request, signal);
+        Atomics.store(ctl, CURRENT, id);
         try {
           return machine.handle(request, signal);
         } finally {
