@@ -110,6 +110,9 @@ export class ServeStartError extends Error {
  * one listens; rejects with ServeStartError (a component that does not
  * compile or instantiate, a port in use, …) with nothing left running.
  */
+/** How long a stopped worker may wait for another to listen before it is terminated (the kill stays within --cpu-timeout + 100 ms). */
+const TERMINATE_GRACE_MS = 50;
+
 export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> {
   const { opts, log } = o;
   let port: number;
@@ -144,6 +147,21 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
       Atomics.sub(globalCounts, at, n);
       Atomics.add(globalCounts, at + 1, 1);
       Atomics.notify(globalCounts, at + 1);
+    }
+  };
+
+  // A stopped worker's listening socket closes when it is terminated. If that left the port with no
+  // listener (every worker stuck at once, the spare still starting to listen), new connections would be
+  // refused: the termination waits until another worker listens, at most TERMINATE_GRACE_MS (the stuck
+  // worker is parked meanwhile: its connections were answered, and it accepts nothing).
+  const doomed: { m: Member; by: number }[] = [];
+  const reap = (now: number): void => {
+    if (doomed.length === 0) return;
+    const listening = [...members.values()].some((x) => x.ready && !x.killed);
+    for (let i = doomed.length - 1; i >= 0; i--) {
+      if (!listening && !stopping && now < doomed[i].by) continue;
+      void doomed[i].m.worker.terminate();
+      doomed.splice(i, 1);
     }
   };
 
@@ -184,6 +202,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
         case 'ready':
           m.ready = true;
           m.movedAt = Date.now();
+          reap(m.movedAt);
           if (!started && startup) { if (--startup.left === 0) startup.resolve(true); }
           break;
         case 'failed':
@@ -289,9 +308,10 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
       const a = answerStranded(m.words.buffer as SharedArrayBuffer, o.cpuTimeoutMs);
       log(`weir: worker ${m.index}: a guest ran past --cpu-timeout (${o.cpuTimeoutMs} ms) without yielding: worker stopped ${now - m.movedAt} ms after its last heartbeat `
         + `(${a.offender ? '1 request answered 500, ' : ''}${a.answered503} answered 503, ${a.reset} reset); starting a new one`);
-      void m.worker.terminate();
       if (!stopping) { restarts++; replace(m.index); }
+      doomed.push({ m, by: now + TERMINATE_GRACE_MS });
     }
+    reap(now);
   }, Math.max(5, Math.min(25, Math.floor(o.cpuTimeoutMs / 4)))) : null;
 
   let forced = false;
@@ -313,6 +333,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     spare = null;
     if (s) await s.worker.terminate();
     if (watch) clearInterval(watch);
+    await Promise.all(doomed.splice(0).map((d) => d.m.worker.terminate()));
     metricsServer?.close();
     metricsServer?.closeAllConnections();
     await Promise.all([...members.values()].map((m) => m.worker.terminate()));

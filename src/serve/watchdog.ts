@@ -48,15 +48,18 @@ export function watchdogBuffer(): SharedArrayBuffer {
 
 interface Handler { handle(request: ServeRequest, signal?: AbortSignal): Promise<ServeResponse> }
 
-/** Where a tracked socket keeps its slot (a property, not a WeakMap: ephemerons keyed by short-lived objects cost the young-generation GC on every request). */
-const kSlot = Symbol('weir.watchdogSlot');
-type Tracked = { [kSlot]?: number };
-
 /** The worker's side: the heartbeat, and the table of open connections and their requests. */
 export class ConnectionTable {
   private readonly ctl: Int32Array;
   private readonly free: number[] = [];
   private nextId = 1;
+  /**
+   * Each tracked socket's slot. Not a property on the socket: a keyed store of
+   * a new property turns a net.Socket (already past V8's fast-property limit for
+   * keyed adds) into a dictionary-mode object, slowing every use of it by node.
+   * Sockets live long, so a Map costs little; the entry goes with 'close'.
+   */
+  private readonly slotOfSocket = new Map<object, number>();
   private readonly timer: ReturnType<typeof setInterval>;
 
   constructor(buffer: SharedArrayBuffer) {
@@ -93,15 +96,16 @@ export class ConnectionTable {
     ctl[at + 3] = 0;
     ctl[at + 4] = ino;
     Atomics.store(ctl, at, this.id());
-    (socket as Tracked)[kSlot] = slot;
+    this.slotOfSocket.set(socket, slot);
     socket.once('close', () => {
+      this.slotOfSocket.delete(socket);
       Atomics.store(ctl, at, 0);
       this.free.push(slot);
     });
   }
 
   private slotOf(req: IncomingMessage): number {
-    const slot = req.httpVersionMajor === 1 ? (req.socket as Tracked | null)?.[kSlot] : undefined;
+    const slot = req.httpVersionMajor === 1 && req.socket ? this.slotOfSocket.get(req.socket) : undefined;
     return slot === undefined ? -1 : slot;
   }
 
