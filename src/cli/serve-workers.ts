@@ -24,7 +24,7 @@ import { serveOptions, type ServeOptions } from './args.ts';
 import { GLOBAL } from '../serve/cli.ts';
 import { listenMetrics } from '../serve/cli-extras.ts';
 import { renderMetrics, type MetricsSnapshot } from '../serve/metrics.ts';
-import { answerStranded, watchdogBuffer } from '../serve/watchdog.ts';
+import { BEAT, BEAT_MS, answerStranded, watchdogBuffer } from '../serve/watchdog.ts';
 
 /** --cpu-timeout's default. */
 export const DEFAULT_CPU_TIMEOUT_MS = 10_000;
@@ -60,8 +60,8 @@ interface Member {
   /** its watchdog words (watchdog.ts), null with --cpu-timeout 0 */
   words: Int32Array | null;
   ready: boolean;
-  /** Its event loop's idle time as last seen (it stands still only while one macrotask runs), and when it last moved. */
-  idle: number;
+  /** BEAT as last seen, and when it last moved. */
+  beat: number;
   movedAt: number;
   /** Stopped on purpose (watchdog, shutdown): its exit is expected. */
   killed: boolean;
@@ -209,7 +209,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     const worker = new Worker(new URL(ts ? './serve-worker.ts' : './serve-worker.js', import.meta.url) /* the CLI bundle is in dist/cli/ too */, {
       workerData: data, stdin: false, stdout: false, stderr: false,
     });
-    const m: Member = { index, worker, words: watchdog && new Int32Array(watchdog), ready: false, idle: -1, movedAt: Date.now(), killed: false, startedAt: Date.now() };
+    const m: Member = { index, worker, words: watchdog && new Int32Array(watchdog), ready: false, beat: 0, movedAt: Date.now(), killed: false, startedAt: Date.now() };
     if (standby) spare = m;
     else members.set(index, m);
     worker.on('message', (msg: WorkerMessage) => {
@@ -315,14 +315,13 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     const now = Date.now();
     for (const m of members.values()) {
       if (!m.ready || m.killed || !m.words) continue;
-      // (movedAt is when a change was first seen: the loop stopped turning no earlier, so a kill is never early)
-      const idle = m.worker.performance.eventLoopUtilization().idle;
-      if (idle !== m.idle) { m.idle = idle; m.movedAt = now; continue; }
-      if (now - m.movedAt < o.cpuTimeoutMs) continue;
+      const beat = Atomics.load(m.words, BEAT);
+      if (beat !== m.beat) { m.beat = beat; m.movedAt = now; continue; }
+      if (now - m.movedAt < o.cpuTimeoutMs + BEAT_MS) continue;
       m.killed = true;
       kills++;
       const a = answerStranded(m.words.buffer as SharedArrayBuffer, o.cpuTimeoutMs);
-      log(`weir: worker ${m.index}: a guest ran past --cpu-timeout (${o.cpuTimeoutMs} ms) without yielding: worker stopped ${now - m.movedAt} ms after its event loop last turned `
+      log(`weir: worker ${m.index}: a guest ran past --cpu-timeout (${o.cpuTimeoutMs} ms) without yielding: worker stopped ${now - m.movedAt} ms after its last heartbeat `
         + `(${a.offender ? '1 request answered 500, ' : ''}${a.answered503} answered 503, ${a.reset} reset); starting a new one`);
       if (kills === 1 && o.workers > 1 && !migratesQueuedConnections()) {
         log('weir: note: connections the kernel queued on a stopped worker are reset when it goes; on Linux 5.14+, '

@@ -1,14 +1,11 @@
 // The CPU watchdog of `weir serve --workers N` (issue 10): a guest stuck in a
 // loop never gives its thread back, and on V8 only another thread can stop it
-// (worker.terminate() interrupts wasm code). The main thread sees whether a
-// worker's event loop turns from the worker's loop idle time
-// (worker.performance.eventLoopUtilization()): it grows while the loop waits
-// for I/O and by a little on every turn, and stands still only while one
-// macrotask runs; standing still for --cpu-timeout means stuck in guest code
-// (host code never runs that long). No timer runs in the worker for this: a
-// 20 ms heartbeat timer cost ~1-1.5 µs per request under load. Each worker
-// shares one small Int32Array with the main thread:
+// (worker.terminate() interrupts wasm code). Each worker shares one small
+// Int32Array with the main thread:
 //
+//   BEAT     bumped by the worker's event loop every BEAT_MS; when it stops
+//            moving for --cpu-timeout, the worker is stuck (in guest code, as
+//            host code never runs that long) and the main thread kills it;
 //   KILLED   set by the main thread before it acts, so a worker that comes
 //            back at that moment parks instead of racing it for the sockets;
 //   CURRENT  the request whose guest call is running synchronously (the
@@ -31,12 +28,15 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ServeRequest, ServeResponse } from './adapter.ts';
 
+export const BEAT = 0;
 export const KILLED = 1;
 export const CURRENT = 2;
 const SLOT_BASE = 4;
 const SLOT_WORDS = 5;
 /** Connections tracked per worker; more are served, but reset rather than answered if the worker is killed. */
 export const SLOTS = 4096;
+/** How often a live worker's event loop bumps BEAT. */
+export const BEAT_MS = 20;
 
 const IDLE = 0;
 const WAITING = 1;
@@ -48,7 +48,7 @@ export function watchdogBuffer(): SharedArrayBuffer {
 
 interface Handler { handle(request: ServeRequest, signal?: AbortSignal): Promise<ServeResponse> }
 
-/** The worker's side: the table of open connections and their requests. */
+/** The worker's side: the heartbeat, and the table of open connections and their requests. */
 export class ConnectionTable {
   private readonly ctl: Int32Array;
   private readonly free: number[] = [];
@@ -60,21 +60,20 @@ export class ConnectionTable {
    * Sockets live long, so a Map costs little; the entry goes with 'close'.
    */
   private readonly slotOfSocket = new Map<object, number>();
+  private readonly timer: ReturnType<typeof setInterval>;
+
   constructor(buffer: SharedArrayBuffer) {
     this.ctl = new Int32Array(buffer);
     for (let i = SLOTS - 1; i >= 0; i--) this.free.push(i);
+    this.timer = setInterval(() => {
+      // The main thread decided to kill this worker: stay off the sockets until it does.
+      if (Atomics.load(this.ctl, KILLED) !== 0) Atomics.wait(this.ctl, KILLED, 1);
+      Atomics.add(this.ctl, BEAT, 1);
+    }, BEAT_MS);
+    this.timer.unref();
   }
 
-  close(): void { /* nothing to stop: the table holds no timer */ }
-
-  /**
-   * The main thread decided to kill this worker (it answers this worker's
-   * connections itself, then terminates it): a worker that comes back at
-   * that moment must not write to them too, so it waits here for the end.
-   */
-  private parkIfKilled(): void {
-    if (Atomics.load(this.ctl, KILLED) !== 0) Atomics.wait(this.ctl, KILLED, 1);
-  }
+  close(): void { clearInterval(this.timer); }
 
   private id(): number {
     const id = this.nextId;
@@ -116,7 +115,6 @@ export class ConnectionTable {
    * (0: not tracked, e.g. h2), which the listener puts on the ServeRequest.
    */
   readonly begin = (req: IncomingMessage): number => {
-    this.parkIfKilled();
     const slot = this.slotOf(req);
     if (slot < 0) return 0;
     const at = SLOT_BASE + slot * SLOT_WORDS;
@@ -128,7 +126,6 @@ export class ConnectionTable {
 
   /** For nodeListener: the machine settled `req`, its head leaves now. */
   readonly answered = (req: IncomingMessage): void => {
-    this.parkIfKilled();
     const slot = this.slotOf(req);
     if (slot >= 0) Atomics.store(this.ctl, SLOT_BASE + slot * SLOT_WORDS + 2, ANSWERED);
   };
