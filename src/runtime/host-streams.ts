@@ -380,16 +380,7 @@ export class GuestFutureValue implements PromiseLike<unknown> {
   private waiting: FutureValueSink[] | null = null;
   private promise: Promise<unknown> | null = null;
   constructor(shared: SharedFuture, toJs: (v: unknown) => unknown) {
-    const buf = new HostWritableBuffer(shared.t, 1);
-    store.hostOps++;
-    shared.read(null, buf, (result) => {
-      store.hostOps--; store.progress++;
-      if (result === CopyResult.COMPLETED) {
-        const c = buf.chunks[0];
-        this.settle(shared.t === null ? undefined : toJs(c ? c[0] : undefined));
-      }
-    });
-    store.schedule();
+    readGuestFuture(shared, toJs, (v) => this.settle(v));
   }
   private settle(v: unknown): void {
     this.settled = true;
@@ -415,18 +406,25 @@ export class GuestFutureValue implements PromiseLike<unknown> {
 
 /** A guest future (its readable end, now owned by the host) as a Promise. */
 export function guestFutureToJs(shared: SharedFuture, toJs: (v: unknown) => unknown): Promise<unknown> {
-  return new Promise((resolve) => {
-    const buf = new HostWritableBuffer(shared.t, 1);
-    store.hostOps++;
-    shared.read(null, buf, (result) => {
-      store.hostOps--; store.progress++;
-      if (result === CopyResult.COMPLETED) {
-        const c = buf.chunks[0];
-        resolve(shared.t === null ? undefined : toJs(c ? c[0] : undefined));
-      }
-    });
-    store.schedule();
+  return new Promise((resolve) => { readGuestFuture(shared, toJs, resolve); });
+}
+
+/**
+ * The host's one read of a guest future: `got` gets the value (converted by
+ * `toJs`) once the guest wrote it, never if it dropped the future unwritten.
+ * A pending host read counts as progress that may come (deadlock detection).
+ */
+function readGuestFuture(shared: SharedFuture, toJs: (v: unknown) => unknown, got: (v: unknown) => void): void {
+  const buf = new HostWritableBuffer(shared.t, 1);
+  store.hostOps++;
+  shared.read(null, buf, (result) => {
+    store.hostOps--; store.progress++;
+    if (result === CopyResult.COMPLETED) {
+      const c = buf.chunks[0];
+      got(shared.t === null ? undefined : toJs(c ? c[0] : undefined));
+    }
   });
+  store.schedule();
 }
 
 /**
