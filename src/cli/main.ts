@@ -43,8 +43,9 @@ if (!versionSupported(nodeVersion) || !jspiAvailable()) {
   );
   process.exitCode = 2;
 } else {
-  capMallocArenas();
-  shortRunTiering();
+  const command = process.argv.slice(2).find((a) => !a.startsWith('-'));
+  capMallocArenas(command);
+  shortRunTiering(command);
   const bundle = bundleFile();
   const cacheDir = process.env.NODE_DISABLE_COMPILE_CACHE ? undefined : usableCacheDir();
   let commands: Commands;
@@ -67,9 +68,8 @@ if (!versionSupported(nodeVersion) || !jspiAvailable()) {
  * so serve replaces itself once with the variable set (execve: same pid, same
  * stdio, ~25 ms). A MALLOC_ARENA_MAX of the user's own is left alone.
  */
-function capMallocArenas(): void {
-  if (process.platform !== 'linux' || process.env.MALLOC_ARENA_MAX !== undefined) return;
-  if (process.argv.slice(2).find((a) => !a.startsWith('-')) !== 'serve') return;
+function capMallocArenas(command: string | undefined): void {
+  if (process.platform !== 'linux' || process.env.MALLOC_ARENA_MAX !== undefined || command !== 'serve') return;
   const execve = (process as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve;
   if (typeof execve !== 'function') return;
   execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, MALLOC_ARENA_MAX: '2' });
@@ -84,8 +84,8 @@ function capMallocArenas(): void {
  * while the loops of a long run still tier up, a little later. Not for `weir
  * serve`; flags the user gives Node about wasm tiering win.
  */
-function shortRunTiering(): void {
-  if (process.argv.slice(2).find((a) => !a.startsWith('-')) === 'serve') return; // a server runs long: V8's default
+function shortRunTiering(command: string | undefined): void {
+  if (command === 'serve') return; // a server runs long: V8's default
   if (/wasm-tier|wasm-dynamic-tiering/.test(process.execArgv.join(' '))) return;
   try {
     process.getBuiltinModule('node:v8').setFlagsFromString('--wasm-tiering-budget=100000000');
