@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './helpers/fixtures.ts';
 import { bundleCli } from '../scripts/bundle-cli.ts';
+import { buildP3Cmd } from './helpers/wasi-p3-fixtures.ts';
 
 const hello = join(repoRoot, 'examples', 'hello', 'hello.wasm');
 const HELLO_OUT = 'Hello from a WebAssembly component (WASI 0.3)!\n';
@@ -81,7 +82,8 @@ test('weir run loads the bundle: a handful of files instead of every module', ()
   // the bin is executable (npx weir in a fresh clone runs it directly)
   assert.equal(statSync(join(dist, 'cli', 'main.js')).mode & 0o111, 0o111);
   // built-ins a plain run does not use are not loaded
-  for (const m of ['crypto', 'http', 'https', 'tls', 'worker_threads', 'net', 'zlib']) assert.ok(!r.builtins.includes(m), `node:${m} loaded`);
+  // (node:v8 too: it loads Node's stream stack; only a large component's run sets a V8 flag through it)
+  for (const m of ['crypto', 'http', 'https', 'tls', 'worker_threads', 'net', 'zlib', 'v8']) assert.ok(!r.builtins.includes(m), `node:${m} loaded`);
 });
 
 test('the code cache: written by the first run into a directory of its own, then read and kept', () => {
@@ -108,6 +110,32 @@ test('the code cache: written by the first run into a directory of its own, then
   run(other, { WEIR_CACHE_DIR: chosen });
   assert.equal(caches(chosen).length, 1);
   assert.deepEqual(caches(join(other, `weir-cache-${uid}`)), []);
+});
+
+test('a large component (its run raises the wasm tiering budget) leaves a code cache that the next run accepts', async (t) => {
+  const large = await buildP3Cmd(); // componentize-qjs: ~1.7 MB, over the 256 KiB at which weir run raises the budget
+  if (!large) return t.skip('WASI 0.3.0 WIT not found');
+  const tmp = freshTmp();
+  const dir = join(tmp, `weir-cache-${uid}`);
+  const runLarge = () => {
+    const r = spawnSync(process.execPath, [join(dist, 'cli', 'main.js'), 'run', large, 'hello'], {
+      encoding: 'utf8', timeout: 60_000, cwd: root, env: { ...process.env, TMPDIR: tmp },
+    });
+    assert.equal(r.stdout, 'hello, world\n', r.stderr);
+    assert.equal(r.status, 0);
+  };
+  const seen = () => readFileSync(join(dir, caches(dir)[0] + '.seen'), 'latin1').split('\n').filter(Boolean).length;
+  run(tmp);
+  assert.equal(seen(), 1);
+  runLarge(); // widens the cache, written at exit
+  assert.equal(seen(), 2);
+  const [file] = caches(dir);
+  const old = new Date(Date.now() - 3_600_000);
+  utimesSync(join(dir, file), old, old);
+  // A run that sets no flag loads it: accepted (a rejected cache would be rewritten for this command line alone).
+  run(tmp);
+  assert.equal(seen(), 2);
+  assert.equal(statSync(join(dir, file)).mtimeMs, old.getTime(), 'the cache was rewritten: V8 rejected it');
 });
 
 test('a damaged code cache is rejected by V8 and rewritten; the run is unaffected', () => {

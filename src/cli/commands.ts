@@ -6,6 +6,9 @@ import { HELP, UsageError, parseArgs, wasiFlag } from './args.ts';
 import type { GuestOptions, InspectOptions, RunOptions, ServeOptions } from './args.ts';
 import type { WorkerRole } from '../serve/cli.ts';
 import { printWit } from '../types/wit.ts';
+import { shortRunTiering } from './tiering.ts';
+
+export { beforeCodeCache } from './tiering.ts';
 
 /** Runs weir with `argv` (arguments after the script path); resolves to the exit status. */
 export async function main(argv: string[]): Promise<number> {
@@ -145,6 +148,7 @@ export async function runHere(opts: RunOptions, started?: () => void): Promise<n
   let component;
   try {
     const bytes = readFileSync(opts.file);
+    shortRunTiering(bytes.byteLength);
     const { deviationOptions } = await import('./toolchains.ts');
     const limits = compileLimits(opts);
     component = Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
@@ -158,6 +162,7 @@ export async function runHere(opts: RunOptions, started?: () => void): Promise<n
   for (const file of opts.links ?? []) {
     try {
       const bytes = readFileSync(file);
+      shortRunTiering(bytes.byteLength);
       const { deviationOptions } = await import('./toolchains.ts');
       const limits = compileLimits(opts); // -W max-memory-size etc. hold for linked components too
       linked.push({ name: basename(file), component: Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), {

@@ -45,7 +45,6 @@ if (!versionSupported(nodeVersion) || !jspiAvailable()) {
 } else {
   const command = process.argv.slice(2).find((a) => !a.startsWith('-'));
   capMallocArenas(command);
-  shortRunTiering(command);
   const bundle = bundleFile();
   const cacheDir = process.env.NODE_DISABLE_COMPILE_CACHE ? undefined : usableCacheDir();
   let commands: Commands;
@@ -73,25 +72,6 @@ function capMallocArenas(command: string | undefined): void {
   const execve = (process as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve;
   if (typeof execve !== 'function') return;
   execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, MALLOC_ARENA_MAX: '2' });
-}
-
-/**
- * V8 moves a wasm function from Liftoff to TurboFan once it has run ~13 MB of
- * code, compiling it on a background thread, and a process cannot exit while
- * such a job runs: a QuickJS guest's start-up alone set off jobs that kept
- * `weir run` of a hello world alive ~60 ms after it had finished (and took the
- * second core meanwhile). A budget ~8x larger leaves start-up code in Liftoff
- * while the loops of a long run still tier up, a little later. Not for `weir
- * serve`; flags the user gives Node about wasm tiering win.
- */
-function shortRunTiering(command: string | undefined): void {
-  if (command === 'serve') return; // a server runs long: V8's default
-  if (/wasm-tier|wasm-dynamic-tiering/.test(process.execArgv.join(' '))) return;
-  try {
-    process.getBuiltinModule('node:v8').setFlagsFromString('--wasm-tiering-budget=100000000');
-  } catch {
-    // V8 refused: the default tiering
-  }
 }
 
 /**
@@ -194,17 +174,22 @@ function loadBundle(file: string, cacheDir: string | undefined): Commands {
       // not made yet
     }
   }
+  const moduleRequire = nodeModule.createRequire(file);
+  const module = { id: file, filename: file, path: path.dirname(file), exports: {} as Commands, loaded: false, children: [], paths: [] };
   const options = { filename: file, importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER };
   const script = new vm.Script(source, cachedData ? { ...options, cachedData } : options);
   if (cacheFile) {
     if (!cachedData || script.cachedDataRejected) seen = [];
     const line = hash(process.argv.slice(2, 4).join('\0'));
     if (seen.length === 0 || (seen.length < WIDEN_RUNS && !seen.includes(line))) {
-      process.once('exit', () => saveCache(script, cacheDir!, cacheFile, prefix, [...seen, line]));
+      process.once('exit', () => {
+        // V8 flags the run changed would be in the cache's flag hash, and the next run (which
+        // loads the bundle before changing any) would reject it: put them back first
+        module.exports.beforeCodeCache?.();
+        saveCache(script, cacheDir!, cacheFile, prefix, [...seen, line]);
+      });
     }
   }
-  const moduleRequire = nodeModule.createRequire(file);
-  const module = { id: file, filename: file, path: path.dirname(file), exports: {} as Commands, loaded: false, children: [], paths: [] };
   // The serve chunk require()s the bundle: it must get this instance, not a second copy.
   (moduleRequire.cache as Record<string, unknown>)[file] = module;
   // Built-ins straight from process.getBuiltinModule (the module loader's require costs ~0.3 ms each at start-up).
