@@ -13,11 +13,11 @@
 // Rows alternate A/B runs and keep each side's best, to damp this shared
 // machine's noise. Needs wrk; skipped (and says so) when it is missing.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bench, BenchResult } from './harness.ts';
-import { bestOfAlternating, haveWrk, startServer, startWeirServe, wrkRps } from './serve-harness.ts';
+import { bestOfAlternating, haveWrk, startServer, startWeirServe, weir, wrk, wrkRps } from './serve-harness.ts';
 
 const SECONDS = Number(process.env.WEIR_BENCH_SERVE_SECONDS ?? 5);
 const ROUNDS = Number(process.env.WEIR_BENCH_SERVE_ROUNDS ?? 2);
@@ -100,4 +100,54 @@ async function run(): Promise<BenchResult[]> {
   return out;
 }
 
-export const benches: Bench[] = [{ name: 'serve-workers', run }];
+/** The process's resident set (MiB), worker threads included. */
+function rssMiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+}
+
+/**
+ * RSS of `--workers 2` serving the componentize-qjs limits service flat out
+ * (wrk -c50, one request per instance at a time), with the workers' young
+ * generation capped (src/cli/serve-workers.ts) against V8's own sizing
+ * (NODE_OPTIONS=--max-semi-space-size=0, which Weir leaves to V8). RSS is the
+ * median of samples every 250 ms over the second half of the run; the servers
+ * run one after the other, twice each, and each keeps its lower median.
+ */
+async function rssUnderLoad(): Promise<BenchResult[]> {
+  const wrkState = haveWrk();
+  if (!wrkState.ok) return [{ name: 'serve-workers/rss: wrk rows', value: NaN, unit: '', note: wrkState.note }];
+  if (process.platform !== 'linux') return [{ name: 'serve-workers/rss', value: NaN, unit: '', note: 'reads /proc: Linux only' }];
+  const { buildLimitsService } = await import('../test/helpers/serve-limits-fixtures.ts');
+  const svc = await buildLimitsService();
+  if (!svc) return [{ name: 'serve-workers/rss', value: NaN, unit: '', note: 'componentize-qjs or the WASI 0.3 WIT missing' }];
+  const once = async (env: Record<string, string>) => {
+    const s = await startServer([weir, 'serve', '--addr', '127.0.0.1:0', '--workers', '2', '--max-instance-concurrent-reuse-count', '1', svc], { env, signal: 'SIGKILL' });
+    try {
+      const url = `${s.url}count?ms=0`;
+      await wrkRps(url, 1);
+      const samples: number[] = [];
+      const timer = setInterval(() => samples.push(rssMiB(s.pid)), 250);
+      const r = await wrk(url, SECONDS);
+      clearInterval(timer);
+      const late = samples.slice(Math.floor(samples.length / 2)).sort((a, b) => a - b);
+      return { rss: late[Math.floor(late.length / 2)], rps: r.rps };
+    } finally {
+      await s.stop();
+    }
+  };
+  const capped: { rss: number; rps: number }[] = [];
+  const v8: { rss: number; rps: number }[] = [];
+  for (let i = 0; i < 2; i++) {
+    capped.push(await once({}));
+    v8.push(await once({ NODE_OPTIONS: '--max-semi-space-size=0' }));
+  }
+  const best = (xs: { rss: number; rps: number }[]) => xs.reduce((a, b) => (b.rss < a.rss ? b : a));
+  const c = best(capped), d = best(v8);
+  return [{
+    name: 'serve-workers/rss: qjs limits service, --workers 2, wrk -c50 flat out, RSS of the process',
+    value: c.rss, unit: 'MiB', baseline: d.rss, baselineLabel: "same, V8's own young-generation sizing",
+    note: `req/s ${Math.round(Math.max(...capped.map((x) => x.rps)))} vs ${Math.round(Math.max(...v8.map((x) => x.rps)))}`,
+  }];
+}
+
+export const benches: Bench[] = [{ name: 'serve-workers', run }, { name: 'serve-workers/rss', run: rssUnderLoad }];

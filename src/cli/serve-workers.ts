@@ -125,6 +125,26 @@ function migratesQueuedConnections(): boolean {
   }
 }
 
+/**
+ * V8 grows a busy isolate's young generation to tens of MiB, and a worker
+ * serving flat out allocates enough to get there: two workers of the qjs
+ * limits service under wrk -c32 held 301-322 MiB of RSS with V8's own sizing,
+ * 226-252 MiB with the young generation capped at 16 MiB, at the same
+ * requests/s (0.97x and 0.99x of V8's sizing in alternating runs; a cap of
+ * 8 MiB held ~215 MiB but cost two busy workers 5-9%: their scavenges
+ * compete for the cores). That is per worker, so it counts on a many-core
+ * machine, and in the RSS of a server whose workers restart.
+ * `npm run bench -- serve-workers/rss` measures it. A young-generation flag
+ * the user gives Node wins (NODE_OPTIONS=--max-semi-space-size=0: V8's own).
+ */
+export const WORKER_YOUNG_GENERATION_MB = 16;
+
+function workerHeapLimits(): { resourceLimits?: { maxYoungGenerationSizeMb: number } } {
+  const given = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`;
+  if (/--(max|min)[-_]semi[-_]space[-_]size|young[-_]generation/.test(given)) return {};
+  return { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } };
+}
+
 /** How long a stopped worker may wait for another to listen before it is terminated (the kill stays within --cpu-timeout + 100 ms). */
 const TERMINATE_GRACE_MS = 50;
 
@@ -208,6 +228,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     const ts = import.meta.url.endsWith('.ts');
     const worker = new Worker(new URL(ts ? './serve-worker.ts' : './serve-worker.js', import.meta.url) /* the CLI bundle is in dist/cli/ too */, {
       workerData: data, stdin: false, stdout: false, stderr: false,
+      ...workerHeapLimits(),
     });
     const m: Member = { index, worker, words: watchdog && new Int32Array(watchdog), ready: false, beat: 0, movedAt: Date.now(), killed: false, startedAt: Date.now() };
     if (standby) spare = m;
