@@ -108,3 +108,22 @@ export async function bestOfAlternating(urlA: string, urlB: string, seconds: num
   }
   return { a, b };
 }
+
+/**
+ * Two servers compared pair by pair: `pairs` pairs of adjacent wrk runs, the
+ * order alternating (A then B, B then A, ...), and the median of the per-pair
+ * ratios A/B. A slow drift of this shared machine moves both runs of a pair
+ * alike, so this is steadier than comparing bests: the same configuration on
+ * both sides gave 0.985-1.002.
+ */
+export async function pairedRatio(urlA: string, urlB: string, seconds: number, pairs: number): Promise<{ ratio: number; a: number; b: number }> {
+  await wrkRps(urlA, 1); await wrkRps(urlB, 1);
+  const ratios: number[] = [], as: number[] = [], bs: number[] = [];
+  for (let i = 0; i < pairs; i++) {
+    let a: number, b: number;
+    if (i % 2 === 0) { a = await wrkRps(urlA, seconds); b = await wrkRps(urlB, seconds); } else { b = await wrkRps(urlB, seconds); a = await wrkRps(urlA, seconds); }
+    ratios.push(a / b); as.push(a); bs.push(b);
+  }
+  const med = (xs: number[]) => { const v = [...xs].sort((x, y) => x - y); return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2; };
+  return { ratio: med(ratios), a: med(as), b: med(bs) };
+}

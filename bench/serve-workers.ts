@@ -17,10 +17,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bench, BenchResult } from './harness.ts';
-import { bestOfAlternating, haveWrk, startServer, startWeirServe, weir, wrk, wrkRps } from './serve-harness.ts';
+import { bestOfAlternating, haveWrk, pairedRatio, startServer, startWeirServe, weir, wrk, wrkRps } from './serve-harness.ts';
 
 const SECONDS = Number(process.env.WEIR_BENCH_SERVE_SECONDS ?? 5);
 const ROUNDS = Number(process.env.WEIR_BENCH_SERVE_ROUNDS ?? 2);
+/** Pairs for the paired isolation row (serve-harness.ts pairedRatio). */
+const PAIRS = Number(process.env.WEIR_BENCH_SERVE_PAIRS ?? 8);
 
 const nodeCluster = (n: number) => `const cluster = require('node:cluster');
 if (cluster.isPrimary) {
@@ -86,14 +88,18 @@ async function run(): Promise<BenchResult[]> {
     const a = await startWeirServe([...ON, hello]);
     const b = await startWeirServe([...OFF, hello]);
     let on: number, off: number;
+    let paired: { ratio: number; a: number; b: number };
     try {
       ({ a: on, b: off } = await bestOfAlternating(a.url, b.url, SECONDS, ROUNDS));
+      paired = await pairedRatio(a.url, b.url, 3, PAIRS);
     } finally {
       await a.stop();
       await b.stop();
     }
     out.push({ name: 'serve-workers: isolation on (worker, --cpu-timeout 10s, default limits, -W timeout=30s) vs all off (--workers 0)', value: on, unit: 'req/s',
       baseline: off, baselineLabel: 'every limit and the watchdog off, main thread', higherIsBetter: true, target: '≥ 0.95× baseline', targetMet: on >= 0.95 * off });
+    out.push({ name: `serve-workers: isolation on vs all off, paired (median of ${PAIRS} per-pair ratios, adjacent 3 s runs, order alternating)`, value: paired.ratio, unit: '×',
+      target: '≥ 0.95', targetMet: paired.ratio >= 0.95, note: `medians ${Math.round(paired.a)} vs ${Math.round(paired.b)} req/s` });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
