@@ -117,8 +117,8 @@ test('a large component (its run raises the wasm tiering budget) leaves a code c
   if (!large) return t.skip('WASI 0.3.0 WIT not found');
   const tmp = freshTmp();
   const dir = join(tmp, `weir-cache-${uid}`);
-  const runLarge = () => {
-    const r = spawnSync(process.execPath, [join(dist, 'cli', 'main.js'), 'run', large, 'hello'], {
+  const runLarge = (flags: string[] = []) => {
+    const r = spawnSync(process.execPath, [join(dist, 'cli', 'main.js'), 'run', ...flags, large, 'hello'], {
       encoding: 'utf8', timeout: 60_000, cwd: root, env: { ...process.env, TMPDIR: tmp },
     });
     assert.equal(r.stdout, 'hello, world\n', r.stderr);
@@ -136,6 +136,14 @@ test('a large component (its run raises the wasm tiering budget) leaves a code c
   run(tmp);
   assert.equal(seen(), 2);
   assert.equal(statSync(join(dir, file)).mtimeMs, old.getTime(), 'the cache was rewritten: V8 rejected it');
+  // -W timeout runs the command in a worker thread, which raises the budget there: the cache is still
+  // written under V8's default, so the same command again accepts it
+  runLarge(['-W', 'timeout=30s']);
+  assert.equal(seen(), 3);
+  utimesSync(join(dir, file), old, old);
+  runLarge(['-W', 'timeout=30s']);
+  assert.equal(seen(), 3);
+  assert.equal(statSync(join(dir, file)).mtimeMs, old.getTime(), 'the cache was rewritten after a -W timeout run');
 });
 
 test('a damaged code cache is rejected by V8 and rewritten; the run is unaffected', () => {

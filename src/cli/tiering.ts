@@ -26,13 +26,10 @@ export function shortRunTiering(size: number): void {
   if (/wasm-tier|wasm-dynamic-tiering/.test(process.execArgv.join(' '))) return;
   try {
     process.getBuiltinModule('node:v8').setFlagsFromString(`--wasm-tiering-budget=${BUDGET}`);
-    raised = true;
   } catch {
     // V8 refused: the default tiering
   }
 }
-
-let raised = false;
 
 /**
  * Called by main.js just before it writes the CLI bundle's V8 code cache at
@@ -40,11 +37,13 @@ let raised = false;
  * process loads it under other flags. The next run loads the bundle before it
  * knows its component, with V8's default budget, so the cache must be written
  * under that default (or every run of a large component would throw its
- * cache away: qjs hello 96 ms instead of 70).
+ * cache away: qjs hello 96 ms instead of 70). The budget may have been raised
+ * by another thread (`weir run -W timeout` runs the command in a worker, with
+ * its own copy of this module), so it is put back whenever a cache is written
+ * (the first few runs only; this loads node:v8, ~2 ms).
  */
 export function beforeCodeCache(): void {
-  if (!raised) return;
-  raised = false;
+  if (/wasm-tier|wasm-dynamic-tiering/.test(process.execArgv.join(' '))) return;
   try {
     process.getBuiltinModule('node:v8').setFlagsFromString(`--wasm-tiering-budget=${V8_DEFAULT_BUDGET}`);
   } catch {
