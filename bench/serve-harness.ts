@@ -2,6 +2,8 @@
 // its URL from the first stderr line, and driving it with wrk (50 connections).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { median } from './harness.ts';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -124,6 +126,11 @@ export async function pairedRatio(urlA: string, urlB: string, seconds: number, p
     if (i % 2 === 0) { a = await wrkRps(urlA, seconds); b = await wrkRps(urlB, seconds); } else { b = await wrkRps(urlB, seconds); a = await wrkRps(urlA, seconds); }
     ratios.push(a / b); as.push(a); bs.push(b);
   }
-  const med = (xs: number[]) => { const v = [...xs].sort((x, y) => x - y); return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2; };
-  return { ratio: med(ratios), a: med(as), b: med(bs) };
+  return { ratio: median(ratios), a: median(as), b: median(bs) };
+}
+
+/** A process's resident set (MiB), its threads included (Linux: /proc). */
+export function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
 }

@@ -13,11 +13,11 @@
 // Rows alternate A/B runs and keep each side's best, to damp this shared
 // machine's noise. Needs wrk; skipped (and says so) when it is missing.
 
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Bench, BenchResult } from './harness.ts';
-import { bestOfAlternating, haveWrk, pairedRatio, startServer, startWeirServe, weir, wrk, wrkRps } from './serve-harness.ts';
+import { median, type Bench, type BenchResult } from './harness.ts';
+import { bestOfAlternating, haveWrk, pairedRatio, rssMiB, startServer, startWeirServe, weir, wrk, wrkRps } from './serve-harness.ts';
 
 const SECONDS = Number(process.env.WEIR_BENCH_SERVE_SECONDS ?? 5);
 const ROUNDS = Number(process.env.WEIR_BENCH_SERVE_ROUNDS ?? 2);
@@ -106,11 +106,6 @@ async function run(): Promise<BenchResult[]> {
   return out;
 }
 
-/** The process's resident set (MiB), worker threads included. */
-function rssMiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
-}
-
 /**
  * RSS of `--workers 2` serving the componentize-qjs limits service flat out
  * (wrk -c50, one request per instance at a time), with the workers' young
@@ -135,8 +130,7 @@ async function rssUnderLoad(): Promise<BenchResult[]> {
       const timer = setInterval(() => samples.push(rssMiB(s.pid)), 250);
       const r = await wrk(url, SECONDS);
       clearInterval(timer);
-      const late = samples.slice(Math.floor(samples.length / 2)).sort((a, b) => a - b);
-      return { rss: late[Math.floor(late.length / 2)], rps: r.rps };
+      return { rss: median(samples.slice(Math.floor(samples.length / 2))), rps: r.rps };
     } finally {
       await s.stop();
     }

@@ -13,12 +13,12 @@
 // Every row runs weir serve with --workers 1 (one thread, like the node:http
 // baseline); bench/serve-workers.ts compares worker counts.
 
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bench, BenchResult } from './harness.ts';
-import { haveWrk, startServer as start, weir, wrk } from './serve-harness.ts';
+import { haveWrk, rssMiB, startServer as start, weir, wrk } from './serve-harness.ts';
 
 const SECONDS = Number(process.env.WEIR_BENCH_SERVE_SECONDS ?? 5);
 const LONG_SECONDS = Number(process.env.WEIR_BENCH_SERVE_LONG_SECONDS ?? 20);
@@ -27,11 +27,6 @@ const PLAIN_HELLO = `require('node:http').createServer((q, r) => { r.writeHead(2
   .listen(0, '127.0.0.1', function () { process.stderr.write('Serving HTTP on http://127.0.0.1:' + this.address().port + '/\\n'); });`;
 const PLAIN_SLEEP = `require('node:http').createServer((q, r) => { setTimeout(() => { r.end('slept'); }, 1000); })
   .listen(0, '127.0.0.1', function () { process.stderr.write('Serving HTTP on http://127.0.0.1:' + this.address().port + '/\\n'); });`;
-
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
 
 async function buildFixtures(): Promise<{ hello: string; qjs: string | undefined; dir: string }> {
   const { helloWat, buildService } = await import('../test/helpers/http-serve-fixtures.ts');

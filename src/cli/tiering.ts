@@ -19,11 +19,16 @@ const V8_DEFAULT_BUDGET = 13_000_000;
 
 let applied = false;
 
+/** The user gave Node a wasm tiering flag of their own: leave V8's budget to it. */
+function tieringFlagGiven(): boolean {
+  return /wasm-tier|wasm-dynamic-tiering/.test(process.execArgv.join(' '));
+}
+
 /** Raises V8's wasm tiering budget for a short `weir run` of a component of `size` bytes (once per process). */
 export function shortRunTiering(size: number): void {
   if (applied || size < LANGUAGE_RUNTIME_SIZE) return;
   applied = true;
-  if (/wasm-tier|wasm-dynamic-tiering/.test(process.execArgv.join(' '))) return;
+  if (tieringFlagGiven()) return;
   try {
     process.getBuiltinModule('node:v8').setFlagsFromString(`--wasm-tiering-budget=${BUDGET}`);
   } catch {
@@ -43,7 +48,7 @@ export function shortRunTiering(size: number): void {
  * (the first few runs only; this loads node:v8, ~2 ms).
  */
 export function beforeCodeCache(): void {
-  if (/wasm-tier|wasm-dynamic-tiering/.test(process.execArgv.join(' '))) return;
+  if (tieringFlagGiven()) return;
   try {
     process.getBuiltinModule('node:v8').setFlagsFromString(`--wasm-tiering-budget=${V8_DEFAULT_BUDGET}`);
   } catch {
