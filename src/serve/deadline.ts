@@ -4,10 +4,13 @@
 // ~20% of a hello-world request. Instead every deadline is a small
 // AbortSignal-shaped object (`aborted`, `reason`, `addEventListener` /
 // `removeEventListener` of 'abort': all the runtime and the serve machine use
-// of a call's signal) filed in a time bucket; one timer per bucket period
-// fires the buckets that are due. A request that ends first leaves its bucket
-// (a Set delete). Deadlines fire up to one period late (period = timeout/20,
-// 5–100 ms).
+// of a call's signal). All deadlines of one sweep have the same length, so the
+// order they start in is the order they fall due: they form a doubly linked
+// list, appended at the tail and fired from the head, and a request that ends
+// first unlinks itself (a few field writes; no hashing, nothing retained). One
+// timer, armed for the head, fires everything due; it is re-armed no sooner
+// than one period (timeout/20, 5–100 ms) later, so deadlines fire up to a
+// period late and never early.
 
 type Listener = (this: unknown, ev: Event) => void;
 
@@ -17,11 +20,20 @@ export class Deadline {
   reason: unknown = undefined;
   onabort: null = null;
   private listeners: Listener[] | null = null;
-  /** @internal the bucket holding it, until it fires or is dropped */
-  bucket: Set<Deadline> | null = null;
+  /** @internal when it falls due (performance.now() time) */
+  readonly due: number;
+  /** @internal the sweep whose list holds it, until it fires or is dropped */
+  sweep: DeadlineSweep | null;
+  /** @internal neighbours in that list */
+  prev: Deadline | null = null;
+  next: Deadline | null = null;
   private readonly expire: (d: Deadline) => void;
 
-  constructor(expire: (d: Deadline) => void) { this.expire = expire; }
+  constructor(expire: (d: Deadline) => void, due: number, sweep: DeadlineSweep) {
+    this.expire = expire;
+    this.due = due;
+    this.sweep = sweep;
+  }
 
   addEventListener(type: string, fn: Listener | { handleEvent: Listener } | null, _opts?: unknown): void {
     if (type !== 'abort' || fn === null) return;
@@ -50,25 +62,22 @@ export class Deadline {
 
   /** The request ended in time: the deadline will not fire. */
   drop(): void {
-    this.bucket?.delete(this);
-    this.bucket = null;
-  }
-
-  /** @internal called by the sweep when due */
-  fire(): void {
-    this.bucket = null;
-    this.expire(this);
+    this.sweep?.unlink(this);
   }
 
   /** As an AbortSignal for APIs typed with one (it implements what they use of it). */
   get signal(): AbortSignal { return this as unknown as AbortSignal; }
+
+  /** @internal called by the sweep when due, after unlinking it */
+  fire(): void { this.expire(this); }
 }
 
-/** Deadlines `ms` after their start, grouped in time buckets. */
+/** Deadlines `ms` after their start, in start (= due) order. */
 export class DeadlineSweep {
   readonly ms: number;
   private readonly period: number;
-  private readonly buckets = new Map<number, Set<Deadline>>();
+  private head: Deadline | null = null;
+  private tail: Deadline | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(ms: number) {
@@ -78,33 +87,38 @@ export class DeadlineSweep {
 
   /** A deadline starting now; `expire` runs when it is due (unless dropped or aborted first). */
   start(expire: (d: Deadline) => void): Deadline {
-    const d = new Deadline(expire);
-    // Rounded up, so a deadline never fires early.
-    const key = Math.ceil((performance.now() + this.ms) / this.period);
-    let b = this.buckets.get(key);
-    if (!b) { b = new Set(); this.buckets.set(key, b); }
-    b.add(d);
-    d.bucket = b;
-    if (this.timer === null) this.arm();
+    const d = new Deadline(expire, performance.now() + this.ms, this);
+    const t = this.tail;
+    if (t === null) this.head = d;
+    else { t.next = d; d.prev = t; }
+    this.tail = d;
+    if (this.timer === null) this.arm(d.due - performance.now());
     return d;
   }
 
-  private arm(): void {
-    // Map iteration order is insertion order, and keys only grow: the first bucket is the earliest.
-    const first = this.buckets.keys().next();
-    if (first.done) { this.timer = null; return; }
-    const wait = Math.max(0, first.value * this.period - performance.now());
-    this.timer = setTimeout(this.sweep, wait);
+  /** @internal takes `d` out of the list (it ended, or is firing) */
+  unlink(d: Deadline): void {
+    const { prev, next } = d;
+    if (prev === null) this.head = next; else prev.next = next;
+    if (next === null) this.tail = prev; else next.prev = prev;
+    d.prev = d.next = null;
+    d.sweep = null;
+  }
+
+  private arm(wait: number): void {
+    this.timer = setTimeout(this.fireDue, Math.max(this.period, Math.ceil(wait)));
     this.timer.unref();
   }
 
-  private readonly sweep = (): void => {
+  private readonly fireDue = (): void => {
     const now = performance.now();
-    for (const [key, b] of this.buckets) {
-      if (key * this.period > now) break;
-      this.buckets.delete(key);
-      for (const d of b) d.fire();
+    let d = this.head;
+    while (d !== null && d.due <= now) {
+      this.unlink(d);
+      d.fire();
+      d = this.head;
     }
-    this.arm();
+    if (d === null) this.timer = null;
+    else this.arm(d.due - now);
   };
 }
