@@ -200,6 +200,24 @@ test('weir serve defaults on: each linear memory at most 512 MiB (a guest growin
   assert.match(help.stdout, /default 30s/);
 });
 
+test('the offender is named when its loop starts after an await (a later callback): 500 for it, 503 for the request waiting beside it', { skip: skip(), timeout: 60_000 }, async () => {
+  await withServe(['--workers', '1', '--cpu-timeout', '500ms'], async (s) => {
+    // one worker: both requests are on it; the /count waits 5 s in the guest, so it is still waiting at the kill
+    const waiting = get(`${s.url}/count?ms=5000`, false);
+    await new Promise((r) => setTimeout(r, 200));
+    const spin = await get(`${s.url}/spin-later`, false);
+    assert.equal(spin.status, 500, spin.body);
+    assert.match(spin.body, /--cpu-timeout/);
+    const other = await waiting;
+    assert.equal(other.status, 503, other.body);
+    assert.equal(other.retryAfter, '1');
+    // (after the kill: a connection made in the ms before the stopped worker's listener closes is reset, the documented limit)
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await get(`${s.url}/count?ms=0`, false)).status, 200); // the fresh worker serves
+    assert.match(s.stderr(), /worker stopped \d+ ms after its last heartbeat \(1 request answered 500, 1 answered 503/);
+  });
+});
+
 test('a stopped worker gives back its shared --max-concurrent-requests / --max-connections slots (repeated kills do not exhaust them)', { skip: skip(), timeout: 120_000 }, async () => {
   await withServe(['--workers', '2', '--cpu-timeout', '400ms', '--max-concurrent-requests', '1', '--max-connections', '3', '--queue-timeout', '3s'], async (s) => {
     for (let round = 0; round < 4; round++) {

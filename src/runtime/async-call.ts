@@ -11,7 +11,7 @@ import type { ComponentInstanceState } from './instance.ts';
 import { CallScope } from './resources.ts';
 import { ComponentFunc, HostFunc, markEntered, toTrap, unmarkEntered } from './call.ts';
 import {
-  BLOCKED, current, currentThread, entryFinished, HostCall, noteTrap, releaseExclusive, runEntry, setCurrent, store, SUSPENDED, Task,
+  BLOCKED, callTag, current, currentThread, entryFinished, HostCall, noteTrap, releaseExclusive, runEntry, setCurrent, store, SUSPENDED, Task,
   TaskDef, Thread, type Blocked, type CallSite, type CoreEntry,
 } from './task.ts';
 import { promisingEntry } from './jspi.ts';
@@ -114,7 +114,7 @@ export class AsyncLiftedFunc extends ComponentFunc {
   invoke(caller: ComponentInstanceState | null, site: CallSite, root: HostCall | null): Task {
     const inst = this.inst;
     if (!inst.mayEnterFrom(caller)) throw trapOf(inst.poisoned ? 'instance-poisoned' : 'cannot-enter-component');
-    const task = new Task(this.taskDef, inst, site, root);
+    const task = new Task(this.taskDef, inst, site, root, callTag(caller));
     const t = new Thread(task);
     inst.enterFrom(caller);
     try {

@@ -17,7 +17,7 @@ import type { FuncType } from '../types/types.ts';
 import type { ComponentInstanceState } from './instance.ts';
 import { CallScope } from './resources.ts';
 import {
-  current, entryFinished, HostCall, NO_SITE, noteTrap, runEntry, setCurrent, store, SUSPENDED, Task, TaskDef, TaskState, Thread, toTrapError,
+  callTag, current, entryFinished, HostCall, NO_SITE, noteTrap, runEntry, setCurrent, store, SUSPENDED, Task, TaskDef, TaskState, Thread, toTrapError,
   type CallSite, type CoreEntry, type OnCancel,
 } from './task.ts';
 import { promisingEntry } from './jspi.ts';
@@ -253,7 +253,7 @@ export class LiftedFunc extends ComponentFunc {
     const inst = this.inst;
     if (!inst.mayEnterFrom(caller)) throw trapOf(inst.poisoned ? 'instance-poisoned' : 'cannot-enter-component');
     inst.enterFrom(caller);
-    const task = new Task(this.taskDef, inst, NO_SITE, current?.task.root ?? null);
+    const task = new Task(this.taskDef, inst, NO_SITE, current?.task.root ?? null, callTag(caller));
     task.state = TaskState.STARTED;
     const t = new Thread(task);
     task.implicitThread = t;

@@ -198,7 +198,7 @@ class Store {
   /** Called when the async-running thread `t` blocked or finished. */
   stopped(t: Thread): void {
     t.asyncRunning = false;
-    if (current === t) current = null;
+    if (current === t) setCurrent(null);
     if (this.busy === t) {
       this.busy = null;
       this.notifyIdle();
@@ -260,7 +260,34 @@ export const store = new Store();
 
 /** The thread whose core code is running (definitions.py current_thread()). */
 export let current: Thread | null = null;
-export function setCurrent(t: Thread | null): void { current = t; }
+export function setCurrent(t: Thread | null): void {
+  current = t;
+  if (tagCell !== null) Atomics.store(tagCell, tagIndex, t === null ? 0 : t.task.tag);
+}
+
+// Call tags: a host that calls several exports at once (a server: one call per
+// request) can ask which of its calls the running guest code works for, from
+// another thread, while this one is stuck in a guest loop. A host call made
+// with a tag (setHostCallTag around it) gives it to its task; every task a
+// task starts inherits it; each time the current thread changes its task's tag
+// is stored in the host's cell (setRunningTagCell).
+let tagCell: Int32Array | null = null;
+let tagIndex = 0;
+let hostCallTag = 0;
+
+/** Publish the running task's tag at `cell[index]` (a SharedArrayBuffer view; 0: none); null stops it. */
+export function setRunningTagCell(cell: Int32Array | null, index = 0): void {
+  tagCell = cell;
+  tagIndex = index;
+}
+
+/** The tag of host calls made from now on (0: none). */
+export function setHostCallTag(tag: number): void { hostCallTag = tag; }
+
+/** The tag a task created now by a call from `caller` (null: the host) gets. */
+export function callTag(caller: unknown): number {
+  return caller === null ? hostCallTag : current !== null ? current.task.tag : 0;
+}
 export function currentThread(): Thread {
   const t = current;
   if (t === null) throw trapOf('not-in-task');
@@ -278,7 +305,7 @@ function resumeTop(t: Thread): void {
   } catch (e) {
     threadTrapped(t, e);
   } finally {
-    current = prev;
+    setCurrent(prev);
     inst.leaveTo(null);
   }
 }
@@ -457,7 +484,7 @@ export class Thread {
 const alwaysReady = () => true;
 
 function setCurrentTo<T>(t: Thread): (v: T) => T {
-  return (v) => { current = t; return v; };
+  return (v) => { setCurrent(t); return v; };
 }
 
 // ------------------------------------------------------------------ tasks
@@ -495,13 +522,16 @@ export class Task extends CallScope {
   /** registered threads: one Thread (the usual case, no array), several in an array, or null */
   threads: Thread | Thread[] | null = null;
   root: HostCall | null;
+  /** the tag of the host call this task works for (setHostCallTag), 0 if none */
+  tag: number;
 
-  constructor(def: TaskDef, inst: ComponentInstanceState, site: CallSite, root: HostCall | null) {
+  constructor(def: TaskDef, inst: ComponentInstanceState, site: CallSite, root: HostCall | null, tag = current !== null ? current.task.tag : 0) {
     super();
     this.def = def;
     this.inst = inst;
     this.site = site;
     this.root = root;
+    this.tag = tag;
   }
 
   get ft(): FuncType { return this.def.ft; }
@@ -613,7 +643,7 @@ export class Task extends CallScope {
       }
       inst.enterFrom(caller);
       const prev = current;
-      try { pick.resume(true); } finally { current = prev; inst.leaveTo(caller); }
+      try { pick.resume(true); } finally { setCurrent(prev); inst.leaveTo(caller); }
     } else {
       this.state = TaskState.PENDING_CANCEL;
     }
@@ -687,9 +717,9 @@ export interface CoreEntry {
  */
 export function runEntry(t: Thread, e: CoreEntry, args: unknown[]): unknown {
   const prev = current;
-  current = t;
+  setCurrent(t);
   if (e.promising === null) {
-    try { return e.fn(...args); } finally { current = prev; }
+    try { return e.fn(...args); } finally { setCurrent(prev); }
   }
   t.syncDone = false;
   const suspensions = t.suspensions;
@@ -697,7 +727,7 @@ export function runEntry(t: Thread, e: CoreEntry, args: unknown[]): unknown {
   try {
     p = e.promising(...args);
   } finally {
-    current = prev;
+    setCurrent(prev);
   }
   if (t.syncDone) {
     t.syncDone = false;
@@ -746,7 +776,7 @@ export function entryFinished(v: unknown): void {
     threadTrapped(t, e);
   }
   if (store.busy === t) { t.asyncRunning = true; store.stopped(t); }
-  else if (current === t) current = null;
+  else if (current === t) setCurrent(null);
 }
 
 /**
@@ -763,7 +793,8 @@ export function wrapRealloc<F extends Function>(inst: ComponentInstanceState, re
     t.storage0 = 0;
     t.storage1 = 0;
     const prev = current;
-    current = t;
-    try { return realloc(...args); } finally { current = prev; }
+    t.task.tag = prev !== null ? prev.task.tag : 0; // one Task serves every call: it works for its caller's
+    setCurrent(t);
+    try { return realloc(...args); } finally { setCurrent(prev); }
   } as unknown as F;
 }

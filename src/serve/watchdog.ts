@@ -8,8 +8,12 @@
 //            host code never runs that long) and the main thread kills it;
 //   KILLED   set by the main thread before it acts, so a worker that comes
 //            back at that moment parks instead of racing it for the sockets;
-//   CURRENT  the request whose guest call is running synchronously (the
-//            offender when the worker is stuck), 0 otherwise;
+//   CURRENT  the request whose guest code is running (the offender when the
+//            worker is stuck), 0 otherwise: set around the request's first
+//            call, and by the runtime whenever guest code of a task starts or
+//            resumes (each task carries its request's id as its call tag:
+//            runtime/task.ts), so a guest that loops after an await, in a
+//            later callback, is named too;
 //   slots    one per open plain-TCP connection: [id, fd, state, request, inode].
 //            The socket belongs to the worker, but a file descriptor is
 //            process-wide: before the kill, the main thread answers on the fd
@@ -26,6 +30,7 @@
 import { fstatSync, readSync, writeSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { setHostCallTag, setRunningTagCell } from '../runtime/task.ts';
 import type { ServeRequest, ServeResponse } from './adapter.ts';
 
 export const BEAT = 0;
@@ -64,6 +69,7 @@ export class ConnectionTable {
 
   constructor(buffer: SharedArrayBuffer) {
     this.ctl = new Int32Array(buffer);
+    setRunningTagCell(this.ctl, CURRENT);
     for (let i = SLOTS - 1; i >= 0; i--) this.free.push(i);
     this.timer = setInterval(() => {
       // The main thread decided to kill this worker: stay off the sockets until it does.
@@ -73,7 +79,10 @@ export class ConnectionTable {
     this.timer.unref();
   }
 
-  close(): void { clearInterval(this.timer); }
+  close(): void {
+    clearInterval(this.timer);
+    setRunningTagCell(null);
+  }
 
   private id(): number {
     const id = this.nextId;
@@ -130,17 +139,20 @@ export class ConnectionTable {
     if (slot >= 0) Atomics.store(this.ctl, SLOT_BASE + slot * SLOT_WORDS + 2, ANSWERED);
   };
 
-  /** Wraps the machine (innermost): CURRENT names the request while its guest call runs on this stack. */
+  /** Wraps the machine (innermost): the request's id tags the guest call (and names it in CURRENT meanwhile). */
   inner(machine: Handler): Handler {
     const ctl = this.ctl;
     return {
       handle: (request, signal) => {
         const id = request.watchdogId;
         if (!id) return machine.handle(request, signal);
+        // Tasks the call creates carry `id`; CURRENT names it also while no task runs yet (instantiation).
         Atomics.store(ctl, CURRENT, id);
+        setHostCallTag(id);
         try {
           return machine.handle(request, signal);
         } finally {
+          setHostCallTag(0);
           Atomics.store(ctl, CURRENT, 0);
         }
       },

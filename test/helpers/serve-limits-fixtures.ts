@@ -6,6 +6,7 @@
 //   /fields?n=N    one host call (fields.from-list) with an N-byte value
 //   /last-body     what the last /body saw (its response may have been replaced by 413)
 //   /spin          loops forever in guest code (the CPU watchdog's case)
+//   /spin-later    awaits a 1 ms wait, then loops forever (in a later callback, not the first call)
 //   /alloc?mb=N    allocates an N MiB array in the guest: "allocated N" or "alloc failed: …" (a failed memory.grow)
 //   /trap          throws a non-error value (the lowering traps; the soak's trapping case)
 // Serve it with a large --max-instance-concurrent-reuse-count so every request
@@ -71,6 +72,7 @@ export const handler = {
     }
     if (route === '/last-body') return respond(lastBody);
     if (route === '/spin') { for (;;) {} }
+    if (route === '/spin-later') { await mono.waitFor(1000000); for (;;) {} }
     if (route === '/alloc') {
       const m = /mb=([0-9]+)/.exec(path);
       const n = Number(m ? m[1] : '0') * 1048576;
