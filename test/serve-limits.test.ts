@@ -198,6 +198,47 @@ test('--header-timeout, --body-timeout, --idle-timeout: slow clients are cut off
   });
 });
 
+test('--idle-timeout: a kept-alive connection lives the whole timeout after its last response (and says so in Keep-Alive), a request in flight longer than it is not cut', { skip: skip() }, async () => {
+  await withServe(['--idle-timeout', '1s'], async (s) => {
+    const u = new URL(s.url);
+    const sock = connect(Number(u.port), u.hostname);
+    let text = '';
+    let closedAt = 0;
+    sock.setEncoding('latin1');
+    sock.on('data', (d: string) => { text += d; });
+    sock.on('close', () => { closedAt = performance.now(); });
+    sock.on('error', () => {});
+    const answers = async (n: number) => {
+      for (let i = 0; i < 200 && (text.match(/HTTP\/1\.1 200 /g) ?? []).length < n && closedAt === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    try {
+      sock.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+      await answers(1);
+      assert.match(text, /^HTTP\/1\.1 200 /);
+      assert.match(text, /\r\nKeep-Alive: timeout=1\r\n/i);
+      // 700 ms idle: still open; a second request on it resets the clock
+      await new Promise((r) => setTimeout(r, 700));
+      assert.equal(closedAt, 0, 'closed before the idle timeout');
+      sock.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+      await answers(2);
+      const second = performance.now();
+      assert.equal((text.match(/HTTP\/1\.1 200 /g) ?? []).length, 2);
+      for (let i = 0; i < 300 && closedAt === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(closedAt > 0, 'the idle connection was not closed within 3 s');
+      const idleMs = closedAt - second;
+      assert.ok(idleMs >= 950 && idleMs < 2500, `closed ${Math.round(idleMs)} ms after its last response (timeout 1 s)`);
+    } finally {
+      sock.destroy();
+    }
+  });
+  // the guest takes 1.5 s on a connection with a 500 ms idle timeout: the request is not idle
+  await withServe(['--idle-timeout', '500ms', '--max-instance-concurrent-reuse-count', '100'], async (s) => {
+    const r = await raw(s.url, ['GET /count?ms=1500 HTTP/1.1\r\nhost: x\r\n\r\n'], 0, 8000);
+    assert.match(r.text, /^HTTP\/1\.1 200 [\s\S]*peak=/);
+    assert.ok(r.closed && r.ms >= 1900, `closed ${Math.round(r.ms)} ms after the request (answer at ~1500, then 500 ms idle)`);
+  });
+});
+
 test('SIGTERM with requests in flight: they finish (200) and weir exits 0', { skip: skip() }, async () => {
   const s = await startServe(['--max-instance-concurrent-reuse-count', '100', wasm!]);
   const inflight = Array.from({ length: 3 }, () => get(`${s.url}/count?ms=800`));

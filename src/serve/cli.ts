@@ -14,6 +14,7 @@ import { nodeListener } from './node.ts';
 import { ServeExtras, type ServeExtrasOptions } from './cli-extras.ts'; // H9: TLS, metrics, access log
 import { createHttpsServer } from './tls.ts';
 import { ConnectionTable } from './watchdog.ts';
+import { IdleSweep } from './idle.ts';
 import type { MetricsSnapshot } from './metrics.ts';
 import { MachineSwitch, ServeWatcher } from './watch.ts'; // H13: --watch
 import { createServer as createNetServer } from 'node:net';
@@ -121,7 +122,10 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   const limited = new LimitedHandler(table ? table.inner(served) : served, limits, undefined,
     role ? { ctl: role.global, at: GLOBAL.requests, held: { ctl: role.held, at: 0 } } : null); // (H9's machine hook counts -W timeout expiries for the metrics)
   const listener = extras.listener(nodeListener(limited, log, table ?? undefined));
-  const server: Server = extras.tls ? await createHttpsServer(extras.tls, listener) as unknown as Server : createServer(httpServerOptions(limits), listener);
+  // --idle-timeout on plain HTTP: one sweep instead of node's timer per response (idle.ts).
+  const idle = !extras.tls && limits.idleTimeoutMs > 0 ? new IdleSweep(limits.idleTimeoutMs) : null;
+  const server: Server = extras.tls ? await createHttpsServer(extras.tls, listener) as unknown as Server
+    : idle ? createServer(IdleSweep.serverOptions(httpServerOptions(limits)), idle.hinting(listener)) : createServer(httpServerOptions(limits), listener);
   // H8 hook: the listening socket is a net server that hands connections to `server` under --max-connections.
   const front = createNetServer({ pauseOnConnect: true });
   if (extras.tls) applyTlsServerLimits(server, limits); // H8: header size and timeouts on the HTTPS server too
@@ -130,6 +134,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   server.on('connection', (s: Socket) => {
     s.setNoDelay(true);
     if (table && !extras.tls) table.connection(s);
+    idle?.add(s);
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
   });
@@ -193,6 +198,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
       server.closeIdleConnections?.(); // H9: not on the TLS (http2) server
       void served.close().then(() => {
         table?.close();
+        idle?.close();
         extras.close(); // H9: after the last request's access-log line
         for (const s of sockets) s.destroy();
         resolve(0);
