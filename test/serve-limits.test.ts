@@ -198,7 +198,7 @@ test('--header-timeout, --body-timeout, --idle-timeout: slow clients are cut off
   });
 });
 
-test('--idle-timeout: a kept-alive connection lives the whole timeout after its last response (and says so in Keep-Alive), a request in flight longer than it is not cut', { skip: skip() }, async () => {
+test('--idle-timeout: a kept-alive connection lives the timeout plus node\'s 1 s grace after its last response (and says so in Keep-Alive), a request in flight longer than it is not cut', { skip: skip() }, async () => {
   await withServe(['--idle-timeout', '1s'], async (s) => {
     const u = new URL(s.url);
     const sock = connect(Number(u.port), u.hostname);
@@ -223,10 +223,11 @@ test('--idle-timeout: a kept-alive connection lives the whole timeout after its 
       await answers(2);
       const second = performance.now();
       assert.equal((text.match(/HTTP\/1\.1 200 /g) ?? []).length, 2);
-      for (let i = 0; i < 300 && closedAt === 0; i++) await new Promise((r) => setTimeout(r, 10));
-      assert.ok(closedAt > 0, 'the idle connection was not closed within 3 s');
+      for (let i = 0; i < 450 && closedAt === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(closedAt > 0, 'the idle connection was not closed within 4.5 s');
       const idleMs = closedAt - second;
-      assert.ok(idleMs >= 950 && idleMs < 2500, `closed ${Math.round(idleMs)} ms after its last response (timeout 1 s)`);
+      // node's rule: the advertised timeout plus its 1 s grace, never sooner
+      assert.ok(idleMs >= 1950 && idleMs < 3500, `closed ${Math.round(idleMs)} ms after its last response (timeout 1 s + 1 s grace)`);
     } finally {
       sock.destroy();
     }
@@ -235,7 +236,12 @@ test('--idle-timeout: a kept-alive connection lives the whole timeout after its 
   await withServe(['--idle-timeout', '500ms', '--max-instance-concurrent-reuse-count', '100'], async (s) => {
     const r = await raw(s.url, ['GET /count?ms=1500 HTTP/1.1\r\nhost: x\r\n\r\n'], 0, 8000);
     assert.match(r.text, /^HTTP\/1\.1 200 [\s\S]*peak=/);
-    assert.ok(r.closed && r.ms >= 1900, `closed ${Math.round(r.ms)} ms after the request (answer at ~1500, then 500 ms idle)`);
+    assert.ok(r.closed && r.ms >= 2900, `closed ${Math.round(r.ms)} ms after the request (answer at ~1500, then 500 ms idle + 1 s grace)`);
+  });
+  // before its first response a connection is --header-timeout's: a head paused 2 s (> 300 ms + 1 s) is still answered
+  await withServe(['--idle-timeout', '300ms', '--header-timeout', '5s'], async (s) => {
+    const r = await raw(s.url, ['GET / HTTP/1.1\r\n', 'host: x\r\n\r\n'], 2000, 8000);
+    assert.match(r.text, /^HTTP\/1\.1 200 /);
   });
 });
 

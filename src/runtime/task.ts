@@ -793,7 +793,7 @@ export function wrapRealloc<F extends Function>(inst: ComponentInstanceState, re
     t.storage0 = 0;
     t.storage1 = 0;
     const prev = current;
-    t.task.tag = prev !== null ? prev.task.tag : 0; // one Task serves every call: it works for its caller's
+    t.task.tag = prev !== null ? prev.task.tag : hostCallTag; // one Task serves every call: it works for its caller (the host's call when lowering for it)
     setCurrent(t);
     try { return realloc(...args); } finally { setCurrent(prev); }
   } as unknown as F;

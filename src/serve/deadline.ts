@@ -111,14 +111,16 @@ export class DeadlineSweep {
   }
 
   private readonly fireDue = (): void => {
+    this.timer = null;
     const now = performance.now();
-    let d = this.head;
-    while (d !== null && d.due <= now) {
-      this.unlink(d);
-      d.fire();
-      d = this.head;
+    try {
+      for (let d = this.head; d !== null && d.due <= now; d = this.head) {
+        this.unlink(d);
+        d.fire();
+      }
+    } finally {
+      // even if an expiry threw: the deadlines after it still need their timer
+      if (this.head !== null && this.timer === null) this.arm(this.head.due - performance.now());
     }
-    if (d === null) this.timer = null;
-    else this.arm(d.due - now);
   };
 }

@@ -5,15 +5,20 @@
 // request (paired wrk runs, --idle-timeout 0 vs 5s: 1.020×). Instead one
 // interval looks at every connection: a connection counts as active when it
 // moved bytes since the last look or has a response outstanding, and is
-// closed once it has not been active for the whole timeout. It is closed
-// between one and about one and a half timeouts after its last activity, never
-// sooner. (The TLS server keeps node's timer: an h2 session is not a socket
-// with one response at a time.)
+// closed once it has not been active for the timeout plus node's grace of
+// 1 s (keepAliveTimeoutBuffer: a client trusting `Keep-Alive: timeout=N` must
+// not meet a closed socket), up to a quarter timeout later, never sooner. As
+// with node's timer, the clock starts with the first response: before it,
+// `--header-timeout` governs the connection. (The TLS server keeps node's
+// timer: an h2 session is not a socket with one response at a time.)
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 interface Seen { read: number; written: number; at: number }
+
+/** node's keepAliveTimeoutBuffer (its default): how long past the advertised timeout a connection stays open. */
+const GRACE_MS = 1000;
 
 export class IdleSweep {
   readonly ms: number;
@@ -55,11 +60,11 @@ export class IdleSweep {
     for (const [s, seen] of this.seen) {
       const read = s.bytesRead;
       const written = s.bytesWritten;
-      if (read !== seen.read || written !== seen.written || responding(s)) {
+      if (read !== seen.read || written !== seen.written || written === 0 || responding(s)) {
         seen.read = read;
         seen.written = written;
         seen.at = now;
-      } else if (now - seen.at >= this.ms) {
+      } else if (now - seen.at >= this.ms + GRACE_MS) {
         s.destroy();
       }
     }
