@@ -1,6 +1,7 @@
 // Bundles the `weir` command (dist/cli/commands.js and everything it imports)
 // into a few CommonJS files next to it: dist/cli/weir.cjs plus a chunk for the
-// serve command and rolldown's tiny runtime. Loading ~70 ES modules costs Node
+// serve command, one for the wasi:sockets / wasi:http bindings (loaded by a
+// run only for a component that imports them) and rolldown's tiny runtime. Loading ~70 ES modules costs Node
 // more than the code in them (each is resolved, read, looked up in the compile
 // cache, linked); one file is read once. Run after tsc (`npm run build`,
 // `npm install`).
@@ -31,27 +32,44 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SERVE_ROOT = /[\\/]dist[\\/](serve[\\/](?!compose\.js$)[^\\/]+|cli[\\/]serve-[^\\/]+)\.js$/;
 
 /**
- * A rolldown plugin that finds, once the module graph is known, the modules
- * only `weir serve` reaches: not reachable from the entry without passing
- * through a lazy import of a SERVE_ROOT. Those go in the server chunk, by
- * the graph rather than a list of file names that new serve modules outgrow.
+ * Where the network bindings begin: `weir run` imports this module lazily,
+ * only for a component that imports wasi:sockets or wasi:http (src/wasi/net.ts).
  */
-function serveOnly(entry: string, into: Set<string>) {
+const NET_ROOT = /[\\/]dist[\\/]wasi[\\/]net\.js$/;
+
+type Graph = { getModuleIds(): Iterable<string>; getModuleInfo(id: string): { importedIds: readonly string[]; dynamicallyImportedIds: readonly string[] } | null };
+
+/** The modules reachable from `roots`, following static imports and the dynamic ones `follow` accepts. */
+function reach(graph: Graph, roots: string[], follow: (id: string) => boolean): Set<string> {
+  const seen = new Set<string>();
+  const todo = [...roots];
+  while (todo.length > 0) {
+    const id = todo.pop()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const info = graph.getModuleInfo(id);
+    if (!info) continue;
+    todo.push(...info.importedIds);
+    for (const d of info.dynamicallyImportedIds) if (follow(d)) todo.push(d);
+  }
+  return seen;
+}
+
+/**
+ * A rolldown plugin that sorts, once the module graph is known, the modules
+ * a plain run does not need: those only the network bindings reach (lazy
+ * imports of NET_ROOT) go in `net`, those only `weir serve` reaches (lazy
+ * imports of a SERVE_ROOT) in `server`. By the graph rather than a list of
+ * file names that new modules outgrow.
+ */
+function lazyParts(entry: string, net: Set<string>, server: Set<string>) {
   return {
-    name: 'weir-serve-only',
-    buildEnd(this: { getModuleIds(): Iterable<string>; getModuleInfo(id: string): { importedIds: readonly string[]; dynamicallyImportedIds: readonly string[] } | null }) {
-      const forRun = new Set<string>();
-      const todo = [entry];
-      while (todo.length > 0) {
-        const id = todo.pop()!;
-        if (forRun.has(id)) continue;
-        forRun.add(id);
-        const info = this.getModuleInfo(id);
-        if (!info) continue;
-        todo.push(...info.importedIds);
-        for (const d of info.dynamicallyImportedIds) if (!SERVE_ROOT.test(d)) todo.push(d);
-      }
-      for (const id of this.getModuleIds()) if (!forRun.has(id) && !id.startsWith('node:')) into.add(id);
+    name: 'weir-lazy-parts',
+    buildEnd(this: Graph) {
+      const forRun = reach(this, [entry], (d) => !SERVE_ROOT.test(d) && !NET_ROOT.test(d));
+      const netRoots = [...this.getModuleIds()].filter((id) => NET_ROOT.test(id));
+      for (const id of reach(this, netRoots, (d) => !SERVE_ROOT.test(d))) if (!forRun.has(id) && !id.startsWith('node:')) net.add(id);
+      for (const id of this.getModuleIds()) if (!forRun.has(id) && !net.has(id) && !id.startsWith('node:')) server.add(id);
     },
   };
 }
@@ -62,9 +80,10 @@ export async function bundleCli(cli = join(root, 'dist', 'cli')): Promise<string
   // weir.js and weir-*.js are the ESM bundle of earlier versions).
   for (const f of readdirSync(cli)) if (/^weir(-[\w-]+)?\.c?js$/.test(f)) rmSync(join(cli, f));
   const server = new Set<string>();
+  const net = new Set<string>();
   const out = await build({
     input: { weir: join(cli, 'commands.js') },
-    plugins: [serveOnly(join(cli, 'commands.js'), server)],
+    plugins: [lazyParts(join(cli, 'commands.js'), net, server)],
     platform: 'node',
     // The package's own dist/ is bundled; node: built-ins stay imports.
     external: [/^node:/],
@@ -92,13 +111,15 @@ export async function bundleCli(cli = join(root, 'dist', 'cli')): Promise<string
       charset: 'ascii',
       comments: false,
       // Everything a run needs in the entry file (one code cache covers it),
-      // instead of a chunk per dynamic import, and one chunk for the `weir
-      // serve` command's own modules (they import node:http, node:net,
-      // node:crypto and node:worker_threads at load, which a run must not pay
-      // for).
+      // instead of a chunk per dynamic import; one chunk for the `weir serve`
+      // command's own modules (they import node:http, node:net, node:crypto
+      // and node:worker_threads at load, which a run must not pay for), and
+      // one for the network bindings (~80 KB a command without sockets or
+      // http would otherwise read and cache: ~2 ms of a hello's ~30).
       codeSplitting: {
         groups: [
           { name: 'server', test: (id: string) => server.has(id), includeDependenciesRecursively: false },
+          { name: 'net', test: (id: string) => net.has(id), includeDependenciesRecursively: false },
           { name: 'core', test: /[\\/]dist[\\/]/ },
         ],
       },

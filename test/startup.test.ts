@@ -86,6 +86,28 @@ test('weir run loads the bundle: a handful of files instead of every module', ()
   for (const m of ['crypto', 'http', 'https', 'tls', 'worker_threads', 'net', 'zlib', 'v8']) assert.ok(!r.builtins.includes(m), `node:${m} loaded`);
 });
 
+test('the wasi:sockets / wasi:http bindings are a chunk of their own: loaded only for a component that imports one of them', async () => {
+  const plain = runHello();
+  assert.equal(plain.stdout, HELLO_OUT, plain.stderr);
+  assert.ok(!ours(plain.files).includes('cli/weir-net.cjs'), ours(plain.files).join(' '));
+  // the same hello, importing (and never using) wasi:sockets/types@0.3.0
+  const { assembleText } = await import('../src/wast/assemble.ts');
+  const wat = readFileSync(join(repoRoot, 'examples', 'hello', 'hello.wat'), 'utf8').replace('(component', '(component\n  (import "wasi:sockets/types@0.3.0" (instance))');
+  const file = join(freshTmp(), 'hello-net.wasm');
+  writeFileSync(file, await assembleText(wat));
+  const hook = 'data:text/javascript,' + encodeURIComponent(`
+    import { registerHooks } from 'node:module';
+    import { writeSync } from 'node:fs';
+    const files = [];
+    registerHooks({ load(url, ctx, next) { if (url.startsWith('file:')) files.push(url); return next(url, ctx); } });
+    process.on('exit', () => writeSync(2, '\\n@@' + JSON.stringify(files)));`);
+  const r = spawnSync(process.execPath, ['--import', hook, join(dist, 'cli', 'main.js'), 'run', file], { encoding: 'utf8', timeout: 60_000, cwd: root, env: { ...process.env, TMPDIR: freshTmp() } });
+  assert.equal(r.stdout, HELLO_OUT, r.stderr);
+  assert.equal(r.status, 0);
+  const files = JSON.parse(r.stderr.slice(r.stderr.lastIndexOf('\n@@') + 3)) as string[];
+  assert.ok(ours(files).includes('cli/weir-net.cjs'), ours(files).join(' '));
+});
+
 test('the code cache: written by the first run into a directory of its own, then read and kept', () => {
   const tmp = freshTmp();
   const dir = join(tmp, `weir-cache-${uid}`);

@@ -144,7 +144,8 @@ export async function runHere(opts: RunOptions, started?: () => void): Promise<n
   const { Component } = await import('../host/component.ts');
   const { Trap } = await import('../errors.ts');
   const { compileLimits, instanceLimits } = await import('./limits.ts');
-  const { createWasi, runCommand, findRunExport } = await import('../wasi/index.ts');
+  const { createWasiWith, importsNetwork } = await import('../wasi/base.ts');
+  const { runCommand, findRunExport } = await import('../wasi/run.ts');
   let component;
   try {
     const bytes = readFileSync(opts.file);
@@ -173,9 +174,12 @@ export async function runHere(opts: RunOptions, started?: () => void): Promise<n
       return report(file, e, opts.verbose);
     }
   }
+  // The sockets and http bindings are loaded only for a component (or a linked one) that imports them.
+  const net = [component, ...linked.map((l) => l.component)].some((c) => importsNetwork(c.type.imports.keys()))
+    ? (await import('../wasi/net.ts')).netBindings : null;
   let wasi;
   try {
-    wasi = createWasi({
+    wasi = createWasiWith({
       args: [basename(opts.file), ...opts.args],
       env: guestEnv(opts),
       preopens: opts.dirs.map((d) => ({ host: d.host, guest: d.guest, readonly: d.readonly })),
@@ -184,7 +188,7 @@ export async function runHere(opts: RunOptions, started?: () => void): Promise<n
       stderr: 'inherit',
       http: guestHttpConfig(opts),
       network: guestNetworkConfig(opts),
-    });
+    }, net);
   } catch (e) {
     process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
     return 1;
@@ -212,7 +216,7 @@ export async function runHere(opts: RunOptions, started?: () => void): Promise<n
     }
     return await runCommand(instance);
   } catch (e) {
-    const { ExitSignal } = await import('../wasi/index.ts');
+    const { ExitSignal } = await import('../wasi/core/cli.ts');
     if (e instanceof ExitSignal) return e.code; // exit during instantiation (start function)
     if (e instanceof Trap) {
       const hint = opts.limits?.trapOnGrowFailure && e.kind === 'wasm-unreachable' ? ' (or a memory.grow / table.grow that failed: -W trap-on-grow-failure)' : '';

@@ -4,9 +4,8 @@ import type { WasiHost } from '../host.ts';
 import { cliImports } from './cli.ts';
 import { clocksImports, randomImports } from './clocks.ts';
 import { filesystemImports } from './filesystem.ts';
-import { createHttpResources, httpImports } from './http.ts';
 import { createIoResources, ioImports } from './io.ts';
-import { socketsImports } from './sockets.ts';
+import type { NetBindings } from '../net.ts';
 
 /**
  * The version the keys carry. Imports match by semver, so these serve a
@@ -14,11 +13,8 @@ import { socketsImports } from './sockets.ts';
  */
 export const P2_VERSION = '0.2.12';
 
-export function p2Imports(host: WasiHost): Record<string, Record<string, unknown>> {
-  return bindings(host);
-}
-
-function bindings(host: WasiHost): Record<string, Record<string, unknown>> {
+/** `net`: the sockets and http bindings (../net.ts), or null to leave those interfaces out. */
+export function p2Imports(host: WasiHost, net: NetBindings | null): Record<string, Record<string, unknown>> {
   const io = createIoResources();
   return {
     ...ioImports(io, P2_VERSION),
@@ -26,7 +22,6 @@ function bindings(host: WasiHost): Record<string, Record<string, unknown>> {
     ...clocksImports(host.clocks, io, P2_VERSION),
     ...randomImports(host.random, P2_VERSION),
     ...filesystemImports(host.fs, io, P2_VERSION),
-    ...socketsImports(host.network, io, P2_VERSION),
-    ...httpImports(io, createHttpResources(), () => host.http, P2_VERSION),
+    ...(net ? net.p2(host, io, P2_VERSION) : {}),
   };
 }

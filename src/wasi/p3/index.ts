@@ -4,8 +4,7 @@ import type { WasiHost } from '../host.ts';
 import { cliImports } from './cli.ts';
 import { clocksImports, randomImports } from './clocks.ts';
 import { filesystemImports } from './filesystem.ts';
-import { httpImports } from './http.ts';
-import { socketsImports } from './sockets.ts';
+import type { NetBindings } from '../net.ts';
 
 /**
  * The version the keys carry. Imports match by semver, so these serve a
@@ -13,13 +12,13 @@ import { socketsImports } from './sockets.ts';
  */
 export const P3_VERSION = '0.3.0';
 
-export function p3Imports(host: WasiHost): Record<string, Record<string, unknown>> {
+/** `net`: the sockets and http bindings (../net.ts), or null to leave those interfaces out. */
+export function p3Imports(host: WasiHost, net: NetBindings | null): Record<string, Record<string, unknown>> {
   return {
     ...cliImports(host.cli, P3_VERSION),
     ...clocksImports(host.clocks, P3_VERSION),
     ...randomImports(host.random, P3_VERSION),
     ...filesystemImports(host.fs, P3_VERSION),
-    ...socketsImports(host.network, P3_VERSION),
-    ...httpImports({ client: () => host.http, version: P3_VERSION }),
+    ...(net ? net.p3(host, P3_VERSION) : {}),
   };
 }
