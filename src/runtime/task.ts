@@ -262,7 +262,7 @@ export const store = new Store();
 export let current: Thread | null = null;
 export function setCurrent(t: Thread | null): void {
   current = t;
-  if (tagCell !== null) Atomics.store(tagCell, tagIndex, t === null ? 0 : t.task.tag);
+  if (tagCell !== null) publishTag(t === null ? hostCallTag : t.task.tag);
 }
 
 // Call tags: a host that calls several exports at once (a server: one call per
@@ -270,19 +270,39 @@ export function setCurrent(t: Thread | null): void {
 // another thread, while this one is stuck in a guest loop. A host call made
 // with a tag (setHostCallTag around it) gives it to its task; every task a
 // task starts inherits it; each time the current thread changes its task's tag
-// is stored in the host's cell (setRunningTagCell).
+// is stored in the host's cell (setRunningTagCell), and outside any task the
+// tag of the host call being made. A plain store, and only when the tag
+// changes: the reader looks at the cell only after this thread has been stuck
+// for a long time (serve's --cpu-timeout), so it needs no ordering, and most
+// thread switches within one request leave the tag as it is.
 let tagCell: Int32Array | null = null;
 let tagIndex = 0;
 let hostCallTag = 0;
+let publishedTag = 0;
+
+function publishTag(tag: number): void {
+  if (tag === publishedTag) return;
+  publishedTag = tag;
+  tagCell![tagIndex] = tag;
+}
 
 /** Publish the running task's tag at `cell[index]` (a SharedArrayBuffer view; 0: none); null stops it. */
 export function setRunningTagCell(cell: Int32Array | null, index = 0): void {
   tagCell = cell;
   tagIndex = index;
+  publishedTag = 0;
+  if (cell !== null) cell[index] = 0;
 }
 
-/** The tag of host calls made from now on (0: none). */
-export function setHostCallTag(tag: number): void { hostCallTag = tag; }
+/**
+ * The tag of host calls made from now on (0: none); until a task runs it is
+ * also the running tag (guest code outside any task, e.g. start functions of
+ * an instance made for the call, is the call's).
+ */
+export function setHostCallTag(tag: number): void {
+  hostCallTag = tag;
+  if (tagCell !== null && current === null) publishTag(tag);
+}
 
 /** The tag a task created now by a call from `caller` (null: the host) gets. */
 export function callTag(caller: unknown): number {

@@ -128,32 +128,30 @@ export class ConnectionTable {
     if (slot < 0) return 0;
     const at = SLOT_BASE + slot * SLOT_WORDS;
     const id = this.id();
+    // plain stores: the supervisor reads them only once this thread has stopped for --cpu-timeout
     this.ctl[at + 3] = id;
-    Atomics.store(this.ctl, at + 2, WAITING);
+    this.ctl[at + 2] = WAITING;
     return id;
   };
 
   /** For nodeListener: the machine settled `req`, its head leaves now. */
   readonly answered = (req: IncomingMessage): void => {
     const slot = this.slotOf(req);
-    if (slot >= 0) Atomics.store(this.ctl, SLOT_BASE + slot * SLOT_WORDS + 2, ANSWERED);
+    if (slot >= 0) this.ctl[SLOT_BASE + slot * SLOT_WORDS + 2] = ANSWERED;
   };
 
   /** Wraps the machine (innermost): the request's id tags the guest call (and names it in CURRENT meanwhile). */
   inner(machine: Handler): Handler {
-    const ctl = this.ctl;
     return {
       handle: (request, signal) => {
         const id = request.watchdogId;
         if (!id) return machine.handle(request, signal);
         // Tasks the call creates carry `id`; CURRENT names it also while no task runs yet (instantiation).
-        Atomics.store(ctl, CURRENT, id);
         setHostCallTag(id);
         try {
           return machine.handle(request, signal);
         } finally {
           setHostCallTag(0);
-          Atomics.store(ctl, CURRENT, 0);
         }
       },
     };
