@@ -301,7 +301,7 @@ export function setRunningTagCell(cell: Int32Array | null, index = 0): void {
  */
 export function setHostCallTag(tag: number): void {
   hostCallTag = tag;
-  if (tagCell !== null && current === null) publishTag(tag);
+  if (tagCell !== null) publishTag(tag);
 }
 
 /** The tag a task created now by a call from `caller` (null: the host) gets. */
