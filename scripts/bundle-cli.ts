@@ -57,8 +57,9 @@ function reach(graph: Graph, roots: string[], follow: (id: string) => boolean): 
 
 /**
  * A rolldown plugin that sorts, once the module graph is known, the modules
- * a plain run does not need: those only the network bindings reach (lazy
- * imports of NET_ROOT) go in `net`, those only `weir serve` reaches (lazy
+ * a plain run does not need: those the network bindings reach (lazy imports
+ * of NET_ROOT; the serve chunk may use some of them too and then requires
+ * this one) go in `net`, the rest that only `weir serve` reaches (lazy
  * imports of a SERVE_ROOT) in `server`. By the graph rather than a list of
  * file names that new modules outgrow.
  */

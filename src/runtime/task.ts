@@ -290,8 +290,14 @@ function publishTag(tag: number): void {
 export function setRunningTagCell(cell: Int32Array | null, index = 0): void {
   tagCell = cell;
   tagIndex = index;
-  publishedTag = 0;
-  if (cell !== null) cell[index] = 0;
+  if (cell === null) return;
+  publishedTag = -1;
+  publishTag(current !== null ? current.task.tag : hostCallTag);
+}
+
+/** Stops publishing into `cell` if it is the cell in use (another host may have installed its own since). */
+export function clearRunningTagCell(cell: Int32Array): void {
+  if (tagCell === cell) tagCell = null;
 }
 
 /**
@@ -301,7 +307,7 @@ export function setRunningTagCell(cell: Int32Array | null, index = 0): void {
  */
 export function setHostCallTag(tag: number): void {
   hostCallTag = tag;
-  if (tagCell !== null) publishTag(tag);
+  if (tagCell !== null) publishTag(current !== null ? current.task.tag : tag);
 }
 
 /** The tag a task created now by a call from `caller` (null: the host) gets. */

@@ -30,7 +30,7 @@
 import { fstatSync, readSync, writeSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { setHostCallTag, setRunningTagCell } from '../runtime/task.ts';
+import { clearRunningTagCell, setHostCallTag, setRunningTagCell } from '../runtime/task.ts';
 import type { ServeRequest, ServeResponse } from './adapter.ts';
 
 export const BEAT = 0;
@@ -81,7 +81,7 @@ export class ConnectionTable {
 
   close(): void {
     clearInterval(this.timer);
-    setRunningTagCell(null);
+    clearRunningTagCell(this.ctl);
   }
 
   private id(): number {
