@@ -38,8 +38,8 @@ function freshTmp(): string {
 }
 const uid = process.getuid?.() ?? 'user';
 
-/** Runs `weir run hello.wasm` from `dist`; returns its output and the files and built-ins it loaded. */
-function runHello(env: NodeJS.ProcessEnv = {}) {
+/** Runs `weir run <file>` (hello.wasm by default) from `dist`; returns its output and the files and built-ins it loaded. */
+function runHello(env: NodeJS.ProcessEnv = {}, file = hello) {
   const hook = 'data:text/javascript,' + encodeURIComponent(`
     import { registerHooks } from 'node:module';
     import { writeSync } from 'node:fs';
@@ -48,7 +48,7 @@ function runHello(env: NodeJS.ProcessEnv = {}) {
     // not process.stderr: making it for a pipe loads node:net
     process.on('exit', () => writeSync(2, '\\n@@' + JSON.stringify({ files,
       builtins: process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13)) })));`);
-  const r = spawnSync(process.execPath, ['--import', hook, join(dist, 'cli', 'main.js'), 'run', hello], {
+  const r = spawnSync(process.execPath, ['--import', hook, join(dist, 'cli', 'main.js'), 'run', file], {
     encoding: 'utf8', timeout: 60_000, cwd: root, env: { ...process.env, TMPDIR: freshTmp(), ...env },
   });
   const at = r.stderr.lastIndexOf('\n@@');
@@ -95,17 +95,10 @@ test('the wasi:sockets / wasi:http bindings are a chunk of their own: loaded onl
   const wat = readFileSync(join(repoRoot, 'examples', 'hello', 'hello.wat'), 'utf8').replace('(component', '(component\n  (import "wasi:sockets/types@0.3.0" (instance))');
   const file = join(freshTmp(), 'hello-net.wasm');
   writeFileSync(file, await assembleText(wat));
-  const hook = 'data:text/javascript,' + encodeURIComponent(`
-    import { registerHooks } from 'node:module';
-    import { writeSync } from 'node:fs';
-    const files = [];
-    registerHooks({ load(url, ctx, next) { if (url.startsWith('file:')) files.push(url); return next(url, ctx); } });
-    process.on('exit', () => writeSync(2, '\\n@@' + JSON.stringify(files)));`);
-  const r = spawnSync(process.execPath, ['--import', hook, join(dist, 'cli', 'main.js'), 'run', file], { encoding: 'utf8', timeout: 60_000, cwd: root, env: { ...process.env, TMPDIR: freshTmp() } });
+  const r = runHello({}, file);
   assert.equal(r.stdout, HELLO_OUT, r.stderr);
   assert.equal(r.status, 0);
-  const files = JSON.parse(r.stderr.slice(r.stderr.lastIndexOf('\n@@') + 3)) as string[];
-  assert.ok(ours(files).includes('cli/weir-net.cjs'), ours(files).join(' '));
+  assert.ok(ours(r.files).includes('cli/weir-net.cjs'), ours(r.files).join(' '));
 });
 
 test('the code cache: written by the first run into a directory of its own, then read and kept', () => {

@@ -146,27 +146,15 @@ export async function runHere(opts: RunOptions, started?: () => void): Promise<n
   const { compileLimits, instanceLimits } = await import('./limits.ts');
   const { createWasiWith, importsNetwork } = await import('../wasi/base.ts');
   const { runCommand, findRunExport } = await import('../wasi/run.ts');
-  let component;
-  try {
-    const bytes = readFileSync(opts.file);
-    shortRunTiering(bytes.byteLength);
-    const { deviationOptions } = await import('./toolchains.ts');
-    const limits = compileLimits(opts);
-    component = Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
-      ...deviationOptions(opts.file, opts.strict, opts.verbose),
-      ...(limits ? { limits } : {}),
-    });
-  } catch (e) {
-    return report(opts.file, e, opts.verbose);
-  }
-  const linked = [];
-  for (const file of opts.links ?? []) {
+  const { deviationOptions } = await import('./toolchains.ts');
+  const limits = compileLimits(opts); // -W max-memory-size etc. hold for linked components too
+  // The component, then each --link'ed one, compiled alike.
+  const parts = [];
+  for (const file of [opts.file, ...(opts.links ?? [])]) {
     try {
       const bytes = readFileSync(file);
       shortRunTiering(bytes.byteLength);
-      const { deviationOptions } = await import('./toolchains.ts');
-      const limits = compileLimits(opts); // -W max-memory-size etc. hold for linked components too
-      linked.push({ name: basename(file), component: Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
+      parts.push({ name: basename(file), component: Component.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
         ...deviationOptions(file, opts.strict, opts.verbose),
         ...(limits ? { limits } : {}),
       }) });
@@ -174,8 +162,9 @@ export async function runHere(opts: RunOptions, started?: () => void): Promise<n
       return report(file, e, opts.verbose);
     }
   }
+  const component = parts[0]!.component;
   // The sockets and http bindings are loaded only for a component (or a linked one) that imports them.
-  const net = [component, ...linked.map((l) => l.component)].some((c) => importsNetwork(c.type.imports.keys()))
+  const net = parts.some((p) => importsNetwork(p.component.type.imports.keys()))
     ? (await import('../wasi/net.ts')).netBindings : null;
   let wasi;
   try {
@@ -196,11 +185,10 @@ export async function runHere(opts: RunOptions, started?: () => void): Promise<n
   try {
     started?.();
     let instance;
-    if (linked.length === 0) instance = component.instantiate(wasi.imports, { limits: instanceLimits(opts) });
+    if (parts.length === 1) instance = component.instantiate(wasi.imports, { limits: instanceLimits(opts) });
     else {
       // --link: composition as for `weir serve` (src/serve/compose.ts)
       const { planComposition, instantiateComposition, CompositionError } = await import('../serve/compose.ts');
-      const parts = [{ name: basename(opts.file), component }, ...linked];
       try {
         instance = instantiateComposition(parts, planComposition(parts, wasi.imports), wasi.imports, { limits: instanceLimits(opts) })[0];
       } catch (e) {

@@ -262,7 +262,7 @@ export const store = new Store();
 export let current: Thread | null = null;
 export function setCurrent(t: Thread | null): void {
   current = t;
-  if (tagCell !== null) publishTag(t === null ? hostCallTag : t.task.tag);
+  if (tagCell !== null) publishTag(runningTag());
 }
 
 // Call tags: a host that calls several exports at once (a server: one call per
@@ -280,6 +280,11 @@ let tagIndex = 0;
 let hostCallTag = 0;
 let publishedTag = 0;
 
+/** The tag of the guest code running now: the current task's, else the host call's being made. */
+function runningTag(): number {
+  return current !== null ? current.task.tag : hostCallTag;
+}
+
 function publishTag(tag: number): void {
   if (tag === publishedTag) return;
   publishedTag = tag;
@@ -292,7 +297,7 @@ export function setRunningTagCell(cell: Int32Array | null, index = 0): void {
   tagIndex = index;
   if (cell === null) return;
   publishedTag = -1;
-  publishTag(current !== null ? current.task.tag : hostCallTag);
+  publishTag(runningTag());
 }
 
 /** Stops publishing into `cell` if it is the cell in use (another host may have installed its own since). */
@@ -307,7 +312,7 @@ export function clearRunningTagCell(cell: Int32Array): void {
  */
 export function setHostCallTag(tag: number): void {
   hostCallTag = tag;
-  if (tagCell !== null) publishTag(current !== null ? current.task.tag : tag);
+  if (tagCell !== null) publishTag(runningTag());
 }
 
 /** The tag a task created now by a call from `caller` (null: the host) gets. */
@@ -551,7 +556,7 @@ export class Task extends CallScope {
   /** the tag of the host call this task works for (setHostCallTag), 0 if none */
   tag: number;
 
-  constructor(def: TaskDef, inst: ComponentInstanceState, site: CallSite, root: HostCall | null, tag = current !== null ? current.task.tag : 0) {
+  constructor(def: TaskDef, inst: ComponentInstanceState, site: CallSite, root: HostCall | null, tag = 0) {
     super();
     this.def = def;
     this.inst = inst;
@@ -819,7 +824,7 @@ export function wrapRealloc<F extends Function>(inst: ComponentInstanceState, re
     t.storage0 = 0;
     t.storage1 = 0;
     const prev = current;
-    t.task.tag = prev !== null ? prev.task.tag : hostCallTag; // one Task serves every call: it works for its caller (the host's call when lowering for it)
+    t.task.tag = runningTag(); // one Task serves every call: it works for its caller (the host's call when lowering for it)
     setCurrent(t);
     try { return realloc(...args); } finally { setCurrent(prev); }
   } as unknown as F;

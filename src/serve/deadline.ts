@@ -92,7 +92,7 @@ export class DeadlineSweep {
     if (t === null) this.head = d;
     else { t.next = d; d.prev = t; }
     this.tail = d;
-    if (this.timer === null) this.arm(d.due - performance.now());
+    if (this.timer === null) this.arm(this.ms);
     return d;
   }
 
