@@ -250,3 +250,30 @@ test('a warm spare takes over a stopped worker at once: two workers listen again
     assert.match(await (await fetch(url)).text(), /^weir_watchdog_kills_total 1$/m);
   });
 });
+
+test('a busy worker is not taken for a stuck one: steady load over many --cpu-timeouts (its heartbeat comes from the requests), then idle (from its timer), then load again: no kill, every request 200', { skip: skip(), timeout: 60_000 }, async () => {
+  await withServe(['--workers', '1', '--cpu-timeout', '150ms', '--metrics-addr', '127.0.0.1:0'], async (s) => {
+    const murl = await metricsUrl(s);
+    const load = async (ms: number) => {
+      const until = performance.now() + ms;
+      const agents = Array.from({ length: 8 }, () => new Agent({ keepAlive: true, maxSockets: 1 }));
+      const statuses = await Promise.all(agents.map(async (agent) => {
+        const seen: number[] = [];
+        while (performance.now() < until) seen.push((await get(`${s.url}/count?ms=0`, agent)).status);
+        agent.destroy();
+        return seen;
+      }));
+      return statuses.flat();
+    };
+    const first = await load(1200);
+    await new Promise((r) => setTimeout(r, 500));
+    const second = await load(600);
+    const all = [...first, ...second];
+    assert.ok(first.length > 100, `only ${first.length} requests in the first 1.2 s`);
+    assert.deepEqual(all.filter((x) => x !== 200), [], 'a request was not answered 200');
+    const m = await (await fetch(murl)).text();
+    assert.match(m, /^weir_watchdog_kills_total 0$/m, m);
+    assert.match(m, /^weir_worker_restarts_total 0$/m);
+    assert.doesNotMatch(s.stderr(), /ran past --cpu-timeout/);
+  });
+});

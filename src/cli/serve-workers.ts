@@ -24,7 +24,7 @@ import { serveOptions, type ServeOptions } from './args.ts';
 import { GLOBAL } from '../serve/cli.ts';
 import { listenMetrics } from '../serve/cli-extras.ts';
 import { renderMetrics, type MetricsSnapshot } from '../serve/metrics.ts';
-import { BEAT, BEAT_MS, answerStranded, watchdogBuffer } from '../serve/watchdog.ts';
+import { BEAT, BEAT_MS, answerStranded, nowMs, watchdogBuffer } from '../serve/watchdog.ts';
 
 /** --cpu-timeout's default. */
 export const DEFAULT_CPU_TIMEOUT_MS = 10_000;
@@ -60,9 +60,8 @@ interface Member {
   /** its watchdog words (watchdog.ts), null with --cpu-timeout 0 */
   words: Int32Array | null;
   ready: boolean;
-  /** BEAT as last seen, and when it last moved. */
-  beat: number;
-  movedAt: number;
+  /** When its event loop was last known to turn (watchdog.ts nowMs(): its BEAT, or when it said it listens). */
+  aliveAt: number;
   /** Stopped on purpose (watchdog, shutdown): its exit is expected. */
   killed: boolean;
   startedAt: number;
@@ -230,15 +229,16 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
       workerData: data, stdin: false, stdout: false, stderr: false,
       ...workerHeapLimits(),
     });
-    const m: Member = { index, worker, words: watchdog && new Int32Array(watchdog), ready: false, beat: 0, movedAt: Date.now(), killed: false, startedAt: Date.now() };
+    const m: Member = { index, worker, words: watchdog && new Int32Array(watchdog), ready: false, aliveAt: 0, killed: false, startedAt: Date.now() };
     if (standby) spare = m;
     else members.set(index, m);
     worker.on('message', (msg: WorkerMessage) => {
       switch (msg.type) {
         case 'ready':
           m.ready = true;
-          m.movedAt = Date.now();
-          reap(m.movedAt);
+          m.aliveAt = nowMs();
+          reap(Date.now());
+          watchSoon(o.cpuTimeoutMs + BEAT_MS);
           if (!started && startup) { if (--startup.left === 0) startup.resolve(true); }
           break;
         case 'failed':
@@ -312,11 +312,55 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     }
   }
 
+  // The watchdog: wakes when the oldest heartbeat would be --cpu-timeout old (about once per
+  // --cpu-timeout while workers are alive, not on a short period: each wake-up of a thread of a loaded
+  // server costs it CPU, see watchdog.ts), and acts within ~1 ms of that. A worker is stopped once its
+  // heartbeat is cpuTimeout + BEAT_MS old: stuck for at least cpuTimeout, at most BEAT_MS more.
+  const limit = o.cpuTimeoutMs + BEAT_MS;
+  let watchTimer: ReturnType<typeof setTimeout> | null = null;
+  let watchDue = Infinity;
+  const watchSoon = (ms: number): void => {
+    if (o.cpuTimeoutMs <= 0 || stopping && members.size === 0) return;
+    const due = Date.now() + ms;
+    if (watchTimer !== null && watchDue <= due) return;
+    if (watchTimer !== null) clearTimeout(watchTimer);
+    watchDue = due;
+    watchTimer = setTimeout(watch, Math.max(1, ms));
+  };
+  const watch = (): void => {
+    watchTimer = null;
+    watchDue = Infinity;
+    const now = nowMs();
+    let next = limit;
+    for (const m of members.values()) {
+      if (!m.ready || m.killed || !m.words) continue;
+      const beat = Atomics.load(m.words, BEAT);
+      if (((beat - m.aliveAt) | 0) > 0) m.aliveAt = beat;
+      const quiet = (now - m.aliveAt) | 0;
+      if (quiet < limit) { next = Math.min(next, limit - quiet); continue; }
+      m.killed = true;
+      kills++;
+      const a = answerStranded(m.words.buffer as SharedArrayBuffer, o.cpuTimeoutMs);
+      log(`weir: worker ${m.index}: a guest ran past --cpu-timeout (${o.cpuTimeoutMs} ms) without yielding: worker stopped ${quiet} ms after its last heartbeat `
+        + `(${a.offender ? '1 request answered 500, ' : ''}${a.answered503} answered 503, ${a.reset} reset); starting a new one`);
+      if (kills === 1 && o.workers > 1 && !migratesQueuedConnections()) {
+        log('weir: note: connections the kernel queued on a stopped worker are reset when it goes; on Linux 5.14+, '
+          + 'sysctl net.ipv4.tcp_migrate_req=1 hands them to the other workers instead');
+      }
+      if (!stopping) { restarts++; replace(m.index); }
+      doomed.push({ m, by: Date.now() + TERMINATE_GRACE_MS });
+    }
+    reap(Date.now());
+    // A stopped worker waiting for another to listen is looked at again shortly.
+    watchSoon(doomed.length > 0 ? 10 : next);
+  };
+
   for (let i = 1; i <= o.workers; i++) spawn(i);
   spawnSpare(); // started with the others, so it is warm (and its fds open) by the time the server is up
   const ok = await startupDone;
   if (!ok) {
     stopping = true;
+    if (watchTimer !== null) clearTimeout(watchTimer);
     metricsServer?.close();
     await Promise.all([...members.values(), ...(spare ? [spare] : [])].map((m) => m.worker.terminate()));
     spare = null;
@@ -330,29 +374,6 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   const metricsUrl = maddr && typeof maddr === 'object'
     ? `http://${maddr.address.includes(':') ? `[${maddr.address}]` : maddr.address}:${maddr.port}/metrics` : null;
   if (opts.verbose) log(`weir: ${o.workers} worker thread(s)${o.cpuTimeoutMs > 0 ? `, --cpu-timeout ${o.cpuTimeoutMs} ms` : ', no CPU watchdog'}`);
-
-  // The watchdog: checks often enough to act within the deadline plus ~50 ms.
-  const watch = o.cpuTimeoutMs > 0 ? setInterval(() => {
-    const now = Date.now();
-    for (const m of members.values()) {
-      if (!m.ready || m.killed || !m.words) continue;
-      const beat = Atomics.load(m.words, BEAT);
-      if (beat !== m.beat) { m.beat = beat; m.movedAt = now; continue; }
-      if (now - m.movedAt < o.cpuTimeoutMs + BEAT_MS) continue;
-      m.killed = true;
-      kills++;
-      const a = answerStranded(m.words.buffer as SharedArrayBuffer, o.cpuTimeoutMs);
-      log(`weir: worker ${m.index}: a guest ran past --cpu-timeout (${o.cpuTimeoutMs} ms) without yielding: worker stopped ${now - m.movedAt} ms after its last heartbeat `
-        + `(${a.offender ? '1 request answered 500, ' : ''}${a.answered503} answered 503, ${a.reset} reset); starting a new one`);
-      if (kills === 1 && o.workers > 1 && !migratesQueuedConnections()) {
-        log('weir: note: connections the kernel queued on a stopped worker are reset when it goes; on Linux 5.14+, '
-          + 'sysctl net.ipv4.tcp_migrate_req=1 hands them to the other workers instead');
-      }
-      if (!stopping) { restarts++; replace(m.index); }
-      doomed.push({ m, by: now + TERMINATE_GRACE_MS });
-    }
-    reap(now);
-  }, Math.max(5, Math.min(25, Math.floor(o.cpuTimeoutMs / 4)))) : null;
 
   let forced = false;
   let over = false;
@@ -372,7 +393,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     const s = spare;
     spare = null;
     if (s) await s.worker.terminate();
-    if (watch) clearInterval(watch);
+    if (watchTimer !== null) clearTimeout(watchTimer);
     await Promise.all(doomed.splice(0).map((d) => d.m.worker.terminate()));
     metricsServer?.close();
     metricsServer?.closeAllConnections();

@@ -19,7 +19,11 @@ const V8_DEFAULT_BUDGET = 13_000_000;
 
 let applied = false;
 
-/** The user gave Node a wasm tiering flag of their own: leave V8's budget to it. */
+/**
+ * The user gave Node a wasm tiering flag of their own: leave V8's budget to it.
+ * The command line is the only place one can come from: Node refuses wasm
+ * flags in NODE_OPTIONS ("--wasm-tiering-budget= is not allowed in NODE_OPTIONS").
+ */
 function tieringFlagGiven(): boolean {
   return /wasm-tier|wasm-dynamic-tiering/.test(process.execArgv.join(' '));
 }

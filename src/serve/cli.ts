@@ -164,6 +164,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   if (role) {
     role.onMetrics(() => extras.metricsSnapshot());
+    table?.start(); // the watchdog's heartbeat: from now on the supervisor watches this worker
     role.ready(); // the supervisor prints the Serving line once every worker listens
   } else {
     // H9 hook: TLS mode says HTTPS; the metrics URL (if any) is the second line.

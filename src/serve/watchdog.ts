@@ -3,9 +3,16 @@
 // (worker.terminate() interrupts wasm code). Each worker shares one small
 // Int32Array with the main thread:
 //
-//   BEAT     bumped by the worker's event loop every BEAT_MS; when it stops
-//            moving for --cpu-timeout, the worker is stuck (in guest code, as
-//            host code never runs that long) and the main thread kills it;
+//   BEAT     when the worker's event loop last turned (nowMs()), written at
+//            least every BEAT_MS while it does; when it is --cpu-timeout old,
+//            the worker is stuck (in guest code, as host code never runs that
+//            long) and the main thread kills it. Written by a timer when the
+//            worker is idle, and by every BEAT_EVERY-th request when it is
+//            busy, which pushes the timer back: on this 2-core VM each timer
+//            wake-up of a loaded server cost ~0.7 ms of CPU (it knocks the
+//            server and its client out of step, so more of its writes must
+//            wake a sleeping client), so a 20 ms timer cost ~0.7 µs of every
+//            request's ~18;
 //   KILLED   set by the main thread before it acts, so a worker that comes
 //            back at that moment parks instead of racing it for the sockets;
 //   CURRENT  the request whose guest code is running (the offender when the
@@ -40,8 +47,19 @@ const SLOT_BASE = 4;
 const SLOT_WORDS = 5;
 /** Connections tracked per worker; more are served, but reset rather than answered if the worker is killed. */
 export const SLOTS = 4096;
-/** How often a live worker's event loop bumps BEAT. */
+/** The longest a live worker's event loop goes without writing BEAT. */
 export const BEAT_MS = 20;
+/** A busy worker writes BEAT (and pushes its timer back) once per this many requests. */
+const BEAT_EVERY = 32;
+
+/**
+ * Milliseconds on the monotonic clock every thread of the process shares, as
+ * an int32 that wraps (compare two with `(a - b) | 0`; good for 24 days apart).
+ */
+export function nowMs(): number {
+  const [s, ns] = process.hrtime();
+  return (s * 1000 + Math.floor(ns / 1e6)) | 0;
+}
 
 const IDLE = 0;
 const WAITING = 1;
@@ -65,22 +83,36 @@ export class ConnectionTable {
    * Sockets live long, so a Map costs little; the entry goes with 'close'.
    */
   private readonly slotOfSocket = new Map<object, number>();
-  private readonly timer: ReturnType<typeof setInterval>;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  /** Requests until the next beat from the request path. */
+  private untilBeat = BEAT_EVERY;
 
   constructor(buffer: SharedArrayBuffer) {
     this.ctl = new Int32Array(buffer);
     setRunningTagCell(this.ctl, CURRENT);
     for (let i = SLOTS - 1; i >= 0; i--) this.free.push(i);
-    this.timer = setInterval(() => {
-      // The main thread decided to kill this worker: stay off the sockets until it does.
-      if (Atomics.load(this.ctl, KILLED) !== 0) Atomics.wait(this.ctl, KILLED, 1);
-      Atomics.add(this.ctl, BEAT, 1);
-    }, BEAT_MS);
+  }
+
+  /** Starts the heartbeat: once the worker listens (a warm spare stays quiet until then). */
+  start(): void {
+    if (this.timer) return;
+    this.beat();
+    this.timer = setInterval(this.beat, BEAT_MS);
     this.timer.unref();
   }
 
+  private readonly beat = (): void => {
+    this.parkIfKilled();
+    Atomics.store(this.ctl, BEAT, nowMs());
+  };
+
+  /** The main thread decided to kill this worker: stay off the sockets until it does. */
+  private parkIfKilled(): void {
+    if (Atomics.load(this.ctl, KILLED) !== 0) Atomics.wait(this.ctl, KILLED, 1);
+  }
+
   close(): void {
-    clearInterval(this.timer);
+    if (this.timer) clearInterval(this.timer);
     clearRunningTagCell(this.ctl);
   }
 
@@ -124,6 +156,13 @@ export class ConnectionTable {
    * (0: not tracked, e.g. h2), which the listener puts on the ServeRequest.
    */
   readonly begin = (req: IncomingMessage): number => {
+    if (--this.untilBeat === 0) {
+      this.untilBeat = BEAT_EVERY;
+      this.timer?.refresh();
+      this.beat();
+    } else if (this.ctl[KILLED] !== 0) {
+      this.parkIfKilled();
+    }
     const slot = this.slotOf(req);
     if (slot < 0) return 0;
     const at = SLOT_BASE + slot * SLOT_WORDS;
