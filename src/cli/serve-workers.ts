@@ -64,6 +64,8 @@ interface Member {
   aliveAt: number;
   /** Stopped on purpose (watchdog, shutdown): its exit is expected. */
   killed: boolean;
+  /** Start the next spare when this (stopped) worker has exited. */
+  spareOnExit?: boolean;
   startedAt: number;
 }
 
@@ -207,17 +209,25 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     if (stopping || spare) return;
     spawn(0, true);
   };
-  /** Puts a worker on `index`: the spare if there is one (then a new spare), else a new worker. */
-  const replace = (index: number): void => {
+  /**
+   * Puts a worker on `index`: the spare if there is one, else a new worker. A new spare is started
+   * now, or with `gone` (a stopped worker still being terminated) once that one has exited: V8 frees
+   * an isolate's heap when its thread ends, and a new spare starting beside a dying worker made each
+   * kill a peak of one worker's memory in the RSS.
+   */
+  const replace = (index: number, gone?: Member): void => {
     if (stopping) return;
     const s = spare;
-    if (!s) { spawn(index); return; }
-    spare = null;
-    s.index = index;
-    s.startedAt = Date.now();
-    members.set(index, s);
-    s.worker.postMessage({ type: 'activate', index });
-    spawnSpare();
+    if (!s) spawn(index);
+    else {
+      spare = null;
+      s.index = index;
+      s.startedAt = Date.now();
+      members.set(index, s);
+      s.worker.postMessage({ type: 'activate', index });
+    }
+    if (gone) gone.spareOnExit = true;
+    else spawnSpare();
   };
 
   const spawn = (index: number, standby = false): void => {
@@ -280,7 +290,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
         if (members.size === 0) settle(Math.max(0, ...stoppedCodes));
         return;
       }
-      if (m.killed) return; // the watchdog already started its successor
+      if (m.killed) { if (m.spareOnExit) spawnSpare(); return; } // the watchdog already started its successor
       // A worker died on its own (out of memory, an internal error): start another, backing off if it keeps dying.
       const quick = Date.now() - m.startedAt < 2000;
       const n = quick ? (failures.get(index) ?? 0) + 1 : 0;
@@ -347,7 +357,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
         log('weir: note: connections the kernel queued on a stopped worker are reset when it goes; on Linux 5.14+, '
           + 'sysctl net.ipv4.tcp_migrate_req=1 hands them to the other workers instead');
       }
-      if (!stopping) { restarts++; replace(m.index); }
+      if (!stopping) { restarts++; replace(m.index, m); }
       doomed.push({ m, by: Date.now() + TERMINATE_GRACE_MS });
     }
     reap(Date.now());
