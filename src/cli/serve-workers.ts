@@ -42,7 +42,7 @@ export interface WorkerData {
   global: SharedArrayBuffer;
   /** A warm spare: it waits for an 'activate' message (with its index) before it listens. */
   standby: boolean;
-  /** [requests, connections]: the worker's share of the shared gate counts */
+  /** the worker's share of the shared gates: [requests, connections held, requests, connections waited for] */
   held: SharedArrayBuffer;
   watchdog: SharedArrayBuffer | null;
 }
@@ -178,6 +178,8 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   const giveBack = (held: SharedArrayBuffer): void => {
     const h = new Int32Array(held);
     for (const [i, at] of [[0, GLOBAL.requests], [1, GLOBAL.connections]] as const) {
+      const waiting = Atomics.exchange(h, i + 2, 0);
+      if (waiting !== 0) Atomics.sub(globalCounts, at + 2, waiting);
       const n = Atomics.exchange(h, i, 0);
       if (n === 0) continue;
       Atomics.sub(globalCounts, at, n);
@@ -232,7 +234,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
 
   const spawn = (index: number, standby = false): void => {
     const watchdog = o.cpuTimeoutMs > 0 ? watchdogBuffer() : null;
-    const held = new SharedArrayBuffer(8);
+    const held = new SharedArrayBuffer(16);
     const data: WorkerData = { opts, commandsUrl: o.commandsUrl, index, port, global, standby, held, watchdog };
     const ts = import.meta.url.endsWith('.ts');
     const worker = new Worker(new URL(ts ? './serve-worker.ts' : './serve-worker.js', import.meta.url) /* the CLI bundle is in dist/cli/ too */, {

@@ -51,7 +51,7 @@ export interface WorkerRole {
   port: number;
   /** Process-wide counters (indexes: `GLOBAL` below). */
   global: Int32Array;
-  /** This worker's share of the shared gate counts: [requests, connections] (returned by the supervisor if it dies). */
+  /** This worker's share of the shared gates: [requests, connections held, requests, connections waited for] (returned by the supervisor if it dies). */
   held: Int32Array;
   /** The watchdog's words for this worker (watchdog.ts); null with --cpu-timeout 0. */
   watchdog: SharedArrayBuffer | null;
@@ -65,15 +65,15 @@ export interface WorkerRole {
 
 /** Indexes into WorkerRole.global (an Int32Array every worker shares). */
 export const GLOBAL = {
-  /** admitted requests (Gate count) and its release counter */
+  /** admitted requests: the Gate's count, release counter and waiting workers (limits.ts SharedCount) */
   requests: 0,
-  /** open connections and its release counter */
-  connections: 2,
+  /** open connections: the same three words */
+  connections: 3,
   /** the last instance id handed out */
-  instanceId: 4,
+  instanceId: 6,
   /** the last request id handed out */
-  requestId: 5,
-  length: 6,
+  requestId: 7,
+  length: 8,
 } as const;
 
 const log = (l: string): void => { process.stderr.write(`${l}\n`); };

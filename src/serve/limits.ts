@@ -75,13 +75,22 @@ export class ServeLimitError extends Error {
 /**
  * Where a Gate keeps its count when several worker threads share one limit
  * (`weir serve --workers N`): `ctl[at]` holds the slots taken in every
- * worker, `ctl[at + 1]` is bumped and notified on each release, so a worker
- * with a queue wakes up (Atomics.waitAsync) and tries again.
+ * worker; `ctl[at + 2]` counts the workers with a queue, each waiting
+ * (Atomics.waitAsync) for `ctl[at + 1]` to be bumped. A release bumps and
+ * notifies only when someone waits: with no queue anywhere (the common case)
+ * a request costs a compare-exchange and a subtract. A worker registers
+ * before it reads the counter and tries again, so a release is never missed:
+ * either the release saw it registered, or its retry sees the free slot.
  */
 export interface SharedCount {
   ctl: Int32Array;
   at: number;
-  /** This worker's share of the count, so the supervisor can give it back if the worker dies holding slots. */
+  /**
+   * This worker's share: `held.ctl[held.at]` slots held, `[held.at + 2]` 1
+   * while it waits, so the supervisor can give both back if the worker dies.
+   * Only this worker writes them, and the supervisor reads them once it is
+   * gone: plain stores.
+   */
   held?: { ctl: Int32Array; at: number };
 }
 
@@ -110,8 +119,6 @@ export class Gate {
   /** Calls `admit` now or later, or `refuse` (queue timeout, or closed). */
   enter(admit: () => void, refuse: () => void): void {
     if (this.closed) { refuse(); return; }
-    // Read the release counter before trying, so a release between the try and the wait is not missed.
-    const seen = this.shared ? Atomics.load(this.shared.ctl, this.shared.at + 1) : 0;
     if (this.queue.length === 0 && this.claim()) { admit(); return; }
     const w = { admit, refuse, timer: null as ReturnType<typeof setTimeout> | null };
     if (this.queueMs > 0) {
@@ -122,7 +129,7 @@ export class Gate {
       }, this.queueMs);
     }
     this.queue.push(w);
-    if (this.shared) this.watch(seen);
+    if (this.shared) this.watch();
   }
   private claim(): boolean {
     if (this.shared) {
@@ -132,12 +139,12 @@ export class Gate {
         if (n >= this.max) return false;
         if (Atomics.compareExchange(ctl, at, n, n + 1) === n) break;
       }
-      const held = this.shared.held;
-      if (held) Atomics.add(held.ctl, held.at, 1);
     } else if (this.active >= this.max) {
       return false;
     }
     this.active++;
+    const held = this.shared?.held;
+    if (held) held.ctl[held.at] = this.active;
     if (this.active > this.peak) this.peak = this.active;
     return true;
   }
@@ -150,28 +157,38 @@ export class Gate {
     }
   }
   /** Another worker's release wakes this one up while it has a queue (the timeout is a safety net). */
-  private watch(seen: number): void {
+  private watch(): void {
     if (this.watching || !this.shared) return;
     this.watching = true;
-    const { ctl, at } = this.shared;
+    const { ctl, at, held } = this.shared;
+    Atomics.add(ctl, at + 2, 1);
+    if (held) held.ctl[held.at + 2] = 1;
     const again = () => {
-      this.watching = false;
-      const next = Atomics.load(ctl, at + 1);
+      // Read the release counter before trying, so a release between the try and the wait is not missed.
+      const seen = Atomics.load(ctl, at + 1);
       this.drain();
-      if (this.queue.length > 0 && !this.closed) this.watch(next);
+      if (this.queue.length === 0 || this.closed) {
+        this.watching = false;
+        Atomics.sub(ctl, at + 2, 1);
+        if (held) held.ctl[held.at + 2] = 0;
+        return;
+      }
+      const r = Atomics.waitAsync(ctl, at + 1, seen, 250);
+      if (r.async) r.value.then(again, again);
+      else queueMicrotask(again);
     };
-    const r = Atomics.waitAsync(ctl, at + 1, seen, 250);
-    if (r.async) r.value.then(again, again);
-    else queueMicrotask(again);
+    again();
   }
   leave(): void {
     this.active--;
     if (this.shared) {
       const { ctl, at, held } = this.shared;
-      if (held) Atomics.sub(held.ctl, held.at, 1);
+      if (held) held.ctl[held.at] = this.active;
       Atomics.sub(ctl, at, 1);
-      Atomics.add(ctl, at + 1, 1);
-      Atomics.notify(ctl, at + 1);
+      if (Atomics.load(ctl, at + 2) !== 0) {
+        Atomics.add(ctl, at + 1, 1);
+        Atomics.notify(ctl, at + 1);
+      }
     }
     this.drain();
   }
