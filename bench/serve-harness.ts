@@ -112,21 +112,36 @@ export async function bestOfAlternating(urlA: string, urlB: string, seconds: num
 }
 
 /**
- * Two servers compared pair by pair: `pairs` pairs of adjacent wrk runs, the
- * order alternating (A then B, B then A, ...), and the median of the per-pair
- * ratios A/B. A slow drift of this shared machine moves both runs of a pair
- * alike, so this is steadier than comparing bests: the same configuration on
- * both sides gave 0.985-1.002.
+ * Two servers compared pair by pair, over fresh processes: `processes` times
+ * both servers are started anew, warmed up, compared by `pairs` pairs of
+ * adjacent wrk runs (order alternating: A then B, B then A, ...) and
+ * stopped; the ratio is the median of all the per-pair ratios. A slow drift
+ * of this shared machine moves both runs of a pair alike. A server process keeps the JIT decisions it made while warming up
+ * for its whole life, so two processes of one configuration differ: here the
+ * same configuration on both sides read 0.969, 0.989 and 1.039 in three
+ * one-process-pair runs. Pooling pairs from several processes averages that
+ * out; `perProcess` has each process pair's own median.
  */
-export async function pairedRatio(urlA: string, urlB: string, seconds: number, pairs: number): Promise<{ ratio: number; a: number; b: number }> {
-  await wrkRps(urlA, 1); await wrkRps(urlB, 1);
-  const ratios: number[] = [], as: number[] = [], bs: number[] = [];
-  for (let i = 0; i < pairs; i++) {
-    let a: number, b: number;
-    if (i % 2 === 0) { a = await wrkRps(urlA, seconds); b = await wrkRps(urlB, seconds); } else { b = await wrkRps(urlB, seconds); a = await wrkRps(urlA, seconds); }
-    ratios.push(a / b); as.push(a); bs.push(b);
+export async function pairedRatioFresh(startA: () => Promise<ServerProc>, startB: () => Promise<ServerProc>, seconds: number, processes: number, pairs: number): Promise<{ ratio: number; a: number; b: number; perProcess: number[] }> {
+  const ratios: number[] = [], as: number[] = [], bs: number[] = [], perProcess: number[] = [];
+  for (let p = 0; p < processes; p++) {
+    const a = await startA();
+    const b = await startB();
+    try {
+      await wrkRps(a.url, 1); await wrkRps(b.url, 1);
+      const mine: number[] = [];
+      for (let i = 0; i < pairs; i++) {
+        let x: number, y: number;
+        if ((p + i) % 2 === 0) { x = await wrkRps(a.url, seconds); y = await wrkRps(b.url, seconds); } else { y = await wrkRps(b.url, seconds); x = await wrkRps(a.url, seconds); }
+        ratios.push(x / y); mine.push(x / y); as.push(x); bs.push(y);
+      }
+      perProcess.push(median(mine));
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
   }
-  return { ratio: median(ratios), a: median(as), b: median(bs) };
+  return { ratio: median(ratios), a: median(as), b: median(bs), perProcess };
 }
 
 /** A process's resident set (MiB), its threads included (Linux: /proc). */
