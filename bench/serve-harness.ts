@@ -126,8 +126,9 @@ export async function pairedRatioFresh(startA: () => Promise<ServerProc>, startB
   const ratios: number[] = [], as: number[] = [], bs: number[] = [], perProcess: number[] = [];
   for (let p = 0; p < processes; p++) {
     const a = await startA();
-    const b = await startB();
+    let b: ServerProc | null = null;
     try {
+      b = await startB();
       await wrkRps(a.url, 1); await wrkRps(b.url, 1);
       const mine: number[] = [];
       for (let i = 0; i < pairs; i++) {
@@ -137,8 +138,7 @@ export async function pairedRatioFresh(startA: () => Promise<ServerProc>, startB
       }
       perProcess.push(median(mine));
     } finally {
-      await a.stop();
-      await b.stop();
+      try { await a.stop(); } finally { await b?.stop(); }
     }
   }
   return { ratio: median(ratios), a: median(as), b: median(bs), perProcess };

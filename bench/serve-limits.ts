@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { Bench, BenchResult } from './harness.ts';
 import { haveWrk, pairedRatioFresh, startWeirServe as start, weir } from './serve-harness.ts';
 
-const SECONDS = 3;
+const SECONDS = Number(process.env.WEIR_BENCH_SERVE_SECONDS ?? 3);
 const PROCESSES = Number(process.env.WEIR_BENCH_SERVE_PROCESSES ?? 3);
 const PAIRS = Number(process.env.WEIR_BENCH_SERVE_PAIRS ?? 3);
 // Both sides run weir serve's default workers and watchdog; only the limits differ. Since -W timeout (30 s)

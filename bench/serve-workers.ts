@@ -10,7 +10,7 @@
 //     admission, body/header limits and timeouts, plus -W timeout=30s)
 //     against all of them off (--workers 0 --cpu-timeout 0, every limit 0: the
 //     main thread serves, as before workers existed).
-// The worker rows keep each side's best of alternating runs; the isolation
+// The worker rows keep each server's best of 2 runs (one server after the other); the isolation
 // rows pool paired runs over several fresh process pairs (a process's JIT luck
 // moved a one-process comparison by ±4%), beside the same measurement of the
 // baseline against itself. Needs wrk; skipped (and says so) when it is missing.

@@ -3,11 +3,14 @@
 // count stand in for two workers. A release wakes a waiting worker at once (by
 // its release counter, not the 250 ms safety net); with nobody waiting a
 // release leaves the counter alone; each worker's share is where the
-// supervisor reads it back if the worker dies.
+// supervisor reads it back if the worker dies. Also the watchdog heartbeat's
+// request path (src/serve/watchdog.ts).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
 import { Gate, type SharedCount } from '../src/serve/limits.ts';
+import { BEAT, BEAT_MS, ConnectionTable, nowMs, watchdogBuffer } from '../src/serve/watchdog.ts';
 
 function pair(max: number): { a: Gate; b: Gate; ctl: Int32Array; heldA: Int32Array; heldB: Int32Array } {
   const ctl = new Int32Array(new SharedArrayBuffer(3 * 4));
@@ -49,10 +52,44 @@ test('a shared gate: a worker waiting for a slot is admitted as soon as another 
 test('a shared gate: a release between a worker\'s failed try and its wait is not missed', async () => {
   const { a, b } = pair(1);
   assert.equal(a.tryEnter(), true);
-  const t0 = performance.now();
-  const admitted = new Promise<number>((resolve) => b.enter(() => resolve(performance.now() - t0), () => resolve(-1)));
-  a.leave(); // at once, in the same turn as b's enter
-  const ms = await admitted;
-  assert.ok(ms >= 0 && ms < 200, `admitted after ${ms.toFixed(0)} ms`);
+  // The release lands exactly in the window: b has tried (and failed) to claim and is about to wait.
+  const waitAsync = Atomics.waitAsync;
+  let injected = false;
+  Atomics.waitAsync = ((...args: Parameters<typeof Atomics.waitAsync>) => {
+    if (!injected) { injected = true; a.leave(); }
+    return waitAsync(...args);
+  }) as typeof Atomics.waitAsync;
+  try {
+    const t0 = performance.now();
+    const admitted = new Promise<number>((resolve) => b.enter(() => resolve(performance.now() - t0), () => resolve(-1)));
+    assert.ok(injected, 'b waited');
+    const ms = await admitted;
+    assert.ok(ms >= 0 && ms < 200, `admitted after ${ms.toFixed(0)} ms: the release in the window was missed (the 250 ms safety net admitted it)`);
+  } finally {
+    Atomics.waitAsync = waitAsync;
+  }
   b.leave();
+});
+
+test('the watchdog heartbeat: a busy worker writes it from every 32nd request (a loaded worker\'s timer never fires)', async () => {
+  const buffer = watchdogBuffer();
+  const ctl = new Int32Array(buffer);
+  const table = new ConnectionTable(buffer);
+  try {
+    table.start();
+    assert.notEqual(ctl[BEAT], 0, 'start() beats at once');
+    const req = { httpVersionMajor: 2, socket: null } as unknown as IncomingMessage; // not tracked (h2): only the beat
+    ctl[BEAT] = 0;
+    for (let i = 0; i < 31; i++) table.begin(req);
+    assert.equal(ctl[BEAT], 0, 'no beat before the 32nd request');
+    table.begin(req);
+    const beat = ctl[BEAT];
+    assert.ok(Math.abs((nowMs() - beat) | 0) < 50, `the 32nd request beat (${beat} vs now ${nowMs()})`);
+    // and the timer beats an idle worker within BEAT_MS (plus timer slack)
+    ctl[BEAT] = 0;
+    await new Promise((r) => setTimeout(r, BEAT_MS * 3));
+    assert.notEqual(ctl[BEAT], 0, 'the idle timer did not beat');
+  } finally {
+    table.close();
+  }
 });

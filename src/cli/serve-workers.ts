@@ -250,7 +250,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
           m.ready = true;
           m.aliveAt = nowMs();
           reap(Date.now());
-          watchSoon(o.cpuTimeoutMs + BEAT_MS);
+          if (started) watchSoon(limit); // the first watch is armed once every worker listens
           if (!started && startup) { if (--startup.left === 0) startup.resolve(true); }
           break;
         case 'failed':
@@ -324,24 +324,33 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     }
   }
 
-  // The watchdog: wakes when the oldest heartbeat would be --cpu-timeout old (about once per
+  // The watchdog: wakes when the oldest heartbeat would be --cpu-timeout + BEAT_MS old (about once per
   // --cpu-timeout while workers are alive, not on a short period: each wake-up of a thread of a loaded
   // server costs it CPU, see watchdog.ts), and acts within ~1 ms of that. A worker is stopped once its
-  // heartbeat is cpuTimeout + BEAT_MS old: stuck for at least cpuTimeout, at most BEAT_MS more.
+  // heartbeat is that old: stuck for at least cpuTimeout, at most BEAT_MS more. Armed once every worker
+  // listens (startup counts each first 'ready'); unref'd: the workers keep the process alive.
   const limit = o.cpuTimeoutMs + BEAT_MS;
   let watchTimer: ReturnType<typeof setTimeout> | null = null;
-  let watchDue = Infinity;
+  let watchDue = 0; // nowMs() when watchTimer fires
+  let watchClosed = false;
   const watchSoon = (ms: number): void => {
-    if (o.cpuTimeoutMs <= 0 || stopping && members.size === 0) return;
-    const due = Date.now() + ms;
-    if (watchTimer !== null && watchDue <= due) return;
-    if (watchTimer !== null) clearTimeout(watchTimer);
+    if (o.cpuTimeoutMs <= 0 || watchClosed) return;
+    const due = (nowMs() + ms) | 0;
+    if (watchTimer !== null) {
+      if (((watchDue - due) | 0) <= 0) return; // the armed one comes first
+      clearTimeout(watchTimer);
+    }
     watchDue = due;
     watchTimer = setTimeout(watch, Math.max(1, ms));
+    watchTimer.unref();
+  };
+  const closeWatch = (): void => {
+    watchClosed = true;
+    if (watchTimer !== null) clearTimeout(watchTimer);
+    watchTimer = null;
   };
   const watch = (): void => {
     watchTimer = null;
-    watchDue = Infinity;
     const now = nowMs();
     let next = limit;
     for (const m of members.values()) {
@@ -372,13 +381,14 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   const ok = await startupDone;
   if (!ok) {
     stopping = true;
-    if (watchTimer !== null) clearTimeout(watchTimer);
+    closeWatch();
     metricsServer?.close();
     await Promise.all([...members.values(), ...(spare ? [spare] : [])].map((m) => m.worker.terminate()));
     spare = null;
     throw new ServeStartError(failure || 'weir: a worker thread exited while starting\n', Math.max(1, ...stoppedCodes));
   }
   started = true;
+  watchSoon(limit);
 
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `${opts.tlsCert !== undefined ? 'https' : 'http'}://${host}:${port}/`;
@@ -405,7 +415,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     const s = spare;
     spare = null;
     if (s) await s.worker.terminate();
-    if (watchTimer !== null) clearTimeout(watchTimer);
+    closeWatch();
     await Promise.all(doomed.splice(0).map((d) => d.m.worker.terminate()));
     metricsServer?.close();
     metricsServer?.closeAllConnections();

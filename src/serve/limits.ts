@@ -78,7 +78,7 @@ export class ServeLimitError extends Error {
  * worker; `ctl[at + 2]` counts the workers with a queue, each waiting
  * (Atomics.waitAsync) for `ctl[at + 1]` to be bumped. A release bumps and
  * notifies only when someone waits: with no queue anywhere (the common case)
- * a request costs a compare-exchange and a subtract. A worker registers
+ * a request costs two loads, a compare-exchange and a subtract. A worker registers
  * before it reads the counter and tries again, so a release is never missed:
  * either the release saw it registered, or its retry sees the free slot.
  */
@@ -161,6 +161,8 @@ export class Gate {
     if (this.watching || !this.shared) return;
     this.watching = true;
     const { ctl, at, held } = this.shared;
+    // Two stores, with no way for this thread to stop between them (a terminated worker stops in wasm
+    // or at a safepoint of JS that runs longer, not between two statements of host code).
     Atomics.add(ctl, at + 2, 1);
     if (held) held.ctl[held.at + 2] = 1;
     const again = () => {
