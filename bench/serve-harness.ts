@@ -144,6 +144,11 @@ export async function pairedRatioFresh(startA: () => Promise<ServerProc>, startB
   return { ratio: median(ratios), a: median(as), b: median(bs), perProcess };
 }
 
+/** A bench row's note for a pairedRatioFresh result: both sides' medians and each process pair's ratio. */
+export function pairedNote(r: { a: number; b: number; perProcess: number[] }): string {
+  return `medians ${Math.round(r.a)} vs ${Math.round(r.b)} req/s; per process pair ${r.perProcess.map((x) => x.toFixed(3)).join(', ')}`;
+}
+
 /** A process's resident set (MiB), its threads included (Linux: /proc). */
 export function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bench, BenchResult } from './harness.ts';
-import { haveWrk, pairedRatioFresh, startWeirServe as start, weir } from './serve-harness.ts';
+import { haveWrk, pairedNote, pairedRatioFresh, startWeirServe as start, weir } from './serve-harness.ts';
 
 const SECONDS = Number(process.env.WEIR_BENCH_SERVE_SECONDS ?? 3);
 const PROCESSES = Number(process.env.WEIR_BENCH_SERVE_PROCESSES ?? 3);
@@ -30,7 +30,7 @@ function compare(wasm: string, on: string[]): ReturnType<typeof pairedRatioFresh
 const row = (name: string, r: Awaited<ReturnType<typeof compare>>, target: boolean): BenchResult => ({
   name: `${name} (median of ${PROCESSES}×${PAIRS} per-pair ratios over fresh process pairs)`, value: r.ratio, unit: '×',
   ...(target ? { target: '≥ 0.95', targetMet: r.ratio >= 0.95 } : {}),
-  note: `medians ${Math.round(r.a)} vs ${Math.round(r.b)} req/s; per process pair ${r.perProcess.map((x) => x.toFixed(3)).join(', ')}`,
+  note: pairedNote(r),
 });
 
 async function run(): Promise<BenchResult[]> {

@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { median, type Bench, type BenchResult } from './harness.ts';
-import { haveWrk, pairedRatioFresh, rssMiB, startServer, startWeirServe, weir, wrk, wrkRps } from './serve-harness.ts';
+import { haveWrk, pairedNote, pairedRatioFresh, rssMiB, startServer, startWeirServe, weir, wrk, wrkRps } from './serve-harness.ts';
 
 const SECONDS = Number(process.env.WEIR_BENCH_SERVE_SECONDS ?? 5);
 const ROUNDS = Number(process.env.WEIR_BENCH_SERVE_ROUNDS ?? 2);
@@ -92,12 +92,11 @@ async function run(): Promise<BenchResult[]> {
     // configuration read here (the resolution of the first row).
     const onOff = await pairedRatioFresh(() => startWeirServe([...ON, hello]), () => startWeirServe([...OFF, hello]), 3, PROCESSES, PAIRS);
     const offOff = await pairedRatioFresh(() => startWeirServe([...OFF, hello]), () => startWeirServe([...OFF, hello]), 3, PROCESSES, PAIRS);
-    const per = (r: { perProcess: number[] }) => r.perProcess.map((x) => x.toFixed(3)).join(', ');
     out.push({ name: `serve-workers: isolation on (worker, --cpu-timeout 10s, default limits, -W timeout=30s) vs all off (--workers 0), paired (median of ${PROCESSES}×${PAIRS} per-pair ratios: fresh process pairs, adjacent 3 s runs, order alternating)`,
       value: onOff.ratio, unit: '×', target: '≥ 0.95', targetMet: onOff.ratio >= 0.95,
-      note: `medians ${Math.round(onOff.a)} vs ${Math.round(onOff.b)} req/s; per process pair ${per(onOff)}` });
+      note: pairedNote(onOff) });
     out.push({ name: 'serve-workers: the same measurement, all off against all off (what two servers of one configuration read here)', value: offOff.ratio, unit: '×',
-      note: `medians ${Math.round(offOff.a)} vs ${Math.round(offOff.b)} req/s; per process pair ${per(offOff)}` });
+      note: pairedNote(offOff) });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
