@@ -64,8 +64,6 @@ interface Member {
   aliveAt: number;
   /** Stopped on purpose (watchdog, shutdown): its exit is expected. */
   killed: boolean;
-  /** Start the next spare when this (stopped) worker has exited. */
-  spareOnExit?: boolean;
   startedAt: number;
 }
 
@@ -213,11 +211,11 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   };
   /**
    * Puts a worker on `index`: the spare if there is one, else a new worker. A new spare is started
-   * now, or with `gone` (a stopped worker still being terminated) once that one has exited: V8 frees
-   * an isolate's heap when its thread ends, and a new spare starting beside a dying worker made each
-   * kill a peak of one worker's memory in the RSS.
+   * now, or, for a worker the watchdog stopped (`afterExit`), once that one has exited (its 'exit'
+   * handler): V8 frees an isolate's heap when its thread ends, and a new spare starting beside a dying
+   * worker made each kill a peak of one worker's memory in the RSS.
    */
-  const replace = (index: number, gone?: Member): void => {
+  const replace = (index: number, afterExit = false): void => {
     if (stopping) return;
     const s = spare;
     if (!s) spawn(index);
@@ -228,8 +226,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
       members.set(index, s);
       s.worker.postMessage({ type: 'activate', index });
     }
-    if (gone) gone.spareOnExit = true;
-    else spawnSpare();
+    if (!afterExit) spawnSpare();
   };
 
   const spawn = (index: number, standby = false): void => {
@@ -292,7 +289,8 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
         if (members.size === 0) settle(Math.max(0, ...stoppedCodes));
         return;
       }
-      if (m.killed) { if (m.spareOnExit) spawnSpare(); return; } // the watchdog already started its successor
+      // The watchdog already started its successor; the next spare starts now (a no-op while stopping).
+      if (m.killed) { spawnSpare(); return; }
       // A worker died on its own (out of memory, an internal error): start another, backing off if it keeps dying.
       const quick = Date.now() - m.startedAt < 2000;
       const n = quick ? (failures.get(index) ?? 0) + 1 : 0;
@@ -368,7 +366,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
         log('weir: note: connections the kernel queued on a stopped worker are reset when it goes; on Linux 5.14+, '
           + 'sysctl net.ipv4.tcp_migrate_req=1 hands them to the other workers instead');
       }
-      if (!stopping) { restarts++; replace(m.index, m); }
+      if (!stopping) { restarts++; replace(m.index, true); }
       doomed.push({ m, by: Date.now() + TERMINATE_GRACE_MS });
     }
     reap(Date.now());
