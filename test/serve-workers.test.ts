@@ -7,7 +7,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { weirBin, withServed, type Served } from './helpers/http-serve-fixtures.ts';
 import { buildLimitsService } from './helpers/serve-limits-fixtures.ts';
@@ -278,4 +280,26 @@ test('a busy worker is not taken for a stuck one: steady load over many --cpu-ti
     assert.match(m, /^weir_worker_restarts_total 0$/m);
     assert.doesNotMatch(s.stderr(), /ran past --cpu-timeout/);
   });
+});
+
+test('a replacement worker serves the component the server started with, not a file changed on disk since (no --watch)', { skip: skip(), timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'weir-served-'));
+  const file = join(dir, 'service.wasm');
+  copyFileSync(wasm!, file);
+  try {
+    await withServed(['--workers', '1', '--cpu-timeout', '300ms', file], async (s) => {
+      await new Promise((r) => setTimeout(r, 1500)); // the warm spare, started with the original bytes
+      writeFileSync(file, 'not a component any more');
+      // Two kills: the first activates the spare, the second the spare started after the change.
+      for (let round = 0; round < 2; round++) {
+        assert.equal((await get(`${s.url}/spin`, false)).status, 500, `round ${round}`);
+        await new Promise((r) => setTimeout(r, 1500));
+      }
+      const ok = await get(`${s.url}/count?ms=0`, false);
+      assert.equal(ok.status, 200, ok.body);
+      assert.doesNotMatch(s.stderr(), /not a component|magic|failed|exited/i);
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -251,10 +251,17 @@ export async function serveHere(opts: ServeOptions, role?: WorkerRole): Promise<
     ...deviationOptions(file, opts.strict, opts.verbose),
     ...(limits ? { limits } : {}),
   });
-  for (const file of opts.files) {
+  for (const [i, file] of opts.files.entries()) {
     try {
-      const bytes = readFileSync(file);
-      components.push(compile(file, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)));
+      // A worker serves the bytes its supervisor read at start (src/cli/serve-workers.ts), so one
+      // started later (a replacement) serves what the others do even if the file changed since;
+      // with --watch, the file as it is now (every worker reloads on a change).
+      let bytes = opts.watch ? null : role?.served[i] ?? null;
+      if (!bytes) {
+        const b = readFileSync(file);
+        bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+      }
+      components.push(compile(file, bytes));
     } catch (e) {
       return report(file, e, opts.verbose);
     }

@@ -46,6 +46,7 @@ const role: WorkerRole = {
   global: new Int32Array(data.global),
   held: new Int32Array(data.held),
   watchdog: data.watchdog,
+  served: data.served,
   ready() {
     const held = early ?? '';
     early = null;

@@ -45,6 +45,8 @@ export interface WorkerData {
   /** the worker's share of the shared gates: [requests, connections held, requests, connections waited for] */
   held: SharedArrayBuffer;
   watchdog: SharedArrayBuffer | null;
+  /** each served file's bytes, read once at start (readServed) */
+  served: readonly (Uint8Array | null)[];
 }
 
 /** Messages from a worker. */
@@ -144,6 +146,26 @@ function workerHeapLimits(): { resourceLimits?: { maxYoungGenerationSizeMb: numb
   return { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } };
 }
 
+/**
+ * Each served file's bytes, read once at start into shared memory (not copied
+ * per worker): every worker, including one started later to replace another,
+ * serves the component the server started with, even if the file changed on
+ * disk since (with --watch, workers read the file themselves). A file that
+ * cannot be read is left to the workers, which report it.
+ */
+function readServed(opts: ServeOptions): (Uint8Array | null)[] {
+  return opts.files.map((file) => {
+    try {
+      const b = readFileSync(file);
+      const bytes = new Uint8Array(new SharedArrayBuffer(b.byteLength));
+      bytes.set(b);
+      return bytes;
+    } catch {
+      return null;
+    }
+  });
+}
+
 /** How long a stopped worker may wait for another to listen before it is terminated (the kill stays within --cpu-timeout + 100 ms). */
 const TERMINATE_GRACE_MS = 50;
 
@@ -155,6 +177,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   } catch (e) {
     throw new ServeStartError(`weir: cannot listen on ${opts.host}:${opts.port}: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`, 1);
   }
+  const served = opts.watch ? [] : readServed(opts);
   const global = new SharedArrayBuffer(GLOBAL.length * 4);
   const members = new Map<number, Member>();
   let restarts = 0;
@@ -232,7 +255,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   const spawn = (index: number, standby = false): void => {
     const watchdog = o.cpuTimeoutMs > 0 ? watchdogBuffer() : null;
     const held = new SharedArrayBuffer(16);
-    const data: WorkerData = { opts, commandsUrl: o.commandsUrl, index, port, global, standby, held, watchdog };
+    const data: WorkerData = { opts, commandsUrl: o.commandsUrl, index, port, global, standby, held, watchdog, served };
     const ts = import.meta.url.endsWith('.ts');
     const worker = new Worker(new URL(ts ? './serve-worker.ts' : './serve-worker.js', import.meta.url) /* the CLI bundle is in dist/cli/ too */, {
       workerData: data, stdin: false, stdout: false, stderr: false,

@@ -55,6 +55,8 @@ export interface WorkerRole {
   held: Int32Array;
   /** The watchdog's words for this worker (watchdog.ts); null with --cpu-timeout 0. */
   watchdog: SharedArrayBuffer | null;
+  /** Each served file's bytes as the supervisor read them at start (null where it could not: the worker reads it and reports why). */
+  served: readonly (Uint8Array | null)[];
   /** Listening: the supervisor may print `Serving HTTP on …`. */
   ready(): void;
   /** The supervisor asks to stop (it got SIGINT/SIGTERM). */
