@@ -282,24 +282,34 @@ test('a busy worker is not taken for a stuck one: steady load over many --cpu-ti
   });
 });
 
-test('a replacement worker serves the component the server started with, not a file changed on disk since (no --watch)', { skip: skip(), timeout: 60_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'weir-served-'));
-  const file = join(dir, 'service.wasm');
-  copyFileSync(wasm!, file);
-  try {
-    await withServed(['--workers', '1', '--cpu-timeout', '300ms', file], async (s) => {
-      await new Promise((r) => setTimeout(r, 1500)); // the warm spare, started with the original bytes
-      writeFileSync(file, 'not a component any more');
-      // Two kills: the first activates the spare, the second the spare started after the change.
-      for (let round = 0; round < 2; round++) {
-        assert.equal((await get(`${s.url}/spin`, false)).status, 500, `round ${round}`);
-        await new Promise((r) => setTimeout(r, 1500));
-      }
-      const ok = await get(`${s.url}/count?ms=0`, false);
-      assert.equal(ok.status, 200, ok.body);
-      assert.doesNotMatch(s.stderr(), /not a component|magic|failed|exited/i);
-    });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+for (const watch of [false, true]) {
+  test(watch
+    ? 'with --watch, a replacement worker serves the version the others serve, not a broken file the last reload refused'
+    : 'a replacement worker serves the component the server started with, not a file changed on disk since (no --watch)', { skip: skip(), timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weir-served-'));
+    const file = join(dir, 'service.wasm');
+    copyFileSync(wasm!, file);
+    try {
+      await withServed(['--workers', '1', '--cpu-timeout', '300ms', ...(watch ? ['--watch'] : []), file], async (s) => {
+        await new Promise((r) => setTimeout(r, 1500)); // the warm spare, started with the original bytes
+        writeFileSync(file, 'not a component any more');
+        if (watch) {
+          for (let i = 0; i < 100 && !/reload failed/.test(s.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
+          assert.match(s.stderr(), /reload failed: .*still serving the previous version/);
+        }
+        // Two kills: the first activates the spare, the second the spare started after the change.
+        for (let round = 0; round < 2; round++) {
+          assert.equal((await get(`${s.url}/spin`, false)).status, 500, `round ${round}`);
+          await new Promise((r) => setTimeout(r, 1500));
+        }
+        const ok = await get(`${s.url}/count?ms=0`, false);
+        assert.equal(ok.status, 200, ok.body);
+        // No replacement failed to start on the broken file (it would report the file, then exit).
+        const lines = s.stderr().split('\n');
+        assert.deepEqual(lines.filter((l) => /exited \(code/.test(l) || (l.startsWith(`weir: ${file}:`) && !/reload failed/.test(l))), []);
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}

@@ -253,10 +253,9 @@ export async function serveHere(opts: ServeOptions, role?: WorkerRole): Promise<
   });
   for (const [i, file] of opts.files.entries()) {
     try {
-      // A worker serves the bytes its supervisor read at start (src/cli/serve-workers.ts), so one
-      // started later (a replacement) serves what the others do even if the file changed since;
-      // with --watch, the file as it is now (every worker reloads on a change).
-      let bytes = opts.watch ? null : role?.served[i] ?? null;
+      // A worker serves the bytes its supervisor has (src/cli/serve-workers.ts: read at start, or
+      // the last --watch reload), so one started later (a replacement) serves what the others do.
+      let bytes = role?.served[i] ?? null;
       if (!bytes) {
         const b = readFileSync(file);
         bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);

@@ -47,6 +47,11 @@ const role: WorkerRole = {
   held: new Int32Array(data.held),
   watchdog: data.watchdog,
   served: data.served,
+  reloaded(index, bytes) {
+    const shared = new Uint8Array(new SharedArrayBuffer(bytes.byteLength)); // shared with the workers started later, not copied
+    shared.set(bytes);
+    post({ type: 'served', index, bytes: shared });
+  },
   ready() {
     const held = early ?? '';
     early = null;

@@ -45,7 +45,7 @@ export interface WorkerData {
   /** the worker's share of the shared gates: [requests, connections held, requests, connections waited for] */
   held: SharedArrayBuffer;
   watchdog: SharedArrayBuffer | null;
-  /** each served file's bytes, read once at start (readServed) */
+  /** each served file's bytes: read once at start (readServed), then the last version a --watch reload served */
   served: readonly (Uint8Array | null)[];
 }
 
@@ -54,7 +54,9 @@ export type WorkerMessage =
   | { type: 'ready' }
   | { type: 'failed'; code: number; text: string }
   | { type: 'stopped'; code: number }
-  | { type: 'metrics'; id: number; snapshot: MetricsSnapshot | null };
+  | { type: 'metrics'; id: number; snapshot: MetricsSnapshot | null }
+  /** --watch reloaded file `index`: a worker started from now on serves these bytes */
+  | { type: 'served'; index: number; bytes: Uint8Array };
 
 interface Member {
   index: number;
@@ -149,9 +151,11 @@ function workerHeapLimits(): { resourceLimits?: { maxYoungGenerationSizeMb: numb
 /**
  * Each served file's bytes, read once at start into shared memory (not copied
  * per worker): every worker, including one started later to replace another,
- * serves the component the server started with, even if the file changed on
- * disk since (with --watch, workers read the file themselves). A file that
- * cannot be read is left to the workers, which report it.
+ * serves what the others serve, even if the file changed on disk since: the
+ * component the server started with, or with --watch the version the last
+ * successful reload serves (a file saved half-written or broken does not
+ * reach a replacement worker either). A file that cannot be read is left to
+ * the workers, which report it.
  */
 function readServed(opts: ServeOptions): (Uint8Array | null)[] {
   return opts.files.map((file) => {
@@ -177,7 +181,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   } catch (e) {
     throw new ServeStartError(`weir: cannot listen on ${opts.host}:${opts.port}: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`, 1);
   }
-  const served = opts.watch ? [] : readServed(opts);
+  const served = readServed(opts);
   const global = new SharedArrayBuffer(GLOBAL.length * 4);
   const members = new Map<number, Member>();
   let restarts = 0;
@@ -288,6 +292,9 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
           break;
         case 'metrics':
           metricWaiters.get(msg.id)?.(msg.snapshot);
+          break;
+        case 'served':
+          if (msg.index >= 0 && msg.index < served.length) served[msg.index] = msg.bytes;
           break;
       }
     });

@@ -55,8 +55,10 @@ export interface WorkerRole {
   held: Int32Array;
   /** The watchdog's words for this worker (watchdog.ts); null with --cpu-timeout 0. */
   watchdog: SharedArrayBuffer | null;
-  /** Each served file's bytes as the supervisor read them at start (null where it could not: the worker reads it and reports why). */
+  /** Each served file's bytes as the supervisor has them: read at start, then the last version a --watch reload served (null where it could not read it: the worker reads the file and reports why). */
   served: readonly (Uint8Array | null)[];
+  /** --watch: a reload of file `index` serves these bytes now. */
+  reloaded(index: number, bytes: Uint8Array): void;
   /** Listening: the supervisor may print `Serving HTTP on …`. */
   ready(): void;
   /** The supervisor asks to stop (it got SIGINT/SIGTERM). */
@@ -177,6 +179,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   // H13: --watch: reload on change; a failed reload keeps the current version serving.
   const watcher = opts.watch && opts.compile && served instanceof MachineSwitch
     ? new ServeWatcher({ files: opts.files, components: opts.components, compile: opts.compile, target: served, log: (l: string) => { if (!role || role.index === 1) log(l); }, verbose: opts.verbose, // every worker reloads; the first one says so
+      ...(role ? { onReload: (i: number, bytes: Uint8Array) => role.reloaded(i, bytes) } : {}),
       build: (components) => { const m = buildMachine(components); try { m.warm(); } catch (e) { void m.close(); throw e; } return m; } })
     : null;
 

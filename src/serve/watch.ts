@@ -70,6 +70,8 @@ export interface WatchOptions {
   build: (components: Component[]) => ServeMachine;
   target: MachineSwitch;
   log: (line: string) => void;
+  /** Called with each file's new bytes once its new version serves (a worker tells its supervisor, for the workers it starts later). */
+  onReload?: (index: number, bytes: Uint8Array) => void;
   verbose?: boolean;
   debounceMs?: number;
 }
@@ -134,6 +136,7 @@ export class ServeWatcher {
     const next = [...this.components];
     const digests = [...this.digests];
     const reloaded: number[] = [];
+    const read = new Map<number, Uint8Array>();
     for (const i of which) {
       let bytes: Buffer;
       try {
@@ -156,6 +159,7 @@ export class ServeWatcher {
       }
       digests[i] = digest;
       reloaded.push(i);
+      read.set(i, bytes);
     }
     if (reloaded.length === 0) return;
     let machine: ServeMachine;
@@ -169,7 +173,10 @@ export class ServeWatcher {
     }
     for (let i = 0; i < next.length; i++) { this.components[i] = next[i]; this.digests[i] = digests[i]; }
     this.opts.target.swap(machine);
-    for (const i of reloaded) log(`weir: reloaded ${files[i]}`);
+    for (const i of reloaded) {
+      log(`weir: reloaded ${files[i]}`);
+      this.opts.onReload?.(i, read.get(i)!);
+    }
   }
 
   close(): void {
