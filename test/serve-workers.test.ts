@@ -11,6 +11,7 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 import { weirBin, withServed, type Served } from './helpers/http-serve-fixtures.ts';
 import { buildLimitsService } from './helpers/serve-limits-fixtures.ts';
 
@@ -313,3 +314,23 @@ for (const watch of [false, true]) {
     }
   });
 }
+
+test('a connection the stopped worker accepted but had no request from yet gets 503 + Retry-After, not a reset (its request may already be on the way)', { skip: skip(), timeout: 60_000 }, async () => {
+  await withServe(['--workers', '1', '--cpu-timeout', '300ms'], async (s) => {
+    const { port } = new URL(s.url);
+    // --workers 1: the only listening worker accepts it; the request follows only after the stall began.
+    const idle = connect(Number(port), '127.0.0.1');
+    await new Promise<void>((resolve, reject) => { idle.once('connect', () => resolve()); idle.once('error', reject); });
+    let got = '';
+    idle.setEncoding('utf8');
+    idle.on('data', (d: string) => { got += d; });
+    const closed = new Promise<string | null>((resolve) => { idle.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error')); idle.once('close', () => resolve(null)); });
+    await new Promise((r) => setTimeout(r, 200)); // accepted and registered by the worker
+    // Its request is still on the way when the worker is stopped (nothing to read on the socket then).
+    assert.equal((await get(`${s.url}/spin`, false)).status, 500);
+    idle.write('GET /count?ms=0 HTTP/1.1\r\nhost: x\r\n\r\n', () => {});
+    const err = await closed;
+    assert.match(got, /^HTTP\/1\.1 503 /, `got ${JSON.stringify(got)}, error ${err}`);
+    assert.match(got, /retry-after: 1/i);
+  });
+});

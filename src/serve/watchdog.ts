@@ -233,12 +233,21 @@ export function answerStranded(buffer: SharedArrayBuffer, cpuTimeoutMs: number):
     // The socket may have closed in the worker's last turn (its fd is closed before 'close' clears the
     // slot) and the number been reused by another connection: only write to the socket recorded here.
     if (socketInode(fd) !== ctl[at + 4]) continue;
-    if (state === IDLE || state === ANSWERED) {
+    if (state === ANSWERED) {
       // A kept-alive connection whose last response was answered: answer only if a new request arrived
       // that the worker never read (clients that do not pipeline send one only after the whole response).
       // Otherwise its response may still be under way: the close cuts it short.
       if (drain(fd) && answerOnFd(fd, busy())) out.answered503++;
-      else if (state === ANSWERED) out.reset++;
+      else out.reset++;
+      continue;
+    }
+    if (state === IDLE) {
+      // Accepted, no request seen: nothing can be under way on it, so it is answered whether or not its
+      // request has arrived yet. A client that connected just before the stall (its request still on the
+      // way, or read but not yet dispatched) gets 503 + Retry-After instead of a reset when the close
+      // comes; HTTP lets a server answer before it reads the request.
+      drain(fd);
+      if (answerOnFd(fd, busy())) out.answered503++;
       continue;
     }
     const offender = current !== 0 && ctl[at + 3] === current;
