@@ -7,7 +7,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
@@ -332,5 +332,14 @@ test('a connection the stopped worker accepted but had no request from yet gets 
     const err = await closed;
     assert.match(got, /^HTTP\/1\.1 503 /, `got ${JSON.stringify(got)}, error ${err}`);
     assert.match(got, /retry-after: 1/i);
+  });
+});
+
+test('weir serve restarts itself once with MALLOC_ARENA_MAX=2 and glibc\'s thread-stack cache off (RSS across worker restarts)', { skip: process.platform !== 'linux' ? 'Linux only' : skip(), timeout: 60_000 }, async () => {
+  await withServe(['--workers', '1'], async (s) => {
+    const env = readFileSync(`/proc/${s.child.pid}/environ`, 'utf8').split('\0');
+    assert.ok(env.includes('MALLOC_ARENA_MAX=2'), env.filter((e) => /MALLOC|GLIBC/.test(e)).join(' '));
+    const tunables = env.find((e) => e.startsWith('GLIBC_TUNABLES='));
+    assert.match(tunables ?? '', /(^GLIBC_TUNABLES=|:)glibc\.pthread\.stack_cache_size=0(:|$)/);
   });
 });

@@ -66,12 +66,22 @@ if (!versionSupported(nodeVersion) || !jspiAvailable()) {
  * measurable change in requests/s). The cap is read when the process starts,
  * so serve replaces itself once with the variable set (execve: same pid, same
  * stdio, ~25 ms). A MALLOC_ARENA_MAX of the user's own is left alone.
+ *
+ * The same start also turns off glibc's cache of dead threads' stacks (up to
+ * 40 MiB, their touched pages resident), which a stopped worker's threads
+ * otherwise fill; a new thread maps a fresh stack, which for threads started
+ * at a worker's pace costs nothing measurable (soak, 400,000 requests and
+ * ~390 restarts each: the 10 s RSS level rose +11.4% over the run with the
+ * cache, stayed within −2.8%..+4.4% without). A GLIBC_TUNABLES that sets it
+ * is left alone.
  */
 function capMallocArenas(command: string | undefined): void {
   if (process.platform !== 'linux' || process.env.MALLOC_ARENA_MAX !== undefined || command !== 'serve') return;
   const execve = (process as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve;
   if (typeof execve !== 'function') return;
-  execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, MALLOC_ARENA_MAX: '2' });
+  const given = process.env.GLIBC_TUNABLES;
+  const tunables = given?.includes('stack_cache_size') ? given : [given, 'glibc.pthread.stack_cache_size=0'].filter(Boolean).join(':');
+  execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, MALLOC_ARENA_MAX: '2', GLIBC_TUNABLES: tunables });
 }
 
 /**
