@@ -7,13 +7,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { weirBin, withServed, type Served } from './helpers/http-serve-fixtures.ts';
-import { buildLimitsService } from './helpers/serve-limits-fixtures.ts';
+import { buildLimitsService, buildLimitsServiceV2 } from './helpers/serve-limits-fixtures.ts';
 
 assert.ok(existsSync(weirBin), 'run npm run build first');
 const wasm: string | undefined = await buildLimitsService();
@@ -283,6 +283,19 @@ test('a busy worker is not taken for a stuck one: steady load over many --cpu-ti
   });
 });
 
+/** A GET on a fresh connection, retried on connection errors for up to 10 s (a replacement worker may still be starting on a slow machine). */
+async function getSoon(url: string): Promise<Answer> {
+  const until = performance.now() + 10_000;
+  for (;;) {
+    try {
+      return await get(url, false);
+    } catch (e) {
+      if (performance.now() > until) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 for (const watch of [false, true]) {
   test(watch
     ? 'with --watch, a replacement worker serves the version the others serve, not a broken file the last reload refused'
@@ -303,7 +316,7 @@ for (const watch of [false, true]) {
           assert.equal((await get(`${s.url}/spin`, false)).status, 500, `round ${round}`);
           await new Promise((r) => setTimeout(r, 1500));
         }
-        const ok = await get(`${s.url}/count?ms=0`, false);
+        const ok = await getSoon(`${s.url}/count?ms=0`);
         assert.equal(ok.status, 200, ok.body);
         // No replacement failed to start on the broken file (it would report the file, then exit).
         const lines = s.stderr().split('\n');
@@ -342,4 +355,33 @@ test('weir serve restarts itself once with MALLOC_ARENA_MAX=2 and glibc\'s threa
     const tunables = env.find((e) => e.startsWith('GLIBC_TUNABLES='));
     assert.match(tunables ?? '', /(^GLIBC_TUNABLES=|:)glibc\.pthread\.stack_cache_size=0(:|$)/);
   });
+});
+
+test('with --watch, a warm spare started before a reload serves the reloaded version once it takes over', { skip: skip(), timeout: 90_000 }, async () => {
+  const v2 = await buildLimitsServiceV2();
+  assert.ok(v2, 'the second version builds');
+  const dir = mkdtempSync(join(tmpdir(), 'weir-served-'));
+  const file = join(dir, 'service.wasm');
+  copyFileSync(wasm!, file);
+  try {
+    await withServed(['--workers', '1', '--cpu-timeout', '300ms', '--watch', file], async (s) => {
+      await new Promise((r) => setTimeout(r, 1500)); // the warm spare, started with the first version
+      assert.match((await get(`${s.url}/count?ms=0`, false)).body, /^peak=/);
+      copyFileSync(v2!, `${file}.tmp`);
+      renameSync(`${file}.tmp`, file);
+      for (let i = 0; i < 100 && !/reloaded/.test(s.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(s.stderr(), /reloaded/);
+      assert.match((await get(`${s.url}/count?ms=0`, false)).body, /^PEAK=/);
+      // The spare takes over; it catches up with the reload it missed before it serves much.
+      assert.equal((await get(`${s.url}/spin`, false)).status, 500);
+      let body = '';
+      for (let i = 0; i < 50 && !body.startsWith('PEAK='); i++) {
+        body = (await getSoon(`${s.url}/count?ms=0`)).body;
+        if (!body.startsWith('PEAK=')) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(body, /^PEAK=/, 'the activated spare still serves the first version');
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

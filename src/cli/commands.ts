@@ -246,6 +246,7 @@ export async function serveHere(opts: ServeOptions, role?: WorkerRole): Promise<
   // (instanceLimits), -W timeout per request (src/serve/limits.ts).
   const limits = serveCompileLimits(opts); // serve's defaults: 512 MiB per memory (src/cli/limits.ts)
   const components = [];
+  const sources: Uint8Array[] = [];
   // H13: --watch recompiles a changed file with these same options.
   const compile = (file: string, bytes: Uint8Array) => Component.compile(bytes, {
     ...deviationOptions(file, opts.strict, opts.verbose),
@@ -261,6 +262,7 @@ export async function serveHere(opts: ServeOptions, role?: WorkerRole): Promise<
         bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
       }
       components.push(compile(file, bytes));
+      sources.push(bytes);
     } catch (e) {
       return report(file, e, opts.verbose);
     }
@@ -288,7 +290,7 @@ export async function serveHere(opts: ServeOptions, role?: WorkerRole): Promise<
     // H8: request-level limits and the per-instance runtime limits
     limits: { ...opts.serveLimits, requestTimeoutMs: serveRequestTimeoutMs(opts) }, // 30 s unless -W timeout says otherwise
     instanceLimits: instanceLimits(opts),
-    ...(opts.watch ? { watch: true, compile } : {}), // H13: --watch (src/serve/watch.ts)
+    ...(opts.watch ? { watch: true, compile, sources } : {}), // H13: --watch (src/serve/watch.ts)
     verbose: opts.verbose,
     ...(role ? { role } : {}),
   });

@@ -36,6 +36,8 @@ export interface ServeCliOptions extends ServeExtrasOptions {
   /** H13: --watch: reload when a served file changes; `compile` compiles one file as serve did at start. */
   watch?: boolean;
   compile?: (file: string, bytes: Uint8Array) => Component;
+  /** --watch: the bytes `components` were compiled from (a worker's may be older than the files: it catches up at once). */
+  sources?: Uint8Array[];
   verbose: boolean;
   /** Set when this runs in a worker thread of `--workers N` (src/cli/serve-workers.ts). */
   role?: WorkerRole;
@@ -178,7 +180,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   }
   // H13: --watch: reload on change; a failed reload keeps the current version serving.
   const watcher = opts.watch && opts.compile && served instanceof MachineSwitch
-    ? new ServeWatcher({ files: opts.files, components: opts.components, compile: opts.compile, target: served, log: (l: string) => { if (!role || role.index === 1) log(l); }, verbose: opts.verbose, // every worker reloads; the first one says so
+    ? new ServeWatcher({ files: opts.files, components: opts.components, ...(opts.sources ? { sources: opts.sources } : {}), compile: opts.compile, target: served, log: (l: string) => { if (!role || role.index === 1) log(l); }, verbose: opts.verbose, // every worker reloads; the first one says so
       ...(role ? { onReload: (i: number, bytes: Uint8Array) => role.reloaded(i, bytes) } : {}),
       build: (components) => { const m = buildMachine(components); try { m.warm(); } catch (e) { void m.close(); throw e; } return m; } })
     : null;

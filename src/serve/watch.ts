@@ -64,6 +64,13 @@ export interface WatchOptions {
   files: string[];
   /** The components now served, in `files` order. */
   components: Component[];
+  /**
+   * The bytes each was compiled from (default: the files as they are now). A
+   * file that differs from them on disk is reloaded at once: a worker started
+   * from its supervisor's copy (a spare, a replacement) catches up with a
+   * reload it missed.
+   */
+  sources?: readonly Uint8Array[];
   /** Compiles one file's bytes with serve's compile options (limits, toolchain deviations). */
   compile: (file: string, bytes: Uint8Array) => Component;
   /** Builds (and warms: one instance, so instantiation errors show here) a machine over these components. */
@@ -89,7 +96,14 @@ export class ServeWatcher {
   constructor(opts: WatchOptions) {
     this.opts = opts;
     this.components = [...opts.components];
-    this.digests = opts.files.map((f) => digestOf(f));
+    this.digests = opts.files.map((f, i) => {
+      const source = opts.sources?.[i];
+      if (!source) return digestOf(f);
+      const served = createHash('sha256').update(source).digest('hex');
+      const now = digestOf(f);
+      if (now !== null && now !== served) this.changed.add(i);
+      return served;
+    });
     const byDir = new Map<string, Map<string, number[]>>();
     opts.files.forEach((f, i) => {
       const full = resolve(f);
@@ -108,6 +122,7 @@ export class ServeWatcher {
       w.on('error', (e) => { this.opts.log(`weir: --watch: ${dir}: ${errText(e)} (no more reloads from it)`); });
       this.watchers.push(w);
     }
+    if (this.changed.size > 0) this.schedule();
   }
 
   private schedule(): void {

@@ -101,3 +101,10 @@ export async function buildLimitsService(): Promise<string | undefined> {
   if (!dir) return undefined;
   return buildQjsComponent('serve-limits-service', serviceWit(dir, 'limitsvc'), 'limitsvc', LIMITS_SERVICE_JS);
 }
+
+/** The same service answering "PEAK=…" instead of "peak=…": a second version of it, for --watch tests. */
+export async function buildLimitsServiceV2(): Promise<string | undefined> {
+  const dir = wasiP3WitDir();
+  if (!dir) return undefined;
+  return buildQjsComponent('serve-limits-service-v2', serviceWit(dir, 'limitsvc'), 'limitsvc', LIMITS_SERVICE_JS.replace("respond('peak=' + peak)", "respond('PEAK=' + peak)"));
+}
