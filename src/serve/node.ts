@@ -389,6 +389,7 @@ export function nodeListener(machine: Pick<ServeMachine, 'handle'>, log: (l: str
       // H9 hook: h2 streams map pseudo-headers; a TLS connection is scheme HTTPS.
       request = isHttp2(req) ? serveRequestFromH2(req as unknown as Http2ServerRequest) : serveRequestFromNode(req, isTls(req) ? 'HTTPS' : 'HTTP');
     } catch (e) {
+      answered?.(req); // the watchdog must not take its connection for one with no request yet
       answerFailure(res, log, `bad request: ${errText(e)}`);
       return;
     }
