@@ -44,7 +44,7 @@ if (!versionSupported(nodeVersion) || !jspiAvailable()) {
   process.exitCode = 2;
 } else {
   const command = process.argv.slice(2).find((a) => !a.startsWith('-'));
-  capMallocArenas(command);
+  tuneGlibcForServe(command);
   const bundle = bundleFile();
   const cacheDir = process.env.NODE_DISABLE_COMPILE_CACHE ? undefined : usableCacheDir();
   let commands: Commands;
@@ -75,7 +75,7 @@ if (!versionSupported(nodeVersion) || !jspiAvailable()) {
  * cache, stayed within −2.8%..+4.4% without). A GLIBC_TUNABLES that sets it
  * is left alone.
  */
-function capMallocArenas(command: string | undefined): void {
+function tuneGlibcForServe(command: string | undefined): void {
   if (process.platform !== 'linux' || process.env.MALLOC_ARENA_MAX !== undefined || command !== 'serve') return;
   const execve = (process as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve;
   if (typeof execve !== 'function') return;

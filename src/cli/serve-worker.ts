@@ -47,11 +47,7 @@ const role: WorkerRole = {
   held: new Int32Array(data.held),
   watchdog: data.watchdog,
   served: data.served,
-  reloaded(index, bytes) {
-    const shared = new Uint8Array(new SharedArrayBuffer(bytes.byteLength)); // shared with the workers started later, not copied
-    shared.set(bytes);
-    post({ type: 'served', index, bytes: shared });
-  },
+  reloaded(index, bytes) { post({ type: 'served', index, bytes }); }, // the supervisor keeps a shared copy
   ready() {
     const held = early ?? '';
     early = null;

@@ -148,6 +148,13 @@ function workerHeapLimits(): { resourceLimits?: { maxYoungGenerationSizeMb: numb
   return { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } };
 }
 
+/** A copy of `bytes` in shared memory: posted to worker threads, every one sees the same bytes, not a copy each. */
+function sharedCopy(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
+  out.set(bytes);
+  return out;
+}
+
 /**
  * Each served file's bytes, read once at start into shared memory (not copied
  * per worker): every worker, including one started later to replace another,
@@ -160,10 +167,7 @@ function workerHeapLimits(): { resourceLimits?: { maxYoungGenerationSizeMb: numb
 function readServed(opts: ServeOptions): (Uint8Array | null)[] {
   return opts.files.map((file) => {
     try {
-      const b = readFileSync(file);
-      const bytes = new Uint8Array(new SharedArrayBuffer(b.byteLength));
-      bytes.set(b);
-      return bytes;
+      return sharedCopy(readFileSync(file));
     } catch {
       return null;
     }
@@ -294,7 +298,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
           metricWaiters.get(msg.id)?.(msg.snapshot);
           break;
         case 'served':
-          if (msg.index >= 0 && msg.index < served.length) served[msg.index] = msg.bytes;
+          if (msg.index >= 0 && msg.index < served.length) served[msg.index] = sharedCopy(msg.bytes);
           break;
       }
     });

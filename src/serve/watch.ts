@@ -99,7 +99,7 @@ export class ServeWatcher {
     this.digests = opts.files.map((f, i) => {
       const source = opts.sources?.[i];
       if (!source) return digestOf(f);
-      const served = createHash('sha256').update(source).digest('hex');
+      const served = sha256(source);
       const now = digestOf(f);
       if (now !== null && now !== served) this.changed.add(i);
       return served;
@@ -150,8 +150,7 @@ export class ServeWatcher {
     const { files, log } = this.opts;
     const next = [...this.components];
     const digests = [...this.digests];
-    const reloaded: number[] = [];
-    const read = new Map<number, Uint8Array>();
+    const reloaded = new Map<number, Uint8Array>(); // file index → the bytes its new version was compiled from
     for (const i of which) {
       let bytes: Buffer;
       try {
@@ -161,7 +160,7 @@ export class ServeWatcher {
         log(`weir: ${files[i]}: cannot read (${(e as NodeJS.ErrnoException).code ?? errText(e)}): still serving the previous version`);
         continue; // (other changed files still reload)
       }
-      const digest = createHash('sha256').update(bytes).digest('hex');
+      const digest = sha256(bytes);
       if (digest === digests[i]) continue; // touched or rewritten with the same bytes
       try {
         next[i] = this.opts.compile(files[i], new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
@@ -173,24 +172,23 @@ export class ServeWatcher {
         continue;
       }
       digests[i] = digest;
-      reloaded.push(i);
-      read.set(i, bytes);
+      reloaded.set(i, bytes);
     }
-    if (reloaded.length === 0) return;
+    if (reloaded.size === 0) return;
     let machine: ServeMachine;
     try {
       machine = this.opts.build(next);
     } catch (e) {
-      log(`weir: ${reloaded.map((i) => files[i]).join(', ')}: reload failed: cannot instantiate: ${errText(e)}: still serving the previous version`);
+      log(`weir: ${[...reloaded.keys()].map((i) => files[i]).join(', ')}: reload failed: cannot instantiate: ${errText(e)}: still serving the previous version`);
       if (this.opts.verbose && e instanceof Error && e.stack) log(e.stack);
-      for (const i of reloaded) this.digests[i] = digests[i];
+      for (const i of reloaded.keys()) this.digests[i] = digests[i];
       return;
     }
     for (let i = 0; i < next.length; i++) { this.components[i] = next[i]; this.digests[i] = digests[i]; }
     this.opts.target.swap(machine);
-    for (const i of reloaded) {
+    for (const [i, bytes] of reloaded) {
       log(`weir: reloaded ${files[i]}`);
-      this.opts.onReload?.(i, read.get(i)!);
+      this.opts.onReload?.(i, bytes);
     }
   }
 
@@ -201,9 +199,13 @@ export class ServeWatcher {
   }
 }
 
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
 function digestOf(file: string): string | null {
   try {
-    return createHash('sha256').update(readFileSync(file)).digest('hex');
+    return sha256(readFileSync(file));
   } catch {
     return null;
   }

@@ -241,15 +241,10 @@ export function answerStranded(buffer: SharedArrayBuffer, cpuTimeoutMs: number):
       else out.reset++;
       continue;
     }
-    if (state === IDLE) {
-      // Accepted, no request seen: nothing can be under way on it, so it is answered whether or not its
-      // request has arrived yet. A client that connected just before the stall (its request still on the
-      // way, or read but not yet dispatched) gets 503 + Retry-After instead of a reset when the close
-      // comes; HTTP lets a server answer before it reads the request.
-      drain(fd);
-      if (answerOnFd(fd, busy())) out.answered503++;
-      continue;
-    }
+    // WAITING, or IDLE: accepted with no request seen. Nothing can be under way on an IDLE one, so it is
+    // answered like a waiting request whether or not its request has arrived yet (HTTP lets a server answer
+    // before it reads the request): a client that connected just before the stall gets 503 + Retry-After,
+    // not a reset when the close comes. Its request id is 0, so it is never taken for the offender.
     const offender = current !== 0 && ctl[at + 3] === current;
     const ok = answerOnFd(fd, offender
       ? response(500, 'Internal Server Error', `the component ran longer than --cpu-timeout (${cpuTimeoutMs} ms) without yielding; its worker was stopped\n`, {})
