@@ -36,7 +36,7 @@
 // --stall-seconds, or on a first Ctrl-C (a second one kills).
 
 import { spawn } from 'node:child_process';
-import { copyFileSync, cpSync, createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Agent, request } from 'node:http';
 import { join, relative } from 'node:path';
@@ -69,6 +69,8 @@ const parsed = (() => { try { return parseArgs({
     'weir-args': { type: 'string', default: '' },
     // write weir's whole stderr here, each line prefixed with seconds since it started
     'weir-log': { type: 'string', default: '' },
+    // write every 1 s sample (time, requests done, RSS and its parts in KiB, watchdog kills so far, fds) here as JSON lines
+    samples: { type: 'string', default: '' },
     // run dist/ where it is instead of from a copy (see below)
     'in-place': { type: 'boolean', default: false },
   },
@@ -233,17 +235,20 @@ console.log(`soak: serving on ${url} (pid ${pid}) after ${Math.round(performance
 
 // ---- sampling RSS and fds every second ----
 
-function rssKiB(): number {
+/** VmRSS and its parts (RssAnon: heaps and linear memories; RssFile: mapped files, the node binary's code most of all), KiB. */
+function rssParts(): { rss: number; anon: number; file: number } {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : NaN;
-  } catch { return NaN; }
+    const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (k: string) => { const m = new RegExp(`${k}:\\s+(\\d+) kB`).exec(st); return m ? Number(m[1]) : NaN; };
+    return { rss: kib('VmRSS'), anon: kib('RssAnon'), file: kib('RssFile') };
+  } catch { return { rss: NaN, anon: NaN, file: NaN }; }
 }
+const rssKiB = () => rssParts().rss;
 function fdCount(): number {
   try { return readdirSync(`/proc/${pid}/fd`).length; } catch { return NaN; }
 }
 
-interface Sample { t: number; done: number; rss: number; fds: number }
+interface Sample { t: number; done: number; rss: number; anon: number; file: number; kills: number; fds: number }
 const samples: Sample[] = [];
 let done = 0;
 /** Answers no rule excuses, counted as they come (resets are judged at the end, by time). */
@@ -254,7 +259,7 @@ const idleBefore = { rss: rssKiB(), fds: fdCount() };
 const loadStart = performance.now();
 let lastPrint = loadStart;
 const sampler = setInterval(() => {
-  const s = { t: performance.now(), done, rss: rssKiB(), fds: fdCount() };
+  const s = { t: performance.now(), done, ...rssParts(), kills: stderrStats.kills, fds: fdCount() };
   samples.push(s);
   if (!warmupSample && done >= warmupAt) warmupSample = s;
   if (s.t - lastPrint >= 15_000) {
@@ -467,13 +472,19 @@ const rssMax = Math.max(...after.map((s) => s.rss));
 // replacement within seconds; the soak kills one every ~0.6 s: docs/SERVE.md, Soak);
 // a leak or a lasting step moves every window that follows it.
 const RSS_WINDOW = 10;
-const windows: number[] = [];
-for (let i = 0; i + RSS_WINDOW <= after.length || (i === 0 && after.length > 0); i++) {
-  const w = after.slice(i, i + RSS_WINDOW).map((s) => s.rss).sort((a, b) => a - b);
-  windows.push(w[w.length >> 1]);
+function levels(part: (s: Sample) => number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i + RSS_WINDOW <= after.length || (i === 0 && after.length > 0); i++) {
+    const w = after.slice(i, i + RSS_WINDOW).map(part).sort((a, b) => a - b);
+    out.push(w[w.length >> 1]);
+  }
+  return out;
 }
+const windows = levels((s) => s.rss);
 const levelMin = Math.min(...windows);
 const levelMax = Math.max(...windows);
+// Which part moves (printed, not checked): anonymous memory (V8 heaps, malloc, linear memories) or mapped files.
+const partRange = (part: (s: Sample) => number) => { const l = levels(part); return `${mib(Math.min(...l))}..${mib(Math.max(...l))}`; };
 const rssOk = after.length > 0 && levelMin >= rssW * 0.9 && levelMax <= rssW * 1.1;
 const fdW = warmupSample?.fds ?? NaN;
 const fdMax = Math.max(...after.map((s) => s.fds));
@@ -495,7 +506,7 @@ check(`no request outlives max(cpu-timeout, timeout) + ${SLACK_MS} ms = ${BOUND_
   lats.map((xs, k) => `${CLASS_NAMES[k]} max ${maxLat[k].toFixed(0)} ms`).join(', '));
 const rel = (x: number) => `${x >= rssW ? '+' : ''}${((x / rssW - 1) * 100).toFixed(1)}%`;
 check(`RSS level (median of each ${RSS_WINDOW} s) within ±10% of its warm-up value`, rssOk, after.length === 0 ? 'no sample after warm-up (run too short)' :
-  `warm-up ${mib(rssW)} (median of ${warmupTail.length} samples), then ${RSS_WINDOW} s medians from ${mib(levelMin)} (${rel(levelMin)}) to ${mib(levelMax)} (${rel(levelMax)}); single 1 s samples from ${mib(rssMin)} (${rel(rssMin)}) to ${mib(rssMax)} (${rel(rssMax)}), final ${mib(finalLoadSample.rss)}; idle before ${mib(idleBefore.rss)}, idle after ${mib(idleAfter.rss)}; ${rssTrend}`);
+  `warm-up ${mib(rssW)} (median of ${warmupTail.length} samples), then ${RSS_WINDOW} s medians from ${mib(levelMin)} (${rel(levelMin)}) to ${mib(levelMax)} (${rel(levelMax)}); single 1 s samples from ${mib(rssMin)} (${rel(rssMin)}) to ${mib(rssMax)} (${rel(rssMax)}), final ${mib(finalLoadSample.rss)}; idle before ${mib(idleBefore.rss)}, idle after ${mib(idleAfter.rss)}; ${rssTrend}; ${RSS_WINDOW} s levels of its parts: anonymous ${partRange((s) => s.anon)}, file-backed ${partRange((s) => s.file)}`);
 check('open fds flat', fdOk,
   `idle before ${idleBefore.fds}, warm-up ${fdW}, max ${fdMax} (allowed ${fdW + fdSlack}), last under load ${finalLoadSample.fds}, idle after ${idleAfter.fds} (allowed ${idleBefore.fds + 2})`);
 check('no worker died on its own; weir alive until SIGTERM', stderrStats.unexpectedExits.length === 0 && aliveAtEnd,
@@ -576,4 +587,5 @@ console.log(`soak-json: ${JSON.stringify({
   failed,
 })}`);
 weirLog?.end();
+if (flags.samples) writeFileSync(String(flags.samples), samples.map((x) => JSON.stringify({ ...x, t: Math.round(x.t - loadStart) })).join('\n') + '\n');
 process.exitCode = failed === 0 ? 0 : 1;
