@@ -47,7 +47,7 @@ const role: WorkerRole = {
   held: new Int32Array(data.held),
   watchdog: data.watchdog,
   served: data.served,
-  reloaded(index, bytes) { post({ type: 'served', index, bytes }); }, // the supervisor keeps a shared copy
+  reloaded(index, bytes, version) { post({ type: 'served', index, bytes, version }); }, // the supervisor keeps a shared copy
   ready() {
     const held = early ?? '';
     early = null;

@@ -25,6 +25,7 @@ import { GLOBAL } from '../serve/cli.ts';
 import { listenMetrics } from '../serve/cli-extras.ts';
 import { renderMetrics, type MetricsSnapshot } from '../serve/metrics.ts';
 import { BEAT, BEAT_MS, answerStranded, nowMs, watchdogBuffer } from '../serve/watchdog.ts';
+import { readVersioned } from '../serve/watch.ts';
 
 /** --cpu-timeout's default. */
 export const DEFAULT_CPU_TIMEOUT_MS = 10_000;
@@ -45,7 +46,7 @@ export interface WorkerData {
   /** the worker's share of the shared gates: [requests, connections held, requests, connections waited for] */
   held: SharedArrayBuffer;
   watchdog: SharedArrayBuffer | null;
-  /** each served file's bytes: read once at start (readServed), then the last version a --watch reload served */
+  /** each served file's bytes: read once at start (ServedFiles), then the last version a --watch reload served */
   served: readonly (Uint8Array | null)[];
 }
 
@@ -56,7 +57,7 @@ export type WorkerMessage =
   | { type: 'stopped'; code: number }
   | { type: 'metrics'; id: number; snapshot: MetricsSnapshot | null }
   /** --watch reloaded file `index`: a worker started from now on serves these bytes */
-  | { type: 'served'; index: number; bytes: Uint8Array };
+  | { type: 'served'; index: number; bytes: Uint8Array; version: bigint };
 
 interface Member {
   index: number;
@@ -164,14 +165,34 @@ function sharedCopy(bytes: Uint8Array): Uint8Array {
  * reach a replacement worker either). A file that cannot be read is left to
  * the workers, which report it.
  */
-function readServed(opts: ServeOptions): (Uint8Array | null)[] {
-  return opts.files.map((file) => {
-    try {
-      return sharedCopy(readFileSync(file));
-    } catch {
-      return null;
+export class ServedFiles {
+  readonly bytes: (Uint8Array | null)[] = [];
+  /** each copy's file change time (ns) before it was read (readVersioned); -1 where the file could not be read */
+  private readonly versions: bigint[] = [];
+
+  constructor(files: readonly string[]) {
+    for (const file of files) {
+      try {
+        const { bytes, version } = readVersioned(file);
+        this.bytes.push(sharedCopy(bytes));
+        this.versions.push(version);
+      } catch {
+        this.bytes.push(null);
+        this.versions.push(-1n);
+      }
     }
-  });
+  }
+
+  /**
+   * A worker's --watch reload serves `bytes`. Two workers may reload a file
+   * that changed twice, and their messages arrive in either order: the copy
+   * read later (by the file's change time) is kept.
+   */
+  reloaded(index: number, bytes: Uint8Array, version: bigint): void {
+    if (!(index >= 0 && index < this.bytes.length) || version < this.versions[index]) return;
+    this.bytes[index] = sharedCopy(bytes);
+    this.versions[index] = version;
+  }
 }
 
 /** How long a stopped worker may wait for another to listen before it is terminated (the kill stays within --cpu-timeout + 100 ms). */
@@ -185,7 +206,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   } catch (e) {
     throw new ServeStartError(`weir: cannot listen on ${opts.host}:${opts.port}: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`, 1);
   }
-  const served = readServed(opts);
+  const served = new ServedFiles(opts.files);
   const global = new SharedArrayBuffer(GLOBAL.length * 4);
   const members = new Map<number, Member>();
   let restarts = 0;
@@ -263,7 +284,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   const spawn = (index: number, standby = false): void => {
     const watchdog = o.cpuTimeoutMs > 0 ? watchdogBuffer() : null;
     const held = new SharedArrayBuffer(16);
-    const data: WorkerData = { opts, commandsUrl: o.commandsUrl, index, port, global, standby, held, watchdog, served };
+    const data: WorkerData = { opts, commandsUrl: o.commandsUrl, index, port, global, standby, held, watchdog, served: served.bytes };
     const ts = import.meta.url.endsWith('.ts');
     const worker = new Worker(new URL(ts ? './serve-worker.ts' : './serve-worker.js', import.meta.url) /* the CLI bundle is in dist/cli/ too */, {
       workerData: data, stdin: false, stdout: false, stderr: false,
@@ -298,7 +319,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
           metricWaiters.get(msg.id)?.(msg.snapshot);
           break;
         case 'served':
-          if (msg.index >= 0 && msg.index < served.length) served[msg.index] = sharedCopy(msg.bytes);
+          served.reloaded(msg.index, msg.bytes, msg.version);
           break;
       }
     });

@@ -59,8 +59,8 @@ export interface WorkerRole {
   watchdog: SharedArrayBuffer | null;
   /** Each served file's bytes as the supervisor has them: read at start, then the last version a --watch reload served (null where it could not read it: the worker reads the file and reports why). */
   served: readonly (Uint8Array | null)[];
-  /** --watch: a reload of file `index` serves these bytes now. */
-  reloaded(index: number, bytes: Uint8Array): void;
+  /** --watch: a reload of file `index` serves these bytes now (read from the file at change time `version`, ns). */
+  reloaded(index: number, bytes: Uint8Array, version: bigint): void;
   /** Listening: the supervisor may print `Serving HTTP on …`. */
   ready(): void;
   /** The supervisor asks to stop (it got SIGINT/SIGTERM). */
@@ -181,7 +181,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   // H13: --watch: reload on change; a failed reload keeps the current version serving.
   const watcher = opts.watch && opts.compile && served instanceof MachineSwitch
     ? new ServeWatcher({ files: opts.files, components: opts.components, ...(opts.sources ? { sources: opts.sources } : {}), compile: opts.compile, target: served, log: (l: string) => { if (!role || role.index === 1) log(l); }, verbose: opts.verbose, // every worker reloads; the first one says so
-      ...(role ? { onReload: (i: number, bytes: Uint8Array) => role.reloaded(i, bytes) } : {}),
+      ...(role ? { onReload: (i: number, bytes: Uint8Array, version: bigint) => role.reloaded(i, bytes, version) } : {}),
       build: (components) => { const m = buildMachine(components); try { m.warm(); } catch (e) { void m.close(); throw e; } return m; } })
     : null;
 

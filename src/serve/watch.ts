@@ -9,7 +9,7 @@
 // come in bursts (truncate, write, write, rename), so they are debounced and
 // reloads never overlap (one that arrives mid-reload runs after it).
 
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename, dirname, resolve } from 'node:path';
 import type { Component } from '../host/component.ts';
@@ -60,6 +60,21 @@ export class MachineSwitch {
   }
 }
 
+/**
+ * A file's bytes and its change time (ns) taken before they were read: the
+ * bytes are at least that new, so of two reads the later version is the newer
+ * content (or the same).
+ */
+export function readVersioned(file: string): { bytes: Buffer; version: bigint } {
+  const fd = openSync(file, 'r');
+  try {
+    const version = fstatSync(fd, { bigint: true }).ctimeNs;
+    return { bytes: readFileSync(fd), version };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export interface WatchOptions {
   files: string[];
   /** The components now served, in `files` order. */
@@ -77,8 +92,11 @@ export interface WatchOptions {
   build: (components: Component[]) => ServeMachine;
   target: MachineSwitch;
   log: (line: string) => void;
-  /** Called with each file's new bytes once its new version serves (a worker tells its supervisor, for the workers it starts later). */
-  onReload?: (index: number, bytes: Uint8Array) => void;
+  /**
+   * Called with each file's new bytes once its new version serves (a worker tells its supervisor, for the workers it starts later),
+   * and the file's change time (ns) as it was before those bytes were read, which orders two workers' reloads of one file.
+   */
+  onReload?: (index: number, bytes: Uint8Array, version: bigint) => void;
   verbose?: boolean;
   debounceMs?: number;
 }
@@ -150,11 +168,11 @@ export class ServeWatcher {
     const { files, log } = this.opts;
     const next = [...this.components];
     const digests = [...this.digests];
-    const reloaded = new Map<number, Uint8Array>(); // file index → the bytes its new version was compiled from
+    const reloaded = new Map<number, { bytes: Uint8Array; version: bigint }>(); // file index → the bytes its new version was compiled from
     for (const i of which) {
-      let bytes: Buffer;
+      let bytes: Buffer, version: bigint;
       try {
-        bytes = readFileSync(files[i]);
+        ({ bytes, version } = readVersioned(files[i]));
       } catch (e) {
         // Mid-rename, or deleted: the next event (when it reappears) reloads it.
         log(`weir: ${files[i]}: cannot read (${(e as NodeJS.ErrnoException).code ?? errText(e)}): still serving the previous version`);
@@ -172,7 +190,7 @@ export class ServeWatcher {
         continue;
       }
       digests[i] = digest;
-      reloaded.set(i, bytes);
+      reloaded.set(i, { bytes, version });
     }
     if (reloaded.size === 0) return;
     let machine: ServeMachine;
@@ -186,9 +204,9 @@ export class ServeWatcher {
     }
     for (let i = 0; i < next.length; i++) { this.components[i] = next[i]; this.digests[i] = digests[i]; }
     this.opts.target.swap(machine);
-    for (const [i, bytes] of reloaded) {
+    for (const [i, { bytes, version }] of reloaded) {
       log(`weir: reloaded ${files[i]}`);
-      this.opts.onReload?.(i, bytes);
+      this.opts.onReload?.(i, bytes, version);
     }
   }
 
