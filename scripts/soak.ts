@@ -362,7 +362,7 @@ await Promise.all(Array.from({ length: C }, async () => {
 }));
 const loadEnd = performance.now();
 clearInterval(sampler);
-const finalLoadSample = { t: loadEnd, done, rss: rssKiB(), fds: fdCount() };
+const finalLoadSample: Sample = { t: loadEnd, done, ...rssParts(), kills: stderrStats.kills, fds: fdCount() };
 samples.push(finalLoadSample);
 for (const a of agents) a.destroy();
 // Let the server see the closes (and its idle instances time out) before the idle counts.
