@@ -7,7 +7,7 @@
 // not here.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -159,6 +159,38 @@ test('a large component (its run raises the wasm tiering budget) leaves a code c
   runLarge(['-W', 'timeout=30s']);
   assert.equal(seen(), 3);
   assert.equal(statSync(join(dir, file)).mtimeMs, old.getTime(), 'the cache was rewritten after a -W timeout run');
+});
+
+test('weir serve leaves a code cache that the next weir run accepts (a V8 flag serve changed and left set would make V8 reject it)', async () => {
+  const { assembleText } = await import('../src/wast/assemble.ts');
+  const { helloWat } = await import('./helpers/http-serve-fixtures.ts');
+  const service = join(freshTmp(), 'hello-service.wasm');
+  writeFileSync(service, await assembleText(helloWat()));
+  const tmp = freshTmp();
+  const dir = join(tmp, `weir-cache-${uid}`);
+  const seen = () => readFileSync(join(dir, caches(dir)[0] + '.seen'), 'latin1').split('\n').filter(Boolean).length;
+  run(tmp);
+  assert.equal(seen(), 1);
+  // serve until it listens, then SIGTERM: its command line is new, so it widens the cache at exit
+  const child = spawn(process.execPath, [join(dist, 'cli', 'main.js'), 'serve', '--addr', '127.0.0.1:0', '--workers', '1', service], {
+    cwd: root, env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`weir serve did not start: ${err}`)), 30_000);
+    child.stderr!.on('data', (d) => { err += d; if (err.includes('Serving HTTP on')) { clearTimeout(timer); resolve(); } });
+  });
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0, err);
+  assert.equal(seen(), 2, 'serve wrote the cache');
+  const [file] = caches(dir);
+  const old = new Date(Date.now() - 3_600_000);
+  utimesSync(join(dir, file), old, old);
+  // the next run loads it under V8's defaults: accepted, so not rewritten
+  run(tmp);
+  assert.equal(seen(), 2);
+  assert.equal(statSync(join(dir, file)).mtimeMs, old.getTime(), 'the cache serve wrote was rejected (made under other V8 flags)');
 });
 
 test('a damaged code cache is rejected by V8 and rewritten; the run is unaffected', () => {
