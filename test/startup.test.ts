@@ -69,6 +69,21 @@ function run(tmp: string, env: NodeJS.ProcessEnv = {}) {
 
 const ours = (files: string[]) => files.filter((f) => f.includes('/dist/')).map((f) => f.slice(f.lastIndexOf('/dist/') + 6));
 const caches = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.v8')) : []);
+/** How many distinct command lines have widened the code cache in `dir`. */
+const seenLines = (dir: string) => readFileSync(join(dir, caches(dir)[0] + '.seen'), 'latin1').split('\n').filter(Boolean).length;
+
+/**
+ * Backdates the code cache in `dir`, runs `again`, and checks V8 accepted it: a rejected
+ * cache is rewritten (new mtime) for that command line alone (fewer lines seen).
+ */
+function assertCacheAccepted(dir: string, again: () => void, lines: number, rewritten: string): void {
+  const [file] = caches(dir);
+  const old = new Date(Date.now() - 3_600_000);
+  utimesSync(join(dir, file), old, old);
+  again();
+  assert.equal(seenLines(dir), lines);
+  assert.equal(statSync(join(dir, file)).mtimeMs, old.getTime(), rewritten);
+}
 
 test('weir run loads the bundle: a handful of files instead of every module', () => {
   const r = runHello();
@@ -139,26 +154,17 @@ test('a large component (its run raises the wasm tiering budget) leaves a code c
     assert.equal(r.stdout, 'hello, world\n', r.stderr);
     assert.equal(r.status, 0);
   };
-  const seen = () => readFileSync(join(dir, caches(dir)[0] + '.seen'), 'latin1').split('\n').filter(Boolean).length;
   run(tmp);
-  assert.equal(seen(), 1);
+  assert.equal(seenLines(dir), 1);
   runLarge(); // widens the cache, written at exit
-  assert.equal(seen(), 2);
-  const [file] = caches(dir);
-  const old = new Date(Date.now() - 3_600_000);
-  utimesSync(join(dir, file), old, old);
+  assert.equal(seenLines(dir), 2);
   // A run that sets no flag loads it: accepted (a rejected cache would be rewritten for this command line alone).
-  run(tmp);
-  assert.equal(seen(), 2);
-  assert.equal(statSync(join(dir, file)).mtimeMs, old.getTime(), 'the cache was rewritten: V8 rejected it');
+  assertCacheAccepted(dir, () => run(tmp), 2, 'the cache was rewritten: V8 rejected it');
   // -W timeout runs the command in a worker thread, which raises the budget there: the cache is still
   // written under V8's default, so the same command again accepts it
   runLarge(['-W', 'timeout=30s']);
-  assert.equal(seen(), 3);
-  utimesSync(join(dir, file), old, old);
-  runLarge(['-W', 'timeout=30s']);
-  assert.equal(seen(), 3);
-  assert.equal(statSync(join(dir, file)).mtimeMs, old.getTime(), 'the cache was rewritten after a -W timeout run');
+  assert.equal(seenLines(dir), 3);
+  assertCacheAccepted(dir, () => runLarge(['-W', 'timeout=30s']), 3, 'the cache was rewritten after a -W timeout run');
 });
 
 test('weir serve leaves a code cache that the next weir run accepts (a V8 flag serve changed and left set would make V8 reject it)', async () => {
@@ -168,9 +174,8 @@ test('weir serve leaves a code cache that the next weir run accepts (a V8 flag s
   writeFileSync(service, await assembleText(helloWat()));
   const tmp = freshTmp();
   const dir = join(tmp, `weir-cache-${uid}`);
-  const seen = () => readFileSync(join(dir, caches(dir)[0] + '.seen'), 'latin1').split('\n').filter(Boolean).length;
   run(tmp);
-  assert.equal(seen(), 1);
+  assert.equal(seenLines(dir), 1);
   // serve until it listens, then SIGTERM: its command line is new, so it widens the cache at exit
   const child = spawn(process.execPath, [join(dist, 'cli', 'main.js'), 'serve', '--addr', '127.0.0.1:0', '--workers', '1', service], {
     cwd: root, env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'ignore', 'pipe'],
@@ -183,14 +188,9 @@ test('weir serve leaves a code cache that the next weir run accepts (a V8 flag s
   });
   child.kill('SIGTERM');
   assert.equal(await exited, 0, err);
-  assert.equal(seen(), 2, 'serve wrote the cache');
-  const [file] = caches(dir);
-  const old = new Date(Date.now() - 3_600_000);
-  utimesSync(join(dir, file), old, old);
+  assert.equal(seenLines(dir), 2, 'serve wrote the cache');
   // the next run loads it under V8's defaults: accepted, so not rewritten
-  run(tmp);
-  assert.equal(seen(), 2);
-  assert.equal(statSync(join(dir, file)).mtimeMs, old.getTime(), 'the cache serve wrote was rejected (made under other V8 flags)');
+  assertCacheAccepted(dir, () => run(tmp), 2, 'the cache serve wrote was rejected (made under other V8 flags)');
 });
 
 test('a damaged code cache is rejected by V8 and rewritten; the run is unaffected', () => {
