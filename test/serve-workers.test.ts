@@ -385,3 +385,26 @@ test('with --watch, a warm spare started before a reload serves the reloaded ver
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('SIGTERM sent the moment the Serving line is read drains and exits 0 (the handlers are in place before the line), with and without workers', { timeout: 120_000 }, async () => {
+  const { assembleText } = await import('../src/wast/assemble.ts');
+  const { helloWat } = await import('./helpers/http-serve-fixtures.ts');
+  const { spawn } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'weir-sigterm-'));
+  try {
+    const service = join(dir, 'hello-service.wasm');
+    writeFileSync(service, await assembleText(helloWat()));
+    // Before the fix about a quarter of such starts died of the signal itself (exit null, SIGTERM).
+    for (const workers of ['0', '1']) {
+      for (let i = 0; i < 8; i++) {
+        const child = spawn(process.execPath, [weirBin, 'serve', '--addr', '127.0.0.1:0', '--workers', workers, service], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let err = '';
+        const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(`${code}/${signal}`)));
+        child.stderr!.on('data', (d) => { err += d; if (err.includes('Serving HTTP on')) child.kill('SIGTERM'); });
+        assert.equal(await exited, '0/null', `--workers ${workers}, start ${i + 1}: ${err}`);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -488,14 +488,15 @@ export async function serveWorkers(o: WorkerPoolOptions): Promise<number> {
     process.stderr.write(e.report);
     return e.status;
   }
-  process.stderr.write(`Serving ${server.url.startsWith('https') ? 'HTTPS' : 'HTTP'} on ${server.url}\n`);
-  if (server.metricsUrl) process.stderr.write(`Metrics on ${server.metricsUrl}\n`);
   const onSignal = (signal: string) => () => {
     if (o.opts.verbose) o.log(`weir: ${signal}`);
     void server.stop();
   };
+  // before the Serving line: a signal sent as soon as it is read must drain, not kill the process
   process.on('SIGINT', onSignal('SIGINT'));
   process.on('SIGTERM', onSignal('SIGTERM'));
+  process.stderr.write(`Serving ${server.url.startsWith('https') ? 'HTTPS' : 'HTTP'} on ${server.url}\n`);
+  if (server.metricsUrl) process.stderr.write(`Metrics on ${server.metricsUrl}\n`);
   return server.exited;
 }
 

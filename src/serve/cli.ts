@@ -172,11 +172,6 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
     role.onMetrics(() => extras.metricsSnapshot());
     table?.start(); // the watchdog's heartbeat: from now on the supervisor watches this worker
     role.ready(); // the supervisor prints the Serving line once every worker listens
-  } else {
-    // H9 hook: TLS mode says HTTPS; the metrics URL (if any) is the second line.
-    process.stderr.write(extras.tls ? `Serving HTTPS on https://${host}:${port}/\n` : `Serving HTTP on http://${host}:${port}/\n`);
-    const metricsUrl = extras.metricsUrl();
-    if (metricsUrl) process.stderr.write(`Metrics on ${metricsUrl}\n`);
   }
   // H13: --watch: reload on change; a failed reload keeps the current version serving.
   const watcher = opts.watch && opts.compile && served instanceof MachineSwitch
@@ -185,7 +180,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
       build: (components) => { const m = buildMachine(components); try { m.warm(); } catch (e) { void m.close(); throw e; } return m; } })
     : null;
 
-  return new Promise<number>((resolve) => {
+  const exited = new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) { log(`weir: ${signal} again: exiting now`); resolve(130); return; }
@@ -219,4 +214,12 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
       process.on('SIGTERM', () => stop('SIGTERM'));
     }
   });
+  if (!role) {
+    // Printed once SIGINT/SIGTERM drain: a signal sent as soon as this line is read must not kill the process.
+    // H9 hook: TLS mode says HTTPS; the metrics URL (if any) is the second line.
+    process.stderr.write(extras.tls ? `Serving HTTPS on https://${host}:${port}/\n` : `Serving HTTP on http://${host}:${port}/\n`);
+    const metricsUrl = extras.metricsUrl();
+    if (metricsUrl) process.stderr.write(`Metrics on ${metricsUrl}\n`);
+  }
+  return exited;
 }
