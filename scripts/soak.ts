@@ -8,7 +8,9 @@
 // It then checks what users rely on:
 //   - every non-faulty request is answered 200; the only excused non-200s are
 //     the casualties of a runaway: 503 + Retry-After from a stopped worker
-//     ("collateral 503"), and, reported apart and never hidden, resets of
+//     ("collateral 503": a request the stopped worker had read, or one it
+//     never read that no other worker answered in time; weir hands those to
+//     another worker, src/serve/handover.ts), and, reported apart and never hidden, resets of
 //     connections caught in a worker kill (the documented limit: a connection
 //     in the stopped worker's accept queue, or a response under way);
 //   - /trap gets 500, /spin gets 500 (503 when queued behind another runaway);
@@ -179,6 +181,8 @@ const killTimes: number[] = [];
 const kills: { t: number; worker: number }[] = [];
 const stderrStats = {
   kills: 0, killed500: 0, killed503: 0, killedReset: 0,
+  /** unread requests handed to another worker (handover.ts), and how many of those got 503 instead (no answer in time) */
+  handedOver: 0, handoverLate: 0,
   unexpectedExits: [] as string[],
   traps: 0, trapNeighbours: 0,
   other: new Map<string, number>(),
@@ -201,15 +205,17 @@ const ready = new Promise<void>((resolve, reject) => {
       weirLog?.write(`${at} ${line}\n`);
       let m;
       if (!url && (m = /^Serving HTTP on (http:\/\/\S+?)\/?$/.exec(line))) { url = m[1]; clearTimeout(timer); resolve(); continue; }
-      if ((m = /worker stopped\b[^(]*\((1 request answered 500, )?(\d+) answered 503, (\d+) reset\)/.exec(line))) {
+      if ((m = /worker stopped\b[^(]*\((1 request answered 500, )?(\d+) answered 503, (?:(\d+) unread handed to another worker, )?(\d+) reset\)/.exec(line))) {
         killTimes.push(performance.now());
         kills.push({ t: performance.now(), worker: Number(/worker (\d+):/.exec(line)?.[1] ?? 0) });
         stderrStats.kills++;
         if (m[1]) stderrStats.killed500++;
         stderrStats.killed503 += Number(m[2]);
-        stderrStats.killedReset += Number(m[3]);
+        stderrStats.handedOver += Number(m[3] ?? 0);
+        stderrStats.killedReset += Number(m[4]);
         continue;
       }
+      if ((m = /^weir: worker \d+: (\d+) of \d+ request\(s\) handed to another worker got no answer/.exec(line))) { stderrStats.handoverLate += Number(m[1]); continue; }
       if (/worker \d+ exited \(code/.test(line)) { stderrStats.unexpectedExits.push(line); workerTrouble.push(`${at} s: ${line}`); continue; }
       if (/^weir: worker \d+: /.test(line)) workerTrouble.push(`${at} s: ${line}`);
       if ((m = /instance \d+ failed: .*\((\d+) other request\(s\) in flight on it fail\)/.exec(line))) {
@@ -519,7 +525,7 @@ checks.push({ name: 'resets during a worker kill (known limit, docs/SERVE.md)', 
 
 console.log('');
 console.log(`soak: ${sent} requests in ${secs.toFixed(1)} s = ${Math.round(done / secs)} requests/s (concurrency ${C}, ${WORKERS} workers)`);
-console.log(`soak: weir restarted ${stderrStats.kills} workers (watchdog: ${stderrStats.killed500} answered 500, ${stderrStats.killed503} answered 503, ${stderrStats.killedReset} reset); ${stderrStats.traps} trapped instances discarded (${stderrStats.trapNeighbours} neighbours failed with them)`);
+console.log(`soak: weir restarted ${stderrStats.kills} workers (watchdog: ${stderrStats.killed500} answered 500, ${stderrStats.killed503} answered 503, ${stderrStats.handedOver} unread requests handed to another worker of which ${stderrStats.handoverLate} got 503 instead, ${stderrStats.killedReset} reset); ${stderrStats.traps} trapped instances discarded (${stderrStats.trapNeighbours} neighbours failed with them)`);
 console.log('');
 const pad = (s: string, n: number) => s.length >= n ? s : s + ' '.repeat(n - s.length);
 const rpad = (s: string, n: number) => s.length >= n ? s : ' '.repeat(n - s.length) + s;

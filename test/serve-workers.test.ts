@@ -50,7 +50,8 @@ function get(url: string, agent: Agent | false, timeoutMs = 15_000): Promise<Ans
 test('--workers 2 --cpu-timeout 1s: a guest looping forever is stopped in time (500), its worker\'s waiting requests get 503, the other worker serves on, a fresh worker takes over', { skip: skip(), timeout: 120_000 }, async (t) => {
   await withServe(['--workers', '2', '--cpu-timeout', '1s', '--max-instance-concurrent-reuse-count', '100'], async (s) => {
     // Clients on kept-alive connections (opened before the loop starts), each sending requests back to back.
-    // A client whose connection belonged to the stopped worker gets 503 (or 500) and stops there.
+    // A client whose connection belonged to the stopped worker gets 503 and stops there, or, when its request
+    // arrived there unread, that request's answer from the other worker (handover.ts), and goes on.
     const clients = Array.from({ length: 8 }, () => ({ agent: new Agent({ keepAlive: true, maxSockets: 1 }), answers: [] as Answer[], errors: [] as string[], stopped: false }));
     for (const c of clients) await get(`${s.url}/count?ms=0`, c.agent);
     let running = true;
@@ -345,6 +346,51 @@ test('a connection the stopped worker accepted but had no request from yet gets 
     const err = await closed;
     assert.match(got, /^HTTP\/1\.1 503 /, `got ${JSON.stringify(got)}, error ${err}`);
     assert.match(got, /retry-after: 1/i);
+  });
+});
+
+/** A raw kept-alive connection: everything it receives, and how it ended. */
+async function rawConnection(port: number): Promise<{ write(s: string): void; got(): string; closed: Promise<string | null> }> {
+  const c = connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => { c.once('connect', () => resolve()); c.once('error', reject); });
+  let got = '';
+  c.setEncoding('utf8');
+  c.on('data', (d: string) => { got += d; });
+  const closed = new Promise<string | null>((resolve) => { c.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error')); c.once('close', () => resolve(null)); });
+  return { write: (x) => { c.write(x); }, got: () => got, closed };
+}
+
+test('requests that reached a stopped worker unread are handed to another worker: an idempotent one is answered 200, a POST or a pipelined batch 503', { skip: skip(), timeout: 60_000 }, async () => {
+  await withServe(['--workers', '1', '--cpu-timeout', '300ms', '--metrics-addr', '127.0.0.1:0'], async (s) => {
+    const port = Number(new URL(s.url).port);
+    // --workers 1: every connection is on the worker that will be stopped; each has had one answer (kept alive).
+    const [a, b, p] = await Promise.all([rawConnection(port), rawConnection(port), rawConnection(port)]);
+    for (const c of [a, b, p]) c.write('GET /count?ms=0 HTTP/1.1\r\nhost: x\r\n\r\n');
+    for (let i = 0; i < 100 && ![a, b, p].every((c) => /\r\n\r\n\d+$|peak=\d+$/.test(c.got())); i++) await new Promise((r) => setTimeout(r, 20));
+    const first = [a, b, p].map((c) => c.got());
+    for (const g of first) assert.match(g, /^HTTP\/1\.1 200 /);
+    const spinning = get(`${s.url}/spin`, false);
+    await new Promise((r) => setTimeout(r, 120)); // the worker is stuck now: what follows arrives unread
+    a.write('GET /count?ms=0 HTTP/1.1\r\nhost: x\r\n\r\n');
+    b.write('POST /count?ms=0 HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n');
+    p.write('GET /count?ms=0 HTTP/1.1\r\nhost: x\r\n\r\nGET /count?ms=0 HTTP/1.1\r\nhost: x\r\n\r\n');
+    assert.equal((await spinning).status, 500);
+    const ends = await Promise.all([a.closed, b.closed, p.closed]);
+    assert.deepEqual(ends, [null, null, null], 'each closed cleanly after its answer, none reset');
+    const [ga, gb, gp] = [a, b, p].map((c, i) => c.got().slice(first[i].length));
+    assert.match(ga, /^HTTP\/1\.1 200 OK\r\n/, `handed over: ${JSON.stringify(ga)}`);
+    assert.match(ga, /\r\nconnection: close\r\n/i);
+    assert.match(ga, /\r\n\r\npeak=\d+$/);
+    for (const [what, g] of [['POST', gb], ['pipelined', gp]]) {
+      assert.match(g, /^HTTP\/1\.1 503 /, `${what}: ${JSON.stringify(g)}`);
+      assert.match(g, /retry-after: 1/i);
+    }
+    assert.match(s.stderr(), /worker stopped \d+ ms after its last heartbeat \(1 request answered 500, 2 answered 503, 1 unread handed to another worker, 0 reset\)/);
+    assert.doesNotMatch(s.stderr(), /got no answer within/);
+    assert.equal((await get(`${s.url}/count?ms=0`, false)).status, 200);
+    const m = await (await fetch(await metricsUrl(s))).text();
+    assert.match(m, /^weir_watchdog_handovers_total\{result="answered"\} 1$/m, m);
+    assert.match(m, /^weir_watchdog_handovers_total\{result="unanswered"\} 0$/m);
   });
 });
 

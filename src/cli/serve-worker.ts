@@ -33,10 +33,17 @@ process.stderr.write = direct(2, process.stderr.write.bind(process.stderr));
 let stopRequested: (() => void) | null = null;
 let snapshot: (() => MetricsSnapshot | null) | null = null;
 let activate: (() => void) | null = null;
-port.on('message', (m: { type: 'stop' } | { type: 'metrics'; id: number } | { type: 'activate'; index: number }) => {
+let handover: ((request: Uint8Array) => Promise<Uint8Array | null>) | null = null;
+type Message = { type: 'stop' } | { type: 'metrics'; id: number } | { type: 'activate'; index: number } | { type: 'handover'; id: number; request: Uint8Array };
+port.on('message', (m: Message) => {
   if (m.type === 'stop') stopRequested?.();
   else if (m.type === 'activate') { role.index = m.index; activate?.(); }
-  else post({ type: 'metrics', id: m.id, snapshot: snapshot?.() ?? null });
+  else if (m.type === 'handover') {
+    // a request a stopped worker never read (handover.ts): run here, the bytes go back to its connection
+    const { id } = m;
+    if (!handover) post({ type: 'handedOver', id, response: null });
+    else handover(m.request).then((response) => post({ type: 'handedOver', id, response }), () => post({ type: 'handedOver', id, response: null }));
+  } else post({ type: 'metrics', id: m.id, snapshot: snapshot?.() ?? null });
 });
 
 const role: WorkerRole = {
@@ -56,6 +63,7 @@ const role: WorkerRole = {
     post({ type: 'ready' });
   },
   onStop(stop) { stopRequested = stop; },
+  onHandover(run) { handover = run; },
   onMetrics(s) { snapshot = s; },
 };
 

@@ -24,7 +24,7 @@ import { serveOptions, type ServeOptions } from './args.ts';
 import { GLOBAL } from '../serve/cli.ts';
 import { listenMetrics } from '../serve/cli-extras.ts';
 import { renderMetrics, type MetricsSnapshot } from '../serve/metrics.ts';
-import { BEAT, BEAT_MS, answerStranded, nowMs, watchdogBuffer } from '../serve/watchdog.ts';
+import { BEAT, BEAT_MS, answerHandedOver, answerStranded, nowMs, watchdogBuffer, type Stranded } from '../serve/watchdog.ts';
 import { readVersioned } from '../serve/watch.ts';
 
 /** --cpu-timeout's default. */
@@ -56,6 +56,8 @@ export type WorkerMessage =
   | { type: 'failed'; code: number; text: string }
   | { type: 'stopped'; code: number }
   | { type: 'metrics'; id: number; snapshot: MetricsSnapshot | null }
+  /** the answer to a handed-over request (handover.ts): the response bytes, or null (not run, or no answer) */
+  | { type: 'handedOver'; id: number; response: Uint8Array | null }
   /** --watch reloaded file `index`: a worker started from now on serves these bytes */
   | { type: 'served'; index: number; bytes: Uint8Array; version: bigint };
 
@@ -197,6 +199,29 @@ export class ServedFiles {
 
 /** How long a stopped worker may wait for another to listen before it is terminated (the kill stays within --cpu-timeout + 100 ms). */
 const TERMINATE_GRACE_MS = 50;
+/**
+ * How long the requests handed over from a stopped worker (handover.ts) may
+ * take: its connections close when it is terminated, which waits for their
+ * answers this long at most; one not answered by then gets 503 + Retry-After
+ * as before. The worker is stopped at most BEAT_MS + ~1 ms after its stall
+ * reached --cpu-timeout, so with this it is terminated within --cpu-timeout +
+ * ~95 ms (issue 10: + 100 ms). Measured (soak, 20,000 requests, 13 kills):
+ * answers from a serving worker took 0-60 ms, from the spare just taking
+ * over 40-60+ ms (its pool still filling), hence serving workers first.
+ */
+const HANDOVER_MS = 70;
+
+/** A stopped worker waiting to be terminated. */
+interface Doomed {
+  m: Member;
+  /** terminate by then even if no other worker listens yet */
+  by: number;
+  /** handed-over requests not yet answered on its connections, and when they get 503 instead */
+  pending: number;
+  handoverBy: number;
+  handedOver: number;
+  late: number;
+}
 
 export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> {
   const { opts, log } = o;
@@ -242,14 +267,55 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   // listener (every worker stuck at once, the spare still starting to listen), new connections would be
   // refused: the termination waits until another worker listens, at most TERMINATE_GRACE_MS (the stuck
   // worker is parked meanwhile: its connections were answered, and it accepts nothing).
-  const doomed: { m: Member; by: number }[] = [];
+  const doomed: Doomed[] = [];
   const reap = (now: number): void => {
     if (doomed.length === 0) return;
     const listening = [...members.values()].some((x) => x.ready && !x.killed);
     for (let i = doomed.length - 1; i >= 0; i--) {
-      if (!listening && !stopping && now < doomed[i].by) continue;
-      void doomed[i].m.worker.terminate();
+      const d = doomed[i];
+      if (d.pending > 0) {
+        if (now < d.handoverBy && !stopping) continue;
+        lateHandovers(d);
+        if (d.pending > 0) continue; // a write in progress gives up by handoverBy
+      }
+      if (!listening && !stopping && now < d.by) continue;
+      if (d.late > 0) log(`weir: worker ${d.m.index}: ${d.late} of ${d.handedOver} request(s) handed to another worker got no answer within ${HANDOVER_MS} ms: answered 503`);
+      void d.m.worker.terminate();
       doomed.splice(i, 1);
+    }
+  };
+
+  // Requests a stopped worker never read, run by another worker (handover.ts): posted by id, answered on
+  // the stopped worker's connection when the answer comes back, 503 if it comes after handoverBy.
+  const handovers = new Map<number, { s: Stranded; d: Doomed }>();
+  let handoverId = 0;
+  const handOver = (d: Doomed, stranded: Stranded[]): void => {
+    // Workers that have been serving (their instance pools are warm), else the spare just taking over.
+    const live = [...members.values()].filter((x) => !x.killed);
+    const serving = live.filter((x) => x.ready);
+    const targets = serving.length > 0 ? serving : live;
+    for (const [i, s] of stranded.entries()) {
+      const id = ++handoverId;
+      handovers.set(id, { s, d });
+      d.pending++;
+      if (targets.length === 0) continue; // answered 503 at the deadline
+      targets[i % targets.length].worker.postMessage({ type: 'handover', id, request: s.request });
+    }
+  };
+  const handoverCounts = { answered: 0, unanswered: 0 };
+  const answered = (d: Doomed, s: Stranded, response: Buffer | null): void => {
+    void answerHandedOver(s, response, d.handoverBy).then((ok) => {
+      handoverCounts[ok && response ? 'answered' : 'unanswered']++;
+      d.pending--;
+      reap(Date.now());
+    });
+  };
+  const lateHandovers = (d: Doomed): void => {
+    for (const [id, h] of handovers) {
+      if (h.d !== d) continue;
+      handovers.delete(id);
+      d.late++;
+      answered(d, h.s, null);
     }
   };
 
@@ -321,6 +387,14 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
         case 'served':
           served.reloaded(msg.index, msg.bytes, msg.version);
           break;
+        case 'handedOver': {
+          const h = handovers.get(msg.id);
+          if (!h) break; // too late: answered 503 already
+          handovers.delete(msg.id);
+          if (msg.response === null) h.d.late++;
+          answered(h.d, h.s, msg.response && Buffer.from(msg.response.buffer, msg.response.byteOffset, msg.response.byteLength));
+          break;
+        }
       }
     });
     worker.on('error', (e) => {
@@ -368,7 +442,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
         metricWaiters.set(id, (s) => { clearTimeout(timer); metricWaiters.delete(id); resolve(s); });
         m.worker.postMessage({ type: 'metrics', id });
       })));
-      return renderMetrics(snaps.filter((s): s is MetricsSnapshot => s !== null), { workers: live.length, restarts, watchdogKills: kills });
+      return renderMetrics(snaps.filter((s): s is MetricsSnapshot => s !== null), { workers: live.length, restarts, watchdogKills: kills, handovers: handoverCounts });
     };
     try {
       metricsServer = await listenMetrics(render, opts.metricsAddr.host, opts.metricsAddr.port);
@@ -414,15 +488,17 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
       if (quiet < limit) { next = Math.min(next, limit - quiet); continue; }
       m.killed = true;
       kills++;
-      const a = answerStranded(m.words.buffer as SharedArrayBuffer, o.cpuTimeoutMs);
+      const a = answerStranded(m.words.buffer as SharedArrayBuffer, o.cpuTimeoutMs, !stopping);
       log(`weir: worker ${m.index}: a guest ran past --cpu-timeout (${o.cpuTimeoutMs} ms) without yielding: worker stopped ${quiet} ms after its last heartbeat `
-        + `(${a.offender ? '1 request answered 500, ' : ''}${a.answered503} answered 503, ${a.reset} reset); starting a new one`);
+        + `(${a.offender ? '1 request answered 500, ' : ''}${a.answered503} answered 503, ${a.handover.length ? `${a.handover.length} unread handed to another worker, ` : ''}${a.reset} reset); starting a new one`);
       if (kills === 1 && o.workers > 1 && !migratesQueuedConnections()) {
         log('weir: note: connections the kernel queued on a stopped worker are reset when it goes; on Linux 5.14+, '
           + 'sysctl net.ipv4.tcp_migrate_req=1 hands them to the other workers instead');
       }
       if (!stopping) { restarts++; replace(m.index, true); }
-      doomed.push({ m, by: Date.now() + TERMINATE_GRACE_MS });
+      const d: Doomed = { m, by: Date.now() + TERMINATE_GRACE_MS, pending: 0, handoverBy: Date.now() + HANDOVER_MS, handedOver: a.handover.length, late: 0 };
+      doomed.push(d);
+      if (a.handover.length > 0) handOver(d, a.handover); // after replace(): the spare taking over is one of the workers that may run them
     }
     reap(Date.now());
     // A stopped worker waiting for another to listen is looked at again shortly.

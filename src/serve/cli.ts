@@ -14,6 +14,7 @@ import { nodeListener } from './node.ts';
 import { ServeExtras, type ServeExtrasOptions } from './cli-extras.ts'; // H9: TLS, metrics, access log
 import { createHttpsServer } from './tls.ts';
 import { ConnectionTable } from './watchdog.ts';
+import { HandoverSocket } from './handover.ts';
 import { IdleSweep } from './idle.ts';
 import type { MetricsSnapshot } from './metrics.ts';
 import { MachineSwitch, ServeWatcher } from './watch.ts'; // H13: --watch
@@ -67,6 +68,8 @@ export interface WorkerRole {
   onStop(stop: () => void): void;
   /** The supervisor asks for this worker's metrics. */
   onMetrics(snapshot: () => MetricsSnapshot | null): void;
+  /** The supervisor hands over a request a stopped worker never read (handover.ts): the response bytes, or null. */
+  onHandover(run: (request: Uint8Array) => Promise<Uint8Array | null>): void;
 }
 
 /** Indexes into WorkerRole.global (an Int32Array every worker shares). */
@@ -138,12 +141,24 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   const connections = new ConnectionGate(front, server, limits, extras.tls !== null, role ? { ctl: role.global, at: GLOBAL.connections, held: { ctl: role.held, at: 1 } } : null);
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+    if (s instanceof HandoverSocket) return; // ends with its one response
     s.setNoDelay(true);
     if (table && !extras.tls) table.connection(s);
     idle?.add(s);
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
   });
+  // Plain HTTP/1.x only (the supervisor hands over what it read off such a connection); a warm spare runs
+  // them too, so it is set before the spare waits to be activated.
+  let stopped = false;
+  if (role && !extras.tls) {
+    role.onHandover((request) => {
+      if (stopped) return Promise.resolve(null);
+      const socket = new HandoverSocket(request);
+      server.emit('connection', socket);
+      return socket.response;
+    });
+  }
   try {
     await extras.listenMetrics(); // H9 hook
   } catch (e) {
@@ -185,6 +200,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
     const stop = (signal: string) => {
       if (stopping) { log(`weir: ${signal} again: exiting now`); resolve(130); return; }
       stopping = true;
+      stopped = true;
       watcher?.close(); // H13
       if (opts.verbose) log(`weir: ${signal}: finishing ${served.pending} request(s) in flight`);
       connections.close(); // H8: stop accepting; connections still queued are closed

@@ -71,6 +71,8 @@ export interface WorkerFigures {
   restarts?: number;
   /** Workers stopped by the CPU watchdog (--cpu-timeout). */
   watchdogKills?: number;
+  /** Requests a stopped worker never read, handed to another worker (handover.ts): answered by it, or not (503 or cut). */
+  handovers?: { answered: number; unanswered: number };
 }
 
 export class ServeMetrics implements RequestSink {
@@ -155,6 +157,8 @@ export function renderMetrics(snapshots: MetricsSnapshot[], figures: WorkerFigur
   metric('weir_workers', 'gauge', 'Threads serving requests (worker threads; 1 with --workers 0, where the main thread serves).', [`weir_workers ${figures.workers}`]);
   metric('weir_worker_restarts_total', 'counter', 'Worker threads started again after one died or was stopped by the watchdog.', [`weir_worker_restarts_total ${figures.restarts ?? 0}`]);
   metric('weir_watchdog_kills_total', 'counter', 'Worker threads stopped because a guest ran past --cpu-timeout.', [`weir_watchdog_kills_total ${figures.watchdogKills ?? 0}`]);
+  metric('weir_watchdog_handovers_total', 'counter', 'Requests that reached a worker stopped by the watchdog unread and were handed to another worker: result="answered" (its response reached the client), "unanswered" (503 + Retry-After instead, or cut short).',
+    [`weir_watchdog_handovers_total{result="answered"} ${figures.handovers?.answered ?? 0}`, `weir_watchdog_handovers_total{result="unanswered"} ${figures.handovers?.unanswered ?? 0}`]);
   metric('weir_instances_created_total', 'counter', 'Component instances created.', [`weir_instances_created_total ${instantiations}`]);
   metric('weir_instance_traps_total', 'counter', 'Instances discarded because a guest call trapped.', [`weir_instance_traps_total ${traps}`]);
   metric('weir_request_timeouts_total', 'counter', 'Requests that ran out of time (counted when the serve machine reports a request timeout).', [`weir_request_timeouts_total ${timeouts}`]);

@@ -28,7 +28,8 @@
 //            head (500 for the offender, 503 + Retry-After for the others),
 //            and on every idle kept-alive connection where a new request
 //            already arrived unread (503), each with `Connection: close`; the
-//            kill then closes the sockets.
+//            kill then closes the sockets. A complete idempotent request that
+//            arrived unread is run by another worker instead (handover.ts).
 //
 // Only plain-TCP HTTP/1.x connections can be answered this way (TLS and h2
 // need their session state): those are reset by the kill, as are responses
@@ -39,6 +40,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { clearRunningTagCell, setHostCallTag, setRunningTagCell } from '../runtime/task.ts';
 import type { ServeRequest, ServeResponse } from './adapter.ts';
+import { HANDOVER_MAX_REQUEST, handoverRequest } from './handover.ts';
 
 export const BEAT = 0;
 export const KILLED = 1;
@@ -211,50 +213,87 @@ function socketFd(socket: Socket): number {
   return typeof fd === 'number' && fd > 2 ? fd : -1;
 }
 
+/** A request read off a stopped worker's connection, for another worker to answer (handover.ts). */
+export interface Stranded { fd: number; ino: number; request: Buffer }
+
 /** What the main thread did for the connections of a killed worker. */
-export interface StrandedAnswers { offender: boolean; answered503: number; reset: number }
+export interface StrandedAnswers { offender: boolean; answered503: number; reset: number; handover: Stranded[] }
+
+const busy = () => response(503, 'Service Unavailable', 'the worker serving this connection was stopped (a request ran past --cpu-timeout); retry\n', { 'retry-after': '1' });
 
 /**
  * The main thread's side, called with the worker stuck: marks it killed and
- * answers what can be answered on its connections. The caller terminates the
- * worker right after (which closes the sockets).
+ * answers what can be answered on its connections. A complete idempotent
+ * request that arrived unread is returned in `handover` instead (when
+ * `handover` is true), unanswered: the caller has another worker run it and
+ * answers with answerHandedOver. The caller terminates the worker after that
+ * (which closes the sockets).
  */
-export function answerStranded(buffer: SharedArrayBuffer, cpuTimeoutMs: number): StrandedAnswers {
+export function answerStranded(buffer: SharedArrayBuffer, cpuTimeoutMs: number, handover = false): StrandedAnswers {
   const ctl = new Int32Array(buffer);
   Atomics.store(ctl, KILLED, 1);
   const current = Atomics.load(ctl, CURRENT);
-  const out: StrandedAnswers = { offender: false, answered503: 0, reset: 0 };
-  const busy = () => response(503, 'Service Unavailable', 'the worker serving this connection was stopped (a request ran past --cpu-timeout); retry\n', { 'retry-after': '1' });
+  const out: StrandedAnswers = { offender: false, answered503: 0, reset: 0, handover: [] };
   for (let slot = 0; slot < SLOTS; slot++) {
     const at = SLOT_BASE + slot * SLOT_WORDS;
     if (Atomics.load(ctl, at) === 0) continue;
     const fd = ctl[at + 1];
     const state = ctl[at + 2];
+    const ino = ctl[at + 4];
     // The socket may have closed in the worker's last turn (its fd is closed before 'close' clears the
     // slot) and the number been reused by another connection: only write to the socket recorded here.
-    if (socketInode(fd) !== ctl[at + 4]) continue;
-    if (state === ANSWERED) {
-      // A kept-alive connection whose last response was answered: answer only if a new request arrived
-      // that the worker never read (clients that do not pipeline send one only after the whole response).
-      // Otherwise its response may still be under way: the close cuts it short.
-      if (drain(fd) && answerOnFd(fd, busy())) out.answered503++;
-      else out.reset++;
-      continue;
+    if (socketInode(fd) !== ino) continue;
+    if (state === ANSWERED || state === IDLE) {
+      // ANSWERED: a kept-alive connection whose last response was answered, IDLE: accepted with no request
+      // seen. What arrived on it the worker never read: one whole request another worker may run.
+      const unread = drain(fd, handover);
+      const request = unread.bytes && handoverRequest(unread.bytes);
+      if (request) { out.handover.push({ fd, ino, request }); continue; }
+      if (state === ANSWERED) {
+        // Answer only if a new request arrived (clients that do not pipeline send one only after the whole
+        // response). Otherwise its response may still be under way: the close cuts it short.
+        if (unread.any && answerOnFd(fd, busy())) out.answered503++;
+        else out.reset++;
+        continue;
+      }
+      // IDLE: nothing can be under way, so it is answered like a waiting request whether or not its
+      // request has arrived yet (HTTP lets a server answer before it reads the request): a client that
+      // connected just before the stall gets 503 + Retry-After, not a reset when the close comes.
     }
-    // WAITING, or IDLE: accepted with no request seen. Nothing can be under way on an IDLE one, so it is
-    // answered like a waiting request whether or not its request has arrived yet (HTTP lets a server answer
-    // before it reads the request): a client that connected just before the stall gets 503 + Retry-After,
-    // not a reset when the close comes. Its request id is 0, so it is never taken for the offender.
+    // WAITING (the worker read its request), or IDLE as above. An IDLE request id is 0: never the offender.
     const offender = current !== 0 && ctl[at + 3] === current;
     const ok = answerOnFd(fd, offender
       ? response(500, 'Internal Server Error', `the component ran longer than --cpu-timeout (${cpuTimeoutMs} ms) without yielding; its worker was stopped\n`, {})
       : busy());
-    drain(fd);
+    drain(fd, false);
     if (!ok) out.reset++;
     else if (offender) out.offender = true;
     else out.answered503++;
   }
   return out;
+}
+
+/**
+ * Answers a handed-over request on its stopped worker's connection: the
+ * response another worker produced, or 503 + Retry-After (`response` null).
+ * Writes until `deadline` (Date.now()) if the socket's buffer is full; false
+ * if it could not write it all (the close then cuts the answer short).
+ */
+export async function answerHandedOver(s: Stranded, response: Buffer | null, deadline: number): Promise<boolean> {
+  if (socketInode(s.fd) !== s.ino) return false;
+  const bytes = response ?? busy();
+  let off = 0;
+  for (;;) {
+    try {
+      while (off < bytes.length) off += writeSync(s.fd, bytes, off);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() >= deadline) return false;
+    }
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  drain(s.fd, false);
+  return true;
 }
 
 function response(status: number, reason: string, body: string, extra: Record<string, string>): Buffer {
@@ -277,18 +316,22 @@ function answerOnFd(fd: number, bytes: Buffer): boolean {
 /**
  * Reads away what the client already sent (closing a socket with unread
  * input resets it, and the reset can destroy the answer before the client
- * reads it). True if there was anything.
+ * reads it). `any`: there was something; `bytes` (with `keep`): all of it,
+ * or null past HANDOVER_MAX_REQUEST.
  */
-function drain(fd: number): boolean {
+function drain(fd: number, keep: boolean): { any: boolean; bytes: Buffer | null } {
   const sink = Buffer.allocUnsafe(64 * 1024);
-  let any = false;
+  const kept: Buffer[] = [];
+  let size = 0;
   try {
     for (let i = 0; i < 64; i++) {
-      if (readSync(fd, sink, 0, sink.length, null) <= 0) break;
-      any = true;
+      const n = readSync(fd, sink, 0, sink.length, null);
+      if (n <= 0) break;
+      size += n;
+      if (keep && size <= HANDOVER_MAX_REQUEST) kept.push(Buffer.from(sink.subarray(0, n)));
     }
   } catch {
     // EAGAIN: nothing (more) to read
   }
-  return any;
+  return { any: size > 0, bytes: keep && size > 0 && size <= HANDOVER_MAX_REQUEST ? Buffer.concat(kept) : null };
 }
