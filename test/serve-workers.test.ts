@@ -28,7 +28,7 @@ async function metricsUrl(s: Served): Promise<string> {
   return /Metrics on (\S+)/.exec(s.stderr())![1];
 }
 
-interface Answer { status: number; body: string; retryAfter: string | undefined; ms: number }
+interface Answer { status: number; body: string; retryAfter: string | undefined; ms: number; close: boolean }
 
 /** One GET; `agent` false: a fresh connection that closes after the answer. */
 function get(url: string, agent: Agent | false, timeoutMs = 15_000): Promise<Answer> {
@@ -38,7 +38,7 @@ function get(url: string, agent: Agent | false, timeoutMs = 15_000): Promise<Ans
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode!, body, retryAfter: res.headers['retry-after'] as string | undefined, ms: performance.now() - t0 }));
+      res.on('end', () => resolve({ status: res.statusCode!, body, retryAfter: res.headers['retry-after'] as string | undefined, ms: performance.now() - t0, close: res.headers.connection === 'close' }));
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error('client timeout')));
@@ -50,8 +50,10 @@ function get(url: string, agent: Agent | false, timeoutMs = 15_000): Promise<Ans
 test('--workers 2 --cpu-timeout 1s: a guest looping forever is stopped in time (500), its worker\'s waiting requests get 503, the other worker serves on, a fresh worker takes over', { skip: skip(), timeout: 120_000 }, async (t) => {
   await withServe(['--workers', '2', '--cpu-timeout', '1s', '--max-instance-concurrent-reuse-count', '100'], async (s) => {
     // Clients on kept-alive connections (opened before the loop starts), each sending requests back to back.
-    // A client whose connection belonged to the stopped worker gets 503 and stops there, or, when its request
-    // arrived there unread, that request's answer from the other worker (handover.ts), and goes on.
+    // A client whose connection belonged to the stopped worker gets 503, or, when its request arrived there
+    // unread, that request's answer from the other worker (handover.ts) with `connection: close`; either way
+    // its connection ends and it stops there (a new connection made at once can land in the stopped worker's
+    // accept queue in the ~ms before it is terminated and be reset: the documented limit, not tested here).
     const clients = Array.from({ length: 8 }, () => ({ agent: new Agent({ keepAlive: true, maxSockets: 1 }), answers: [] as Answer[], errors: [] as string[], stopped: false }));
     for (const c of clients) await get(`${s.url}/count?ms=0`, c.agent);
     let running = true;
@@ -63,7 +65,7 @@ test('--workers 2 --cpu-timeout 1s: a guest looping forever is stopped in time (
           const a = await get(`${s.url}/count?ms=5`, c.agent);
           c.answers.push(a);
           if (a.status === 200 && performance.now() - a.ms > spinAt + 100 && performance.now() < spinAt + 900) duringStall.push(a.status);
-          if (a.status !== 200) c.stopped = true;
+          if (a.status !== 200 || a.close) c.stopped = true;
         } catch (e) {
           c.errors.push(String(e));
           c.stopped = true;
@@ -93,7 +95,8 @@ test('--workers 2 --cpu-timeout 1s: a guest looping forever is stopped in time (
       assert.equal(a.status, 503, a.body);
       assert.equal(a.retryAfter, '1');
     }
-    t.diagnostic(`${clients.filter((c) => c.stopped).length} of 8 clients were on the stopped worker (503); ${duringStall.length} requests answered 200 by the other worker during the stall`);
+    const handedOver = clients.filter((c) => c.answers.at(-1)?.status === 200 && c.answers.at(-1)?.close).length;
+    t.diagnostic(`${clients.filter((c) => c.stopped).length} of 8 clients were on the stopped worker (${handedOver} answered 200 by another worker, handed over); ${duringStall.length} requests answered 200 by the other worker during the stall`);
     assert.ok(duringStall.length > 0, 'the other worker kept serving while one was stuck');
     const killed = /worker \d: a guest ran past --cpu-timeout \(1000 ms\) without yielding: worker stopped (\d+) ms after its last heartbeat \(1 request answered 500/.exec(s.stderr());
     assert.ok(killed, s.stderr());

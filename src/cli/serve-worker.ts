@@ -33,7 +33,7 @@ process.stderr.write = direct(2, process.stderr.write.bind(process.stderr));
 let stopRequested: (() => void) | null = null;
 let snapshot: (() => MetricsSnapshot | null) | null = null;
 let activate: (() => void) | null = null;
-let handover: ((request: Uint8Array) => Promise<Uint8Array | null>) | null = null;
+let handover: ((request: Uint8Array) => Promise<Uint8Array | null> | null) | null = null;
 type Message = { type: 'stop' } | { type: 'metrics'; id: number } | { type: 'activate'; index: number } | { type: 'handover'; id: number; request: Uint8Array };
 port.on('message', (m: Message) => {
   if (m.type === 'stop') stopRequested?.();
@@ -41,8 +41,9 @@ port.on('message', (m: Message) => {
   else if (m.type === 'handover') {
     // a request a stopped worker never read (handover.ts): run here, the bytes go back to its connection
     const { id } = m;
-    if (!handover) post({ type: 'handedOver', id, response: null });
-    else handover(m.request).then((response) => post({ type: 'handedOver', id, response }), () => post({ type: 'handedOver', id, response: null }));
+    const running = handover?.(m.request) ?? null;
+    if (!running) post({ type: 'handedOver', id, response: null, taken: false });
+    else running.then((response) => post({ type: 'handedOver', id, response, taken: true }), () => post({ type: 'handedOver', id, response: null, taken: true }));
   } else post({ type: 'metrics', id: m.id, snapshot: snapshot?.() ?? null });
 });
 

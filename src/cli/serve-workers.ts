@@ -56,8 +56,8 @@ export type WorkerMessage =
   | { type: 'failed'; code: number; text: string }
   | { type: 'stopped'; code: number }
   | { type: 'metrics'; id: number; snapshot: MetricsSnapshot | null }
-  /** the answer to a handed-over request (handover.ts): the response bytes, or null (not run, or no answer) */
-  | { type: 'handedOver'; id: number; response: Uint8Array | null }
+  /** the answer to a handed-over request (handover.ts): the response bytes, or null (`taken` false: no free instance, not run) */
+  | { type: 'handedOver'; id: number; response: Uint8Array | null; taken: boolean }
   /** --watch reloaded file `index`: a worker started from now on serves these bytes */
   | { type: 'served'; index: number; bytes: Uint8Array; version: bigint };
 
@@ -204,21 +204,33 @@ const TERMINATE_GRACE_MS = 50;
  * take: its connections close when it is terminated, which waits for their
  * answers this long at most; one not answered by then gets 503 + Retry-After
  * as before. The worker is stopped at most BEAT_MS + ~1 ms after its stall
- * reached --cpu-timeout, so with this it is terminated within --cpu-timeout +
- * ~95 ms (issue 10: + 100 ms). Measured (soak, 20,000 requests, 13 kills):
+ * reached --cpu-timeout, so with this and HANDOVER_WRITE_MS it is terminated
+ * within --cpu-timeout + ~96 ms (issue 10: + 100 ms). Measured (soak, 20,000 requests, 13 kills):
  * answers from a serving worker took 0-60 ms, from the spare just taking
  * over 40-60+ ms (its pool still filling), hence serving workers first.
  */
-const HANDOVER_MS = 70;
+const HANDOVER_MS = 60;
+
+/** How long writing the handed-over answers may take (a socket buffer full: EAGAIN) before the close cuts them. */
+const HANDOVER_WRITE_MS = 15;
 
 /** A stopped worker waiting to be terminated. */
 interface Doomed {
   m: Member;
   /** terminate by then even if no other worker listens yet */
   by: number;
-  /** handed-over requests not yet answered on its connections, and when they get 503 instead */
+  /** handed-over requests with no answer yet, and when they get 503 instead */
   pending: number;
   handoverBy: number;
+  /**
+   * The answers that came, written all at once just before the termination (null once written): a client
+   * that reads its answer reconnects at once, and a connection made while the stopped worker still listens
+   * can land in its accept queue, reset at the termination (tcp_migrate_req=0). Written as they came, over
+   * up to HANDOVER_MS, that window reset connections in the tests; written together, it is ~1 ms, as for
+   * the 503s.
+   */
+  answers: { s: Stranded; response: Buffer | null }[] | null;
+  writing: boolean;
   handedOver: number;
   late: number;
 }
@@ -273,10 +285,10 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     const listening = [...members.values()].some((x) => x.ready && !x.killed);
     for (let i = doomed.length - 1; i >= 0; i--) {
       const d = doomed[i];
-      if (d.pending > 0) {
-        if (now < d.handoverBy && !stopping) continue;
-        lateHandovers(d);
-        if (d.pending > 0) continue; // a write in progress gives up by handoverBy
+      if (d.answers) {
+        if (d.pending > 0 && now < d.handoverBy && !stopping) continue;
+        if (!d.writing) writeAnswers(d);
+        continue;
       }
       if (!listening && !stopping && now < d.by) continue;
       if (d.late > 0) log(`weir: worker ${d.m.index}: ${d.late} of ${d.handedOver} request(s) handed to another worker got no answer within ${HANDOVER_MS} ms: answered 503`);
@@ -285,38 +297,54 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     }
   };
 
-  // Requests a stopped worker never read, run by another worker (handover.ts): posted by id, answered on
-  // the stopped worker's connection when the answer comes back, 503 if it comes after handoverBy.
-  const handovers = new Map<number, { s: Stranded; d: Doomed }>();
+  // Requests a stopped worker never read, run by another worker (handover.ts): posted by id, and answered
+  // on the stopped worker's connections together once every answer came or handoverBy passed (503 for
+  // those without one), just before it is terminated.
+  // A worker takes one only into an instance free at once, else answers null: the next candidate is asked.
+  const handovers = new Map<number, { s: Stranded; d: Doomed; next: Member[] }>();
   let handoverId = 0;
+  const offer = (id: number, h: { s: Stranded; next: Member[] }): boolean => {
+    for (let m = h.next.shift(); m; m = h.next.shift()) {
+      if (m.killed) continue;
+      m.worker.postMessage({ type: 'handover', id, request: h.s.request });
+      return true;
+    }
+    return false;
+  };
   const handOver = (d: Doomed, stranded: Stranded[]): void => {
-    // Workers that have been serving (their instance pools are warm), else the spare just taking over.
+    // Workers that have been serving first (their pools are warm; spread round-robin), then the spare just
+    // taking over (its pool holds one instance so far).
     const live = [...members.values()].filter((x) => !x.killed);
     const serving = live.filter((x) => x.ready);
-    const targets = serving.length > 0 ? serving : live;
+    const starting = live.filter((x) => !x.ready);
     for (const [i, s] of stranded.entries()) {
       const id = ++handoverId;
-      handovers.set(id, { s, d });
+      const k = serving.length ? i % serving.length : 0;
+      const h = { s, d, next: [...serving.slice(k), ...serving.slice(0, k), ...starting] };
+      handovers.set(id, h);
       d.pending++;
-      if (targets.length === 0) continue; // answered 503 at the deadline
-      targets[i % targets.length].worker.postMessage({ type: 'handover', id, request: s.request });
+      offer(id, h); // with no candidate: answered 503 at the deadline
     }
   };
   const handoverCounts = { answered: 0, unanswered: 0 };
-  const answered = (d: Doomed, s: Stranded, response: Buffer | null): void => {
-    void answerHandedOver(s, response, d.handoverBy).then((ok) => {
-      handoverCounts[ok && response ? 'answered' : 'unanswered']++;
-      d.pending--;
-      reap(Date.now());
-    });
-  };
-  const lateHandovers = (d: Doomed): void => {
-    for (const [id, h] of handovers) {
+  const writeAnswers = (d: Doomed): void => {
+    d.writing = true;
+    const answers = d.answers!;
+    for (const [id, h] of handovers) { // no answer in time: 503
       if (h.d !== d) continue;
       handovers.delete(id);
       d.late++;
-      answered(d, h.s, null);
+      answers.push({ s: h.s, response: null });
     }
+    d.pending = 0;
+    const by = Date.now() + HANDOVER_WRITE_MS;
+    void Promise.all(answers.map(async ({ s, response }) => {
+      const ok = await answerHandedOver(s, response, by);
+      handoverCounts[ok && response ? 'answered' : 'unanswered']++;
+    })).then(() => {
+      d.answers = null;
+      reap(Date.now());
+    });
   };
 
   // One warm spare (compiled, instantiated, not listening) takes over at once when a worker is
@@ -390,9 +418,12 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
         case 'handedOver': {
           const h = handovers.get(msg.id);
           if (!h) break; // too late: answered 503 already
+          if (!msg.taken && Date.now() < h.d.handoverBy && offer(msg.id, h)) break; // no room there: the next one
           handovers.delete(msg.id);
           if (msg.response === null) h.d.late++;
-          answered(h.d, h.s, msg.response && Buffer.from(msg.response.buffer, msg.response.byteOffset, msg.response.byteLength));
+          h.d.answers?.push({ s: h.s, response: msg.response && Buffer.from(msg.response.buffer, msg.response.byteOffset, msg.response.byteLength) });
+          h.d.pending--;
+          if (h.d.pending === 0) reap(Date.now());
           break;
         }
       }
@@ -496,7 +527,8 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
           + 'sysctl net.ipv4.tcp_migrate_req=1 hands them to the other workers instead');
       }
       if (!stopping) { restarts++; replace(m.index, true); }
-      const d: Doomed = { m, by: Date.now() + TERMINATE_GRACE_MS, pending: 0, handoverBy: Date.now() + HANDOVER_MS, handedOver: a.handover.length, late: 0 };
+      const d: Doomed = { m, by: Date.now() + TERMINATE_GRACE_MS, pending: 0, handoverBy: Date.now() + HANDOVER_MS,
+        answers: a.handover.length > 0 ? [] : null, writing: false, handedOver: a.handover.length, late: 0 };
       doomed.push(d);
       if (a.handover.length > 0) handOver(d, a.handover); // after replace(): the spare taking over is one of the workers that may run them
     }

@@ -68,8 +68,8 @@ export interface WorkerRole {
   onStop(stop: () => void): void;
   /** The supervisor asks for this worker's metrics. */
   onMetrics(snapshot: () => MetricsSnapshot | null): void;
-  /** The supervisor hands over a request a stopped worker never read (handover.ts): the response bytes, or null. */
-  onHandover(run: (request: Uint8Array) => Promise<Uint8Array | null>): void;
+  /** The supervisor hands over a request a stopped worker never read (handover.ts): the response bytes (null: no answer), or null if not taken (no free instance). */
+  onHandover(run: (request: Uint8Array) => Promise<Uint8Array | null> | null): void;
 }
 
 /** Indexes into WorkerRole.global (an Int32Array every worker shares). */
@@ -149,14 +149,19 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
     idle?.add(s);
   });
   // Plain HTTP/1.x only (the supervisor hands over what it read off such a connection); a warm spare runs
-  // them too, so it is set before the spare waits to be activated.
+  // them too, so it is set before the spare waits to be activated. Taken only into instances free now:
+  // a burst of handed-over requests that instantiated more (reuse 1: one each) answered late and grew the
+  // pool, and the RSS level with it (soak, 200,000 requests: +15-20 MiB).
   let stopped = false;
   if (role && !extras.tls) {
+    let taken = 0; // handed-over requests not yet answered (counted against the free capacity until then)
+    const machineNow = () => (served instanceof MachineSwitch ? served.machine : served);
     role.onHandover((request) => {
-      if (stopped) return Promise.resolve(null);
+      if (stopped || taken >= machineNow().freeCapacity) return null;
+      taken++;
       const socket = new HandoverSocket(request);
       server.emit('connection', socket);
-      return socket.response;
+      return socket.response.finally(() => { taken--; });
     });
   }
   try {

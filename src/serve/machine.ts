@@ -182,6 +182,21 @@ export class ServeMachine {
   /** Live instances (for tests and the bench). */
   get instances(): number { return this.slots.length; }
 
+  /**
+   * Requests the live instances could take now without instantiating another
+   * (handover.ts: a handed-over request is only taken into a free slot, so a
+   * burst of them neither waits for instantiations nor grows the pool).
+   */
+  get freeCapacity(): number {
+    if (this.closing) return 0;
+    let n = 0;
+    for (const s of this.slots) {
+      if (s.dead || s.retiring || s.adapter.backpressure?.()) continue;
+      n += Math.max(0, this.maxConcurrent - s.inFlight);
+    }
+    return n;
+  }
+
   /** Instantiates one instance now (reports instantiation errors before a server binds). Kept in the pool. */
   warm(): void {
     const s = this.createSlot();
