@@ -291,7 +291,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
         continue;
       }
       if (!listening && !stopping && now < d.by) continue;
-      if (d.late > 0) log(`weir: worker ${d.m.index}: ${d.late} of ${d.handedOver} request(s) handed to another worker got no answer within ${HANDOVER_MS} ms: answered 503`);
+      if (d.late > 0) log(`weir: worker ${d.m.index}: ${d.late} of ${d.handedOver} request(s) handed to another worker got no answer (no free instance, or none within ${HANDOVER_MS} ms): answered 503`);
       void d.m.worker.terminate();
       doomed.splice(i, 1);
     }
