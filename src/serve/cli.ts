@@ -172,7 +172,16 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
     return 1;
   }
   try {
-    if (role?.standby) await role.standby; // a warm spare: ready in every way but listening
+    if (role?.standby) {
+      await role.standby; // a warm spare: ready in every way but listening
+      // Its warm instance retires after --idle-instance-timeout like any other: a spare that waited longer
+      // makes one again as it takes over (before the requests handed over from the stopped worker, which
+      // take only free instances, are delivered: they come in a later message).
+      const current = served instanceof MachineSwitch ? served.machine : served;
+      if (current.instances === 0) {
+        try { current.warm(); } catch { /* instantiating failed now: the first request reports it */ }
+      }
+    }
     await new Promise<void>((resolve, reject) => {
       front.once('error', reject); // H8: front, not server
       const done = () => { front.off('error', reject); resolve(); };
