@@ -153,11 +153,12 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   // a burst of handed-over requests that instantiated more (reuse 1: one each) answered late and grew the
   // pool, and the RSS level with it (soak, 200,000 requests: +15-20 MiB).
   let stopped = false;
+  /** The machine new requests go to (with --watch, the one the switch holds now). */
+  const currentMachine = (): ServeMachine => (served instanceof MachineSwitch ? served.machine : served);
   if (role && !extras.tls) {
     let taken = 0; // handed-over requests not yet answered (counted against the free capacity until then)
-    const machineNow = () => (served instanceof MachineSwitch ? served.machine : served);
     role.onHandover((request) => {
-      if (stopped || taken >= machineNow().freeCapacity) return null;
+      if (stopped || taken >= currentMachine().freeCapacity) return null;
       taken++;
       const socket = new HandoverSocket(request);
       server.emit('connection', socket);
@@ -177,7 +178,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
       // Its warm instance retires after --idle-instance-timeout like any other: a spare that waited longer
       // makes one again as it takes over (before the requests handed over from the stopped worker, which
       // take only free instances, are delivered: they come in a later message).
-      const current = served instanceof MachineSwitch ? served.machine : served;
+      const current = currentMachine();
       if (current.instances === 0) {
         try { current.warm(); } catch { /* instantiating failed now: the first request reports it */ }
       }
