@@ -3,6 +3,7 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { median } from './harness.ts';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,9 +37,11 @@ export interface ServerProc {
  * http(s) URL. Later stderr output (an access log) is drained. `stop` sends
  * `signal` (SIGKILL for benches that need no drain) and waits for the exit.
  */
-export function startServer(args: string[], opts: { env?: Record<string, string>; signal?: NodeJS.Signals } = {}): Promise<ServerProc> {
+export function startServer(args: string[], opts: { env?: Record<string, string>; signal?: NodeJS.Signals; cpus?: string } = {}): Promise<ServerProc> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
+  // taskset execs node, so the child's pid is the server's
+  const [cmd, argv] = opts.cpus ? ['taskset', ['-c', opts.cpus, process.execPath, ...args]] : [process.execPath, args];
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
   const signal = opts.signal ?? 'SIGINT';
   let err = '';
   let found = false;
@@ -69,15 +72,29 @@ export function startServer(args: string[], opts: { env?: Record<string, string>
   });
 }
 
-/** `weir serve --addr 127.0.0.1:0 ...args`, stopped with SIGKILL. */
-export function startWeirServe(args: string[]): Promise<ServerProc> {
-  return startServer([weir, 'serve', '--addr', '127.0.0.1:0', ...args], { signal: 'SIGKILL' });
+/** `weir serve --addr 127.0.0.1:0 ...args`, stopped with SIGKILL; `cpus` pins it (taskset). */
+export function startWeirServe(args: string[], cpus?: string): Promise<ServerProc> {
+  return startServer([weir, 'serve', '--addr', '127.0.0.1:0', ...args], { signal: 'SIGKILL', cpus });
 }
 
-/** wrk -t2 -c50 for `seconds`: requests/s and the p99 latency in ms. */
-export async function wrk(url: string, seconds: number): Promise<{ rps: number; p99ms: number }> {
+/**
+ * Where a paired comparison pins its processes: the server on the last CPU,
+ * wrk (one thread) on the others, or null (no taskset, or one CPU). Unpinned,
+ * the scheduler places wrk, the server's threads and V8's helper threads anew
+ * in every process, and on this 2-core machine two servers of one
+ * configuration read 0.87-1.26x apart pair by pair; pinned, within ±2.5%.
+ */
+export function pinning(): { server: string; wrk: string } | null {
+  const n = availableParallelism();
+  if (process.platform !== 'linux' || n < 2 || spawnSync('taskset', ['-c', '0', 'true']).status !== 0) return null;
+  return { server: String(n - 1), wrk: n === 2 ? '0' : `0-${n - 2}` };
+}
+
+/** wrk -c50 for `seconds` (2 threads, or 1 pinned to `cpus`): requests/s and the p99 latency in ms. */
+export async function wrk(url: string, seconds: number, cpus?: string): Promise<{ rps: number; p99ms: number }> {
   const out = await new Promise<string>((res, rej) => {
-    const c = spawn('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url]);
+    const args = [cpus ? '-t1' : '-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url];
+    const c = cpus ? spawn('taskset', ['-c', cpus, 'wrk', ...args]) : spawn('wrk', args);
     let o = '';
     c.stdout.setEncoding('utf8');
     c.stdout.on('data', (d: string) => { o += d; });
@@ -91,8 +108,8 @@ export async function wrk(url: string, seconds: number): Promise<{ rps: number; 
 }
 
 /** Requests/s alone. */
-export async function wrkRps(url: string, seconds: number): Promise<number> {
-  return (await wrk(url, seconds)).rps;
+export async function wrkRps(url: string, seconds: number, cpus?: string): Promise<number> {
+  return (await wrk(url, seconds, cpus)).rps;
 }
 
 /**
@@ -113,40 +130,42 @@ export async function bestOfAlternating(urlA: string, urlB: string, seconds: num
 
 /**
  * Two servers compared pair by pair, over fresh processes: `processes` times
- * both servers are started anew, warmed up, compared by `pairs` pairs of
- * adjacent wrk runs (order alternating: A then B, B then A, ...) and
- * stopped; the ratio is the median of all the per-pair ratios. A slow drift
- * of this shared machine moves both runs of a pair alike. A server process keeps the JIT decisions it made while warming up
- * for its whole life, so two processes of one configuration differ: here the
- * same configuration on both sides read 0.969, 0.989 and 1.039 in three
- * one-process-pair runs. Pooling pairs from several processes averages that
- * out; `perProcess` has each process pair's own median.
+ * both servers are started anew (which one first alternates), warmed up,
+ * compared by `pairs` pairs of adjacent wrk runs (order alternating: A then
+ * B, B then A, ...) and stopped; the ratio is the median of all the per-pair
+ * ratios. A slow drift of this shared machine moves both runs of a pair
+ * alike. Where it can (`pinning`), both servers run on one CPU and wrk on the
+ * others, so thread placement does not decide. A server process keeps the
+ * JIT decisions it made while warming up for its whole life, so two processes
+ * of one configuration differ; pooling pairs from several processes averages
+ * that out; `perProcess` has each process pair's own median.
  */
-export async function pairedRatioFresh(startA: () => Promise<ServerProc>, startB: () => Promise<ServerProc>, seconds: number, processes: number, pairs: number): Promise<{ ratio: number; a: number; b: number; perProcess: number[] }> {
+export async function pairedRatioFresh(startA: (cpus?: string) => Promise<ServerProc>, startB: (cpus?: string) => Promise<ServerProc>, seconds: number, processes: number, pairs: number): Promise<{ ratio: number; a: number; b: number; perProcess: number[]; pinned: string | null }> {
   const ratios: number[] = [], as: number[] = [], bs: number[] = [], perProcess: number[] = [];
+  const pin = pinning();
+  const run = (url: string, s: number) => wrkRps(url, s, pin?.wrk);
   for (let p = 0; p < processes; p++) {
-    const a = await startA();
-    let b: ServerProc | null = null;
+    let a: ServerProc | null = null, b: ServerProc | null = null;
     try {
-      b = await startB();
-      await wrkRps(a.url, 1); await wrkRps(b.url, 1);
+      if (p % 2 === 0) { a = await startA(pin?.server); b = await startB(pin?.server); } else { b = await startB(pin?.server); a = await startA(pin?.server); }
+      await run(a.url, 1); await run(b.url, 1);
       const mine: number[] = [];
       for (let i = 0; i < pairs; i++) {
         let x: number, y: number;
-        if ((p + i) % 2 === 0) { x = await wrkRps(a.url, seconds); y = await wrkRps(b.url, seconds); } else { y = await wrkRps(b.url, seconds); x = await wrkRps(a.url, seconds); }
+        if ((p + i) % 2 === 0) { x = await run(a.url, seconds); y = await run(b.url, seconds); } else { y = await run(b.url, seconds); x = await run(a.url, seconds); }
         ratios.push(x / y); mine.push(x / y); as.push(x); bs.push(y);
       }
       perProcess.push(median(mine));
     } finally {
-      try { await a.stop(); } finally { await b?.stop(); }
+      try { await a?.stop(); } finally { await b?.stop(); }
     }
   }
-  return { ratio: median(ratios), a: median(as), b: median(bs), perProcess };
+  return { ratio: median(ratios), a: median(as), b: median(bs), perProcess, pinned: pin ? `servers on CPU ${pin.server}, wrk -t1 on CPU ${pin.wrk}` : null };
 }
 
-/** A bench row's note for a pairedRatioFresh result: both sides' medians and each process pair's ratio. */
-export function pairedNote(r: { a: number; b: number; perProcess: number[] }): string {
-  return `medians ${Math.round(r.a)} vs ${Math.round(r.b)} req/s; per process pair ${r.perProcess.map((x) => x.toFixed(3)).join(', ')}`;
+/** A bench row's note for a pairedRatioFresh result: both sides' medians, each process pair's ratio, the pinning. */
+export function pairedNote(r: { a: number; b: number; perProcess: number[]; pinned: string | null }): string {
+  return `medians ${Math.round(r.a)} vs ${Math.round(r.b)} req/s; per process pair ${r.perProcess.map((x) => x.toFixed(3)).join(', ')}; ${r.pinned ?? 'unpinned (no taskset)'}`;
 }
 
 /** A process's resident set (MiB), its threads included (Linux: /proc). */

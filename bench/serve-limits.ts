@@ -24,7 +24,7 @@ const OFF = ['--max-concurrent-requests', '0', '--max-connections', '0', '--max-
   '--header-timeout', '0', '--body-timeout', '0', '--idle-timeout', '0', '-W', 'timeout=0', '-W', 'max-memory-size=0'];
 
 function compare(wasm: string, on: string[]): ReturnType<typeof pairedRatioFresh> {
-  return pairedRatioFresh(() => start([...on, wasm]), () => start([...OFF, wasm]), SECONDS, PROCESSES, PAIRS);
+  return pairedRatioFresh((c) => start([...on, wasm], c), (c) => start([...OFF, wasm], c), SECONDS, PROCESSES, PAIRS);
 }
 
 const row = (name: string, r: Awaited<ReturnType<typeof compare>>, target: boolean): BenchResult => ({

@@ -90,8 +90,8 @@ async function run(): Promise<BenchResult[]> {
     // Isolation cost: fresh process pairs, A/B alternated within each (serve-harness.ts pairedRatioFresh),
     // and the same measurement of the baseline against itself, which says how far apart two servers of one
     // configuration read here (the resolution of the first row).
-    const onOff = await pairedRatioFresh(() => startWeirServe([...ON, hello]), () => startWeirServe([...OFF, hello]), 3, PROCESSES, PAIRS);
-    const offOff = await pairedRatioFresh(() => startWeirServe([...OFF, hello]), () => startWeirServe([...OFF, hello]), 3, PROCESSES, PAIRS);
+    const onOff = await pairedRatioFresh((c) => startWeirServe([...ON, hello], c), (c) => startWeirServe([...OFF, hello], c), 3, PROCESSES, PAIRS);
+    const offOff = await pairedRatioFresh((c) => startWeirServe([...OFF, hello], c), (c) => startWeirServe([...OFF, hello], c), 3, PROCESSES, PAIRS);
     out.push({ name: `serve-workers: isolation on (worker, --cpu-timeout 10s, default limits, -W timeout=30s) vs all off (--workers 0), paired (median of ${PROCESSES}×${PAIRS} per-pair ratios: fresh process pairs, adjacent 3 s runs, order alternating)`,
       value: onOff.ratio, unit: '×', target: '≥ 0.95', targetMet: onOff.ratio >= 0.95,
       note: pairedNote(onOff) });
