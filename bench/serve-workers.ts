@@ -111,6 +111,9 @@ async function run(): Promise<BenchResult[]> {
  * median of samples every 250 ms over the second half of the run; the servers
  * run one after the other, twice each, and each keeps its lower median.
  */
+/** How long the RSS row waits after the load before it reads the RSS a quiet server holds. */
+const QUIET_WAIT_MS = 15_000;
+
 async function rssUnderLoad(): Promise<BenchResult[]> {
   const wrkState = haveWrk();
   if (!wrkState.ok) return [{ name: 'serve-workers/rss: wrk rows', value: NaN, unit: '', note: wrkState.note }];
@@ -118,15 +121,23 @@ async function rssUnderLoad(): Promise<BenchResult[]> {
   const { buildLimitsService } = await import('../test/helpers/serve-limits-fixtures.ts');
   const svc = await buildLimitsService();
   if (!svc) return [{ name: 'serve-workers/rss', value: NaN, unit: '', note: 'componentize-qjs or the WASI 0.3 WIT missing' }];
-  const once = async (env: Record<string, string>) => {
+  const quiet: { before: number; end: number; after: number }[] = [];
+  const once = async (env: Record<string, string>, thenQuiet = false) => {
     const s = await startServer([weir, 'serve', '--addr', '127.0.0.1:0', '--workers', '2', '--max-instance-concurrent-reuse-count', '1', svc], { env, signal: 'SIGKILL' });
     try {
       const url = `${s.url}count?ms=0`;
+      const before = rssMiB(s.pid);
       await wrkRps(url, 1);
       const samples: number[] = [];
       const timer = setInterval(() => samples.push(rssMiB(s.pid)), 250);
       const r = await wrk(url, SECONDS);
       clearInterval(timer);
+      if (thenQuiet) {
+        // the same server left alone: src/serve/idle-gc.ts collects after 5 s quiet
+        const end = rssMiB(s.pid);
+        await new Promise((res) => setTimeout(res, QUIET_WAIT_MS));
+        quiet.push({ before, end, after: rssMiB(s.pid) });
+      }
       return { rss: median(samples.slice(Math.floor(samples.length / 2))), rps: r.rps };
     } finally {
       await s.stop();
@@ -135,12 +146,16 @@ async function rssUnderLoad(): Promise<BenchResult[]> {
   const capped: { rss: number; rps: number }[] = [];
   const v8: { rss: number; rps: number }[] = [];
   for (let i = 0; i < 2; i++) {
-    capped.push(await once({}));
+    capped.push(await once({}, true));
     v8.push(await once({ NODE_OPTIONS: '--max-semi-space-size=0' }));
   }
   const best = (xs: { rss: number; rps: number }[]) => xs.reduce((a, b) => (b.rss < a.rss ? b : a));
   const c = best(capped), d = best(v8);
+  const q = quiet.reduce((a, b) => (b.after < a.after ? b : a));
   return [{
+    name: `serve-workers/rss: the same server ${QUIET_WAIT_MS / 1000} s after the load stopped (RSS given back once quiet, src/serve/idle-gc.ts)`,
+    value: q.after, unit: 'MiB', baseline: q.end, baselineLabel: 'RSS as the load stopped', note: `idle before the load ${q.before.toFixed(1)} MiB; lower of 2 runs`,
+  }, {
     name: 'serve-workers/rss: qjs limits service, --workers 2, wrk -c50 flat out, RSS of the process',
     value: c.rss, unit: 'MiB', baseline: d.rss, baselineLabel: "same, V8's own young-generation sizing",
     note: `req/s ${Math.round(Math.max(...capped.map((x) => x.rps)))} vs ${Math.round(Math.max(...v8.map((x) => x.rps)))}`,

@@ -14,6 +14,7 @@ import { nodeListener } from './node.ts';
 import { ServeExtras, type ServeExtrasOptions } from './cli-extras.ts'; // H9: TLS, metrics, access log
 import { createHttpsServer } from './tls.ts';
 import { ConnectionTable } from './watchdog.ts';
+import { IdleCollector } from './idle-gc.ts';
 import { HandoverSocket } from './handover.ts';
 import { IdleSweep } from './idle.ts';
 import type { MetricsSnapshot } from './metrics.ts';
@@ -130,7 +131,9 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   const table = role?.watchdog ? new ConnectionTable(role.watchdog) : null;
   const limited = new LimitedHandler(table ? table.inner(served) : served, limits, undefined,
     role ? { ctl: role.global, at: GLOBAL.requests, held: { ctl: role.held, at: 0 } } : null); // (H9's machine hook counts -W timeout expiries for the metrics)
-  const listener = extras.listener(nodeListener(limited, log, table ?? undefined));
+  const serving = extras.listener(nodeListener(limited, log, table ?? undefined));
+  let started = 0; // requests so far, for the idle collector (idle-gc.ts)
+  const listener: typeof serving = (req, res) => { started++; return serving(req, res); };
   // --idle-timeout on plain HTTP: one sweep instead of node's timer per response (idle.ts).
   const idle = !extras.tls && limits.idleTimeoutMs > 0 ? new IdleSweep(limits.idleTimeoutMs) : null;
   const server: Server = extras.tls ? await createHttpsServer(extras.tls, listener) as unknown as Server
@@ -165,6 +168,8 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
       return socket.response.finally(() => { taken--; });
     });
   }
+  // Gives back the heap a burst grew once this thread has been quiet (idle-gc.ts); a warm spare too.
+  const collector = new IdleCollector({ pending: () => served.pending, started: () => started, instances: () => served.instances });
   try {
     await extras.listenMetrics(); // H9 hook
   } catch (e) {
@@ -217,6 +222,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
       stopping = true;
       stopped = true;
       watcher?.close(); // H13
+      collector.close();
       if (opts.verbose) log(`weir: ${signal}: finishing ${served.pending} request(s) in flight`);
       connections.close(); // H8: stop accepting; connections still queued are closed
       limited.gate.close(); // H8: requests still queued get 503
