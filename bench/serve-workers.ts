@@ -112,7 +112,7 @@ async function run(): Promise<BenchResult[]> {
  * run one after the other, twice each, and each keeps its lower median.
  */
 /** How long the RSS row waits after the load before it reads the RSS a quiet server holds. */
-const QUIET_WAIT_MS = 15_000;
+const QUIET_WAIT_MS = 20_000;
 
 async function rssUnderLoad(): Promise<BenchResult[]> {
   const wrkState = haveWrk();
