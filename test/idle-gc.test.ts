@@ -48,3 +48,23 @@ test('IdleCollector: once quiet, one collection gives back what a burst grew; no
     c.close();
   }
 });
+
+test('IdleCollector: the malloc_trim after a collection waits until the whole process is quiet (another thread serving)', async (t) => {
+  const glibc = process.platform === 'linux' && !!(process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime;
+  if (!glibc || !mallocTrim()) { t.skip('needs glibc and node:ffi'); return; }
+  const { Worker } = await import('node:worker_threads');
+  // another thread of this process keeps a core busy for 1.2 s
+  const spinner = new Worker('const end = Date.now() + 1200; while (Date.now() < end) {}', { eval: true });
+  const done = new Promise((r) => spinner.once('exit', r));
+  const c = new IdleCollector({ pending: () => 0, started: () => 0, instances: () => 0 }, 200);
+  try {
+    await sleep(700);
+    assert.equal(c.collections, 1, 'this thread is quiet: it collects');
+    assert.equal(c.trims, 0, 'the process is busy: no trim yet');
+    await done;
+    await sleep(300);
+    assert.equal(c.trims, 1, 'the process went quiet: trimmed');
+  } finally {
+    c.close();
+  }
+});

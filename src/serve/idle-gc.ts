@@ -21,9 +21,10 @@
 // burst, 15 ms, below the 132 MiB the server started with). It is called
 // through node:ffi (Node 26; experimental, so its one warning is kept off
 // stderr) where that and glibc are there; elsewhere nothing is trimmed. Only
-// when quiet: under load malloc_trim took 84 ms (median) holding the arenas'
-// locks, stalling every thread that allocates, and the soak's RSS level still
-// swung as much.
+// when the whole process is quiet (it used under a tenth of a core since the
+// last check, so no other worker is serving): under load malloc_trim took 84
+// ms (median) holding the arenas' locks, stalling every thread that
+// allocates, and the soak's RSS level still swung as much.
 
 import { runInNewContext } from 'node:vm';
 
@@ -89,7 +90,7 @@ export interface QuietState {
 export class IdleCollector {
   /** Collections run (for tests and metrics). */
   collections = 0;
-  /** Of those, the ones followed by malloc_trim. */
+  /** malloc_trim calls (one after a collection, once the process is quiet). */
   trims = 0;
   private readonly timer: ReturnType<typeof setInterval>;
   private lastStarted = -1;
@@ -97,6 +98,10 @@ export class IdleCollector {
   private quietSince = 0;
   /** Nothing changed since the last collection. */
   private clean = false;
+  /** Collected, not yet trimmed (the process was busy). */
+  private trimDue = false;
+  private lastCpu = process.cpuUsage();
+  private lastCheck = 0;
 
   private readonly state: QuietState;
   private readonly quietMs: number;
@@ -111,6 +116,11 @@ export class IdleCollector {
 
   private check(): void {
     const now = performance.now();
+    // the process's CPU (every thread) since the last check, as a share of one core
+    const cpu = process.cpuUsage();
+    const load = this.lastCheck === 0 ? 1 : (cpu.user - this.lastCpu.user + cpu.system - this.lastCpu.system) / 1000 / Math.max(1, now - this.lastCheck);
+    this.lastCpu = cpu;
+    this.lastCheck = now;
     const started = this.state.started();
     const instances = this.state.instances();
     if (this.state.pending() > 0 || started !== this.lastStarted) {
@@ -118,17 +128,23 @@ export class IdleCollector {
       this.lastInstances = instances;
       this.quietSince = now;
       this.clean = false;
+      this.trimDue = false;
       return;
     }
     if (instances !== this.lastInstances) { this.lastInstances = instances; this.clean = false; }
-    if (this.clean || now - this.quietSince < this.quietMs) return;
-    this.clean = true;
-    const gc = collector();
-    if (gc === null) return;
-    gc({ type: 'major', execution: 'sync' });
-    this.collections++;
-    const trim = mallocTrim();
-    if (trim !== null) { trim(); this.trims++; }
+    if (!this.clean && now - this.quietSince >= this.quietMs) {
+      this.clean = true;
+      const gc = collector();
+      if (gc === null) return;
+      gc({ type: 'major', execution: 'sync' });
+      this.collections++;
+      this.trimDue = true;
+    }
+    if (this.trimDue && load < 0.1) {
+      this.trimDue = false;
+      const trim = mallocTrim();
+      if (trim !== null) { trim(); this.trims++; }
+    }
   }
 
   close(): void { clearInterval(this.timer); }
