@@ -313,9 +313,6 @@ function answerOnFd(fd: number, bytes: Buffer): boolean {
   }
 }
 
-/** drain's read buffer, one for the process: a kill drains ~30 connections, and a fresh 64 KiB each time churned the supervisor's malloc heap. */
-let drainSink: Buffer | null = null;
-
 /**
  * Reads away what the client already sent (closing a socket with unread
  * input resets it, and the reset can destroy the answer before the client
@@ -323,7 +320,7 @@ let drainSink: Buffer | null = null;
  * or null past HANDOVER_MAX_REQUEST.
  */
 function drain(fd: number, keep: boolean): { any: boolean; bytes: Buffer | null } {
-  const sink = (drainSink ??= Buffer.allocUnsafe(64 * 1024));
+  const sink = Buffer.allocUnsafe(64 * 1024);
   const kept: Buffer[] = [];
   let size = 0;
   try {
