@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getHeapStatistics } from 'node:v8';
-import { IdleCollector, mallocTrim } from '../src/serve/idle-gc.ts';
+import { IdleCollector, glibcRuntime, mallocTrim } from '../src/serve/idle-gc.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -39,8 +39,7 @@ test('IdleCollector: once quiet, one collection gives back what a burst grew; no
     await sleep(400);
     assert.equal(c.collections, 3);
     // On glibc Linux with node:ffi (the Node this repo installs) every collection gives the arenas' free pages back too.
-    const glibc = process.platform === 'linux' && !!(process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime;
-    if (glibc && process.getBuiltinModule('node:ffi')) {
+    if (glibcRuntime() && process.getBuiltinModule('node:ffi')) {
       assert.ok(mallocTrim(), 'malloc_trim through node:ffi');
       assert.equal(c.trims, 3);
     }
@@ -50,8 +49,7 @@ test('IdleCollector: once quiet, one collection gives back what a burst grew; no
 });
 
 test('IdleCollector: the malloc_trim after a collection waits until the whole process is quiet (another thread serving)', async (t) => {
-  const glibc = process.platform === 'linux' && !!(process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime;
-  if (!glibc || !mallocTrim()) { t.skip('needs glibc and node:ffi'); return; }
+  if (!glibcRuntime() || !mallocTrim()) { t.skip('needs glibc and node:ffi'); return; }
   const { Worker } = await import('node:worker_threads');
   // another thread of this process keeps a core busy for 1.2 s
   const spinner = new Worker('const end = Date.now() + 1200; while (Date.now() < end) {}', { eval: true });

@@ -51,13 +51,18 @@ function collector(): GcFn | null {
 type TrimFn = () => void;
 let trimFn: TrimFn | null | undefined;
 
+/** The process runs on glibc (Linux; Node's report names the runtime's glibc version). */
+export function glibcRuntime(): boolean {
+  if (process.platform !== 'linux') return false;
+  const report = process.report?.getReport?.() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  return !!report?.header?.glibcVersionRuntime;
+}
+
 /** glibc's malloc_trim(0) through node:ffi, or null (no node:ffi, not glibc, or FFI not permitted). */
 export function mallocTrim(): TrimFn | null {
   if (trimFn !== undefined) return trimFn;
   trimFn = null;
-  if (process.platform !== 'linux') return null;
-  const report = process.report?.getReport?.() as { header?: { glibcVersionRuntime?: string } } | undefined;
-  if (!report?.header?.glibcVersionRuntime) return null;
+  if (!glibcRuntime()) return null;
   // node:ffi warns once that it is experimental: that warning only is kept off the server's stderr
   const emitWarning = process.emitWarning;
   process.emitWarning = ((w: string | Error, ...rest: unknown[]) => {
