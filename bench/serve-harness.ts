@@ -82,7 +82,9 @@ export function startWeirServe(args: string[], cpus?: string): Promise<ServerPro
  * wrk (one thread) on the others, or null (no taskset, or one CPU). Unpinned,
  * the scheduler places wrk, the server's threads and V8's helper threads anew
  * in every process, and on this 2-core machine two servers of one
- * configuration read 0.87-1.26x apart pair by pair; pinned, within ±2.5%.
+ * configuration read 0.87-1.26x apart pair by pair; pinned, within ±2.5% in
+ * one run, but 0.89-1.24 in a later one on a busier day: pinning removes the
+ * placement noise, not the neighbours'.
  */
 export function pinning(): { server: string; wrk: string } | null {
   const n = availableParallelism();
