@@ -24,6 +24,7 @@ import { serveOptions, type ServeOptions } from './args.ts';
 import { GLOBAL } from '../serve/cli.ts';
 import { listenMetrics } from '../serve/cli-extras.ts';
 import { renderMetrics, type MetricsSnapshot } from '../serve/metrics.ts';
+import { collector } from '../serve/idle-gc.ts';
 import { BEAT, BEAT_MS, answerHandedOver, answerStranded, nowMs, watchdogBuffer, type Stranded } from '../serve/watchdog.ts';
 import { readVersioned } from '../serve/watch.ts';
 
@@ -214,6 +215,9 @@ const HANDOVER_MS = 60;
 /** How long writing the handed-over answers may take (a socket buffer full: EAGAIN) before the close cuts them. */
 const HANDOVER_WRITE_MS = 15;
 
+/** The least time between two collections of the supervisor's heap after workers exit (see collectSoon). */
+const GC_AFTER_EXIT_MS = 500;
+
 /** A stopped worker waiting to be terminated. */
 interface Doomed {
   m: Member;
@@ -375,8 +379,28 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     if (!afterExit) spawnSpare();
   };
 
+  // What an exited worker leaves on this thread (its Worker object and ports, its shared buffers; their
+  // native memory is in glibc's arenas, between the live workers' blocks) is freed only when this heap is
+  // collected, and little is allocated here, so that came rarely: with ~1.5 workers stopped a second (the
+  // soak) the arenas kept growing around those leftovers for minutes. So the heap is collected shortly
+  // after a worker exits (a full GC of this small heap, ~20 ms on the loaded soak machine; at most one per
+  // GC_AFTER_EXIT_MS), and a worker's 80 KiB watchdog table is given to the next worker rather than a new
+  // one allocated each time.
+  const idleWatchdogBuffers: SharedArrayBuffer[] = [];
+  let gcTimer: ReturnType<typeof setTimeout> | null = null;
+  let lastGc = 0;
+  const collectSoon = (): void => {
+    const gc = collector();
+    if (gcTimer || !gc) return;
+    gcTimer = setTimeout(() => {
+      gcTimer = null;
+      lastGc = Date.now();
+      gc();
+    }, Math.max(10, lastGc + GC_AFTER_EXIT_MS - Date.now()));
+    gcTimer.unref();
+  };
   const spawn = (index: number, standby = false): void => {
-    const watchdog = o.cpuTimeoutMs > 0 ? watchdogBuffer() : null;
+    const watchdog = o.cpuTimeoutMs > 0 ? idleWatchdogBuffers.pop() ?? watchdogBuffer() : null;
     const held = new SharedArrayBuffer(16);
     const data: WorkerData = { opts, commandsUrl: o.commandsUrl, index, port, global, standby, held, watchdog, served: served.bytes };
     const ts = import.meta.url.endsWith('.ts');
@@ -433,6 +457,12 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     });
     worker.on('exit', (code) => {
       giveBack(held);
+      if (watchdog) {
+        m.words = null;
+        new Int32Array(watchdog).fill(0);
+        idleWatchdogBuffers.push(watchdog);
+      }
+      if (!stopping) collectSoon();
       if (spare === m) {
         // The spare died before it was needed: make another later (not in a tight loop).
         spare = null;

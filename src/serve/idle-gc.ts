@@ -36,7 +36,7 @@ type GcFn = (options?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' 
 let gcFn: GcFn | null | undefined;
 
 /** V8's collector, or null where the flag cannot be set. */
-function collector(): GcFn | null {
+export function collector(): GcFn | null {
   if (gcFn !== undefined) return gcFn;
   try {
     process.getBuiltinModule('node:v8').setFlagsFromString('--expose-gc');

@@ -320,9 +320,9 @@ function answerOnFd(fd: number, bytes: Buffer): boolean {
  * or null past HANDOVER_MAX_REQUEST.
  */
 function drain(fd: number, keep: boolean): { any: boolean; bytes: Buffer | null } {
-  // Fresh each call, on purpose: reusing one took away the supervisor's only steady allocation, V8 then
+  // Fresh each call: reusing one (stop 20) took away the supervisor's only steady allocation, V8 then
   // collected its heap (which holds every stopped worker's JS side) too rarely, and the soak's RSS climbed
-  // ~10% (docs/SERVE.md, stop 20). Collecting after each stopped worker would say this directly; not done.
+  // ~10%. The supervisor now collects after each worker exits (serve-workers.ts collectSoon) as well.
   const sink = Buffer.allocUnsafe(64 * 1024);
   const kept: Buffer[] = [];
   let size = 0;
