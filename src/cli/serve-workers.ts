@@ -82,6 +82,11 @@ export interface WorkerPoolOptions {
   cpuTimeoutMs: number;
   commandsUrl: string;
   log: (line: string) => void;
+  /**
+   * Collect this thread's heap after a worker exits (see collectSoon): `weir serve`, whose main thread only
+   * supervises. Not for an embedder (serveComponents), whose own heap that full GC would pause.
+   */
+  collectAfterExit?: boolean;
 }
 
 /** A running `weir serve` on worker threads (from `startWorkers`). */
@@ -382,10 +387,10 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   // What an exited worker leaves on this thread (its Worker object and ports, its shared buffers; their
   // native memory is in glibc's arenas, between the live workers' blocks) is freed only when this heap is
   // collected, and little is allocated here, so that came rarely: with ~1.5 workers stopped a second (the
-  // soak) the arenas kept growing around those leftovers for minutes. So the heap is collected shortly
-  // after a worker exits (a full GC of this small heap, ~20 ms on the loaded soak machine; at most one per
-  // GC_AFTER_EXIT_MS), and a worker's 80 KiB watchdog table is given to the next worker rather than a new
-  // one allocated each time.
+  // soak) the arenas kept growing around those leftovers for minutes. So `weir serve` collects the heap
+  // shortly after a worker exits (a full GC of this small heap, ~20 ms on the loaded soak machine; at most
+  // one per GC_AFTER_EXIT_MS; not in an embedder's process: `collectAfterExit`), and a worker's 80 KiB
+  // watchdog table is given to the next worker rather than a new one allocated each time.
   const idleWatchdogBuffers: SharedArrayBuffer[] = [];
   let gcTimer: ReturnType<typeof setTimeout> | null = null;
   let lastGc = 0;
@@ -462,7 +467,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
         new Int32Array(watchdog).fill(0);
         idleWatchdogBuffers.push(watchdog);
       }
-      if (!stopping) collectSoon();
+      if (!stopping && o.collectAfterExit) collectSoon();
       if (spare === m) {
         // The spare died before it was needed: make another later (not in a tight loop).
         spare = null;
@@ -620,7 +625,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
 export async function serveWorkers(o: WorkerPoolOptions): Promise<number> {
   let server: WorkerServer;
   try {
-    server = await startWorkers(o);
+    server = await startWorkers({ ...o, collectAfterExit: true });
   } catch (e) {
     if (!(e instanceof ServeStartError)) throw e;
     process.stderr.write(e.report);
