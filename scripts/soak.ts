@@ -29,6 +29,10 @@
 //     [--seed S] [--slack-ms MS] [--kill-window-ms MS] [--max-seconds S]
 //     [--max-failures N] [--stall-seconds S] [--weir-args="--max-connections 0 ..."]
 //     [--weir-log FILE] [--in-place]
+// WEIR_SERVE_LISTENER in the environment reaches weir (`reuseport`: a
+// SO_REUSEPORT listener per worker instead of the shared socket, to compare).
+// Each reset at a kill is listed with its client port and wall-clock time, to
+// find it in a packet capture (`tcpdump -i lo`).
 // weir runs from a copy of dist/ (and package.json) in a temporary directory:
 // a replacement worker loads Weir's code from disk when it starts, so a
 // rebuild of this tree during the soak would otherwise break or change the
@@ -155,6 +159,7 @@ console.log(`soak: cwd ${repoRoot}`);
 if (snapshot) console.log(`soak: running a copy of dist/ in ${snapshot}`);
 console.log(`soak: ${process.execPath} ${serveArgs.map((a) => relative(repoRoot, a).startsWith('..') ? a : (a.startsWith('/') ? relative(repoRoot, a) : a)).join(' ')}`);
 try {
+  console.log(`soak: WEIR_SERVE_LISTENER=${process.env.WEIR_SERVE_LISTENER ?? '(unset: one listening socket shared by the workers)'}`);
   console.log(`soak: kernel ${readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()}, net.ipv4.tcp_migrate_req=${readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
 } catch { /* not Linux */ }
 
@@ -282,7 +287,7 @@ const outcome = new Int16Array(N);
 const latency = new Float32Array(N);
 const errorLabels: string[] = [];
 const errorIndex = new Map<string, number>();
-interface ErrorEvent { i: number; t: number; label: string; reused: boolean }
+interface ErrorEvent { i: number; t: number; label: string; reused: boolean; localPort?: number; wall: number }
 const errors: ErrorEvent[] = [];
 /** Non-200 answers that are not the expected ones, with a sample body. */
 const odd = new Map<string, { n: number; body: string }>();
@@ -316,7 +321,7 @@ function one(i: number, agent: Agent): Promise<void> {
     const fail = (e: unknown, phase: string) => {
       const err = e as NodeJS.ErrnoException;
       const label = `${phase}: ${err.code ?? ''}${err.code && err.message !== err.code ? ` (${err.message})` : err.code ? '' : err.message}`;
-      errors.push({ i, t: performance.now(), label, reused: req.reusedSocket });
+      errors.push({ i, t: performance.now(), label, reused: req.reusedSocket, localPort: req.socket?.localPort ?? lastLocalPort, wall: Date.now() });
       if (!/ECONNRESET|socket hang up|aborted|EPIPE/.test(label)) unexcused++;
       finish(errCode(label));
     };
@@ -346,6 +351,9 @@ function one(i: number, agent: Agent): Promise<void> {
       res.on('close', () => { if (!res.complete) fail(new Error('aborted mid-response'), 'response'); });
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${BOUND_MS + 10_000} ms`), { code: 'CLIENT_TIMEOUT' })));
+    // The socket's local port names the connection in a packet capture (`localPort` is gone after a reset).
+    let lastLocalPort: number | undefined;
+    req.on('socket', (sock) => { lastLocalPort = sock.localPort; if (lastLocalPort === undefined) sock.once('connect', () => { lastLocalPort = sock.localPort; }); });
     req.on('error', (e) => fail(e, 'request'));
     req.end();
   });
@@ -394,6 +402,7 @@ const byClass = [new Map<string, number>(), new Map<string, number>(), new Map<s
 const lats: number[][] = [[], [], []];
 const sentBy = [0, 0, 0];
 let resetsInKill = 0, resetsInKillNew = 0, resetsInKillReused = 0;
+const resetList: ErrorEvent[] = [];
 const failuresBy = new Map<string, number>();
 const fail = (what: string, n = 1) => failuresBy.set(what, (failuresBy.get(what) ?? 0) + n);
 
@@ -423,6 +432,7 @@ for (let i = 0; i < sent; i++) {
     if (reset && nearKill(e.t)) {
       label = `reset during a worker kill (${e.reused ? 'kept-alive' : 'new'} connection)`;
       resetsInKill++;
+      resetList.push(e);
       if (e.reused) resetsInKillReused++; else resetsInKillNew++;
     } else {
       const near = nearKill(e.t) ? ` (within ±${KILL_WINDOW_MS} ms of a worker kill)` : ` (no worker kill within ±${KILL_WINDOW_MS} ms)`;
@@ -540,6 +550,16 @@ if (odd.size) {
   for (const [k, o] of odd) console.log(`  ${k} ×${o.n}: ${JSON.stringify(o.body)}`);
 }
 if (plain503) console.log(`503s without the watchdog's answer: ${plain503}`);
+// Each reset at a kill with its client port and wall-clock time, to find it in a packet capture
+// (tcpdump -i lo), and its distance from the nearest kill the soak saw on weir's stderr.
+if (resetList.length) {
+  console.log('');
+  console.log(`resets at a kill (first 40 of ${resetList.length}): wall-clock ms, client port, ms from the nearest kill, error`);
+  for (const e of resetList.slice(0, 40)) {
+    const nearest = killTimes.reduce((b, k) => Math.abs(k - e.t) < Math.abs(b - e.t) ? k : b, Infinity);
+    console.log(`  ${e.wall} port ${e.localPort ?? '?'} ${(e.t - nearest).toFixed(1)} ms ${e.reused ? 'kept-alive' : 'new'}: ${e.label}`);
+  }
+}
 // Failed connections come in bursts (a client whose request fails at once sends its next one at once):
 // group them into episodes (gaps under 1 s) and show the watchdog kills just before each.
 {

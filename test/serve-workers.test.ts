@@ -107,7 +107,19 @@ test('--workers 2 --cpu-timeout 1s: a guest looping forever is stopped in time (
   });
 });
 
-test('--workers 2: connections are spread over both workers (access log worker_id), one process-wide id space, /metrics sums them', { skip: skip(), timeout: 60_000 }, async () => {
+/** Runs `body` with WEIR_SERVE_LISTENER set for the weir processes it starts (`undefined`: unset). */
+async function withListenerMode<T>(mode: string | undefined, body: () => Promise<T>): Promise<T> {
+  const before = process.env.WEIR_SERVE_LISTENER;
+  if (mode === undefined) delete process.env.WEIR_SERVE_LISTENER;
+  else process.env.WEIR_SERVE_LISTENER = mode;
+  try { return await body(); } finally {
+    if (before === undefined) delete process.env.WEIR_SERVE_LISTENER;
+    else process.env.WEIR_SERVE_LISTENER = before;
+  }
+}
+
+for (const mode of [undefined, 'reuseport']) {
+test(`--workers 2${mode ? ` (WEIR_SERVE_LISTENER=${mode}: a SO_REUSEPORT listener per worker)` : ' (one listening socket, shared)'}: connections are spread over both workers (access log worker_id), one process-wide id space, /metrics sums them`, { skip: skip(), timeout: 60_000 }, () => withListenerMode(mode, async () => {
   await withServe(['--workers', '2', '--log-format', 'json', '--metrics-addr', '127.0.0.1:0'], async (s) => {
     for (let i = 0; i < 40; i++) assert.equal((await get(`${s.url}/count?ms=0`, false)).status, 200);
     await new Promise((r) => setTimeout(r, 100));
@@ -120,6 +132,31 @@ test('--workers 2: connections are spread over both workers (access log worker_i
     assert.match(text, /^weir_http_requests_total\{code="200"\} 40$/m);
     const instances = Number(/^weir_instances (\d+)$/m.exec(text)![1]);
     assert.ok(instances >= 2, `each worker holds its own instances (${instances})`);
+  });
+}));
+}
+
+test('--workers 2: a stuck worker holds back no new connection: each one made while a guest loops is served by the other worker before the loop is stopped, and none is reset (every worker accepts from one shared socket)', { skip: skip(), timeout: 60_000 }, async (t) => {
+  // With a SO_REUSEPORT listener per worker, about half of these would wait in the stuck worker's accept
+  // queue until the watchdog stopped it, and then be reset (or, with net.ipv4.tcp_migrate_req=1, served
+  // after the loop's 500).
+  await withServe(['--workers', '2', '--cpu-timeout', '3s', '--log-format', 'json'], async (s) => {
+    let spinAnswered = false;
+    const spin = get(`${s.url}/spin`, false).finally(() => { spinAnswered = true; });
+    await new Promise((r) => setTimeout(r, 500)); // its worker took it and loops
+    const answers: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const a = await get(`${s.url}/count?ms=0`, false);
+      assert.equal(a.status, 200, a.body);
+      assert.equal(spinAnswered, false, `connection ${i} was answered only after the stuck worker was stopped`);
+      answers.push(a.ms);
+    }
+    t.diagnostic(`30 new connections served during the loop, the slowest in ${Math.round(Math.max(...answers))} ms`);
+    const r = await spin;
+    assert.equal(r.status, 500, r.body);
+    const lines = s.stderr().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { worker_id: number; path: string });
+    const servedBy = new Set(lines.filter((l) => l.path.startsWith('/count')).map((l) => l.worker_id));
+    assert.equal(servedBy.size, 1, 'one worker served them all: the other was stuck');
   });
 });
 

@@ -1,6 +1,7 @@
 // A worker thread of `weir serve --workers N` (src/cli/serve-workers.ts): runs
-// `weir serve` as the main thread would, listening with SO_REUSEPORT on the
-// port its supervisor picked, and talks to the supervisor by messages.
+// `weir serve` as the main thread would, accepting from the supervisor's
+// listening socket (or with SO_REUSEPORT on the port it picked), and talks to
+// the supervisor by messages.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { writeSync } from 'node:fs';
@@ -51,6 +52,7 @@ const role: WorkerRole = {
   index: data.index,
   standby: data.standby ? new Promise<void>((r) => { activate = r; }) : null,
   port: data.port,
+  listener: data.listener,
   global: new Int32Array(data.global),
   held: new Int32Array(data.held),
   watchdog: data.watchdog,

@@ -25,6 +25,7 @@ import { GLOBAL } from '../serve/cli.ts';
 import { listenMetrics } from '../serve/cli-extras.ts';
 import { renderMetrics, type MetricsSnapshot } from '../serve/metrics.ts';
 import { collector } from '../serve/idle-gc.ts';
+import { SharedListener } from '../serve/shared-listener.ts';
 import { BEAT, BEAT_MS, answerHandedOver, answerStranded, nowMs, watchdogBuffer, type Stranded } from '../serve/watchdog.ts';
 import { readVersioned } from '../serve/watch.ts';
 
@@ -41,6 +42,8 @@ export interface WorkerData {
   commandsUrl: string;
   index: number;
   port: number;
+  /** The supervisor's listening socket, which every worker accepts from (shared-listener.ts); null: each listens with SO_REUSEPORT. */
+  listener: SharedArrayBuffer | null;
   global: SharedArrayBuffer;
   /** A warm spare: it waits for an 'activate' message (with its index) before it listens. */
   standby: boolean;
@@ -247,8 +250,12 @@ interface Doomed {
 export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> {
   const { opts, log } = o;
   let port: number;
+  let shared: SharedListener | null = null;
   try {
-    port = await pickPort(opts.host, opts.port);
+    // One socket every worker accepts from; SO_REUSEPORT listeners where it cannot be shared (no node:ffi),
+    // or when WEIR_SERVE_LISTENER=reuseport asks for them.
+    shared = process.env.WEIR_SERVE_LISTENER === 'reuseport' ? null : await SharedListener.open(opts.host, opts.port);
+    port = shared ? shared.port : await pickPort(opts.host, opts.port);
   } catch (e) {
     throw new ServeStartError(`weir: cannot listen on ${opts.host}:${opts.port}: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`, 1);
   }
@@ -284,10 +291,12 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     }
   };
 
-  // A stopped worker's listening socket closes when it is terminated. If that left the port with no
-  // listener (every worker stuck at once, the spare still starting to listen), new connections would be
-  // refused: the termination waits until another worker listens, at most TERMINATE_GRACE_MS (the stuck
-  // worker is parked meanwhile: its connections were answered, and it accepts nothing).
+  // With SO_REUSEPORT listeners, a stopped worker's listening socket closes when it is terminated. If
+  // that left the port with no listener (every worker stuck at once, the spare still starting to listen),
+  // new connections would be refused: the termination waits until another worker listens, at most
+  // TERMINATE_GRACE_MS (the stuck worker is parked meanwhile: its connections were answered, and it
+  // accepts nothing). (With the shared socket the supervisor's descriptor keeps it open; the wait is
+  // kept, being harmless.)
   const doomed: Doomed[] = [];
   const reap = (now: number): void => {
     if (doomed.length === 0) return;
@@ -407,7 +416,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   const spawn = (index: number, standby = false): void => {
     const watchdog = o.cpuTimeoutMs > 0 ? idleWatchdogBuffers.pop() ?? watchdogBuffer() : null;
     const held = new SharedArrayBuffer(16);
-    const data: WorkerData = { opts, commandsUrl: o.commandsUrl, index, port, global, standby, held, watchdog, served: served.bytes };
+    const data: WorkerData = { opts, commandsUrl: o.commandsUrl, index, port, listener: shared?.words ?? null, global, standby, held, watchdog, served: served.bytes };
     const ts = import.meta.url.endsWith('.ts');
     const worker = new Worker(new URL(ts ? './serve-worker.ts' : './serve-worker.js', import.meta.url) /* the CLI bundle is in dist/cli/ too */, {
       workerData: data, stdin: false, stdout: false, stderr: false,
@@ -557,7 +566,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
       const a = answerStranded(m.words.buffer as SharedArrayBuffer, o.cpuTimeoutMs, !stopping);
       log(`weir: worker ${m.index}: a guest ran past --cpu-timeout (${o.cpuTimeoutMs} ms) without yielding: worker stopped ${quiet} ms after its last heartbeat `
         + `(${a.offender ? '1 request answered 500, ' : ''}${a.answered503} answered 503, ${a.handover.length ? `${a.handover.length} unread handed to another worker, ` : ''}${a.reset} reset); starting a new one`);
-      if (kills === 1 && o.workers > 1 && !migratesQueuedConnections()) {
+      if (kills === 1 && o.workers > 1 && !shared && !migratesQueuedConnections()) {
         log('weir: note: connections the kernel queued on a stopped worker are reset when it goes; on Linux 5.14+, '
           + 'sysctl net.ipv4.tcp_migrate_req=1 hands them to the other workers instead');
       }
@@ -577,6 +586,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   const ok = await startupDone;
   if (!ok) {
     stopping = true;
+    shared?.close();
     closeWatch();
     metricsServer?.close();
     await Promise.all([...members.values(), ...(spare ? [spare] : [])].map((m) => m.worker.terminate()));
@@ -602,12 +612,14 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
       return exited;
     }
     stopping = true;
+    shared?.close(); // no new connections queue on it; each worker closes its own descriptor as it stops accepting
     if (opts.verbose) log(`weir: asking ${members.size} worker(s) to finish their requests`);
     for (const m of members.values()) m.worker.postMessage({ type: 'stop' });
     if (members.size === 0) settle(0);
     return exited;
   };
   const exited = finished.then(async (code) => {
+    shared?.close(); // (every worker ended without stop(): closed here)
     const s = spare;
     spare = null;
     if (s) await s.worker.terminate();

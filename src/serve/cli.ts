@@ -22,6 +22,7 @@ import { MachineSwitch, ServeWatcher } from './watch.ts'; // H13: --watch
 import { createServer as createNetServer } from 'node:net';
 import type { InstanceLimits } from '../runtime/limits.ts';
 import { ConnectionGate, LimitedHandler, applyTlsServerLimits, httpServerOptions, resolveLimits, type ServeLimits } from './limits.ts'; // H8
+import { takeSharedListener } from './shared-listener.ts';
 
 export interface ServeCliOptions extends ServeExtrasOptions {
   files: string[];
@@ -51,8 +52,10 @@ export interface WorkerRole {
   index: number;
   /** Set for a warm standby worker: resolves when the supervisor activates it (it then listens). */
   standby: Promise<void> | null;
-  /** The port every worker listens on (SO_REUSEPORT: the kernel spreads connections). */
+  /** The port every worker listens on. */
   port: number;
+  /** The supervisor's listening socket, shared (shared-listener.ts); null: listen on `port` with SO_REUSEPORT (the kernel spreads connections). */
+  listener: SharedArrayBuffer | null;
   /** Process-wide counters (indexes: `GLOBAL` below). */
   global: Int32Array;
   /** This worker's share of the shared gates: [requests, connections held, requests, connections waited for] (returned by the supervisor if it dies). */
@@ -191,7 +194,12 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       front.once('error', reject); // H8: front, not server
       const done = () => { front.off('error', reject); resolve(); };
-      if (role) front.listen({ port: role.port, host: opts.host, reusePort: true }, done);
+      if (role?.listener) {
+        // a descriptor of this worker's own for the one socket every worker accepts from (closed with `front`)
+        const fd = takeSharedListener(role.listener);
+        if (fd < 0) reject(Object.assign(new Error('the server is stopping'), { code: 'ESHUTDOWN' }));
+        else front.listen({ fd }, done);
+      } else if (role) front.listen({ port: role.port, host: opts.host, reusePort: true }, done);
       else front.listen(opts.port, opts.host, done);
     });
   } catch (e) {

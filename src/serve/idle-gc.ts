@@ -27,6 +27,9 @@
 // allocates, and the soak's RSS level still swung as much.
 
 import { runInNewContext } from 'node:vm';
+import { libc } from './libc.ts';
+
+export { glibcRuntime } from './libc.ts';
 
 /** How long a serving thread must be quiet before it collects. */
 export const QUIET_MS = 5000;
@@ -49,37 +52,11 @@ export function collector(): GcFn | null {
 }
 
 type TrimFn = () => void;
-let trimFn: TrimFn | null | undefined;
 
-/** The process runs on glibc (Linux; Node's report names the runtime's glibc version). */
-export function glibcRuntime(): boolean {
-  if (process.platform !== 'linux') return false;
-  const report = process.report?.getReport?.() as { header?: { glibcVersionRuntime?: string } } | undefined;
-  return !!report?.header?.glibcVersionRuntime;
-}
-
-/** glibc's malloc_trim(0) through node:ffi, or null (no node:ffi, not glibc, or FFI not permitted). */
+/** glibc's malloc_trim(0) through node:ffi (libc.ts), or null (no node:ffi, not glibc, or FFI not permitted). */
 export function mallocTrim(): TrimFn | null {
-  if (trimFn !== undefined) return trimFn;
-  trimFn = null;
-  if (!glibcRuntime()) return null;
-  // node:ffi warns once that it is experimental: that warning only is kept off the server's stderr
-  const emitWarning = process.emitWarning;
-  process.emitWarning = ((w: string | Error, ...rest: unknown[]) => {
-    if (/\bFFI\b/.test(typeof w === 'string' ? w : w.message)) return;
-    (emitWarning as (...a: unknown[]) => void).call(process, w, ...rest);
-  }) as typeof process.emitWarning;
-  try {
-    const ffi = process.getBuiltinModule('node:ffi') as
-      { dlopen(path: string, defs: Record<string, { arguments: string[]; return: string }>): { functions: Record<string, (...a: unknown[]) => unknown> } } | undefined;
-    const f = ffi?.dlopen('libc.so.6', { malloc_trim: { arguments: ['uint64'], return: 'int32' } }).functions.malloc_trim;
-    if (typeof f === 'function') trimFn = () => { f(0n); };
-  } catch {
-    trimFn = null;
-  } finally {
-    process.emitWarning = emitWarning;
-  }
-  return trimFn;
+  const trim = libc()?.mallocTrim;
+  return trim ? () => { trim(0); } : null;
 }
 
 export interface QuietState {
