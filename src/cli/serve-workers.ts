@@ -25,7 +25,7 @@ import { GLOBAL } from '../serve/cli.ts';
 import { listenMetrics } from '../serve/cli-extras.ts';
 import { renderMetrics, type MetricsSnapshot } from '../serve/metrics.ts';
 import { collector } from '../serve/idle-gc.ts';
-import { SharedListener } from '../serve/shared-listener.ts';
+import { HELD_LISTENER, SharedListener } from '../serve/shared-listener.ts';
 import { BEAT, BEAT_MS, answerHandedOver, answerStranded, nowMs, watchdogBuffer, type Stranded } from '../serve/watchdog.ts';
 import { readVersioned } from '../serve/watch.ts';
 
@@ -47,7 +47,7 @@ export interface WorkerData {
   global: SharedArrayBuffer;
   /** A warm spare: it waits for an 'activate' message (with its index) before it listens. */
   standby: boolean;
-  /** the worker's share of the shared gates: [requests, connections held, requests, connections waited for] */
+  /** the worker's share of the shared gates: [requests, connections held, requests, connections waited for], then its descriptor for the shared socket (HELD_LISTENER) */
   held: SharedArrayBuffer;
   watchdog: SharedArrayBuffer | null;
   /** each served file's bytes: read once at start (ServedFiles), then the last version a --watch reload served */
@@ -76,6 +76,8 @@ interface Member {
   /** Stopped on purpose (watchdog, shutdown): its exit is expected. */
   killed: boolean;
   startedAt: number;
+  /** its share of the shared gates and its descriptor for the shared socket (WorkerData.held) */
+  held: Int32Array;
 }
 
 export interface WorkerPoolOptions {
@@ -415,14 +417,15 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   };
   const spawn = (index: number, standby = false): void => {
     const watchdog = o.cpuTimeoutMs > 0 ? idleWatchdogBuffers.pop() ?? watchdogBuffer() : null;
-    const held = new SharedArrayBuffer(16);
+    const held = new SharedArrayBuffer(4 * (HELD_LISTENER + 1));
+    new Int32Array(held)[HELD_LISTENER] = -1;
     const data: WorkerData = { opts, commandsUrl: o.commandsUrl, index, port, listener: shared?.words ?? null, global, standby, held, watchdog, served: served.bytes };
     const ts = import.meta.url.endsWith('.ts');
     const worker = new Worker(new URL(ts ? './serve-worker.ts' : './serve-worker.js', import.meta.url) /* the CLI bundle is in dist/cli/ too */, {
       workerData: data, stdin: false, stdout: false, stderr: false,
       ...workerHeapLimits(),
     });
-    const m: Member = { index, worker, words: watchdog && new Int32Array(watchdog), ready: false, aliveAt: 0, killed: false, startedAt: Date.now() };
+    const m: Member = { index, worker, words: watchdog && new Int32Array(watchdog), ready: false, aliveAt: 0, killed: false, startedAt: Date.now(), held: new Int32Array(held) };
     if (standby) spare = m;
     else members.set(index, m);
     worker.on('message', (msg: WorkerMessage) => {
@@ -563,6 +566,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
       if (quiet < limit) { next = Math.min(next, limit - quiet); continue; }
       m.killed = true;
       kills++;
+      shared?.disarm(m.held); // its last pass of the event loop, at the termination, must not accept from the shared queue
       const a = answerStranded(m.words.buffer as SharedArrayBuffer, o.cpuTimeoutMs, !stopping);
       log(`weir: worker ${m.index}: a guest ran past --cpu-timeout (${o.cpuTimeoutMs} ms) without yielding: worker stopped ${quiet} ms after its last heartbeat `
         + `(${a.offender ? '1 request answered 500, ' : ''}${a.answered503} answered 503, ${a.handover.length ? `${a.handover.length} unread handed to another worker, ` : ''}${a.reset} reset); starting a new one`);
@@ -590,6 +594,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     closeWatch();
     metricsServer?.close();
     await Promise.all([...members.values(), ...(spare ? [spare] : [])].map((m) => m.worker.terminate()));
+    shared?.dispose();
     spare = null;
     throw new ServeStartError(failure || 'weir: a worker thread exited while starting\n', Math.max(1, ...stoppedCodes));
   }
@@ -628,6 +633,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     metricsServer?.close();
     metricsServer?.closeAllConnections();
     await Promise.all([...members.values()].map((m) => m.worker.terminate()));
+    shared?.dispose();
     return code;
   });
   return { port, url, metricsUrl, get workers() { return [...members.values()].filter((m) => m.ready && !m.killed).length; }, exited, stop };

@@ -22,7 +22,7 @@ import { MachineSwitch, ServeWatcher } from './watch.ts'; // H13: --watch
 import { createServer as createNetServer } from 'node:net';
 import type { InstanceLimits } from '../runtime/limits.ts';
 import { ConnectionGate, LimitedHandler, applyTlsServerLimits, httpServerOptions, resolveLimits, type ServeLimits } from './limits.ts'; // H8
-import { takeSharedListener } from './shared-listener.ts';
+import { noteListening, takeSharedListener } from './shared-listener.ts';
 
 export interface ServeCliOptions extends ServeExtrasOptions {
   files: string[];
@@ -58,7 +58,7 @@ export interface WorkerRole {
   listener: SharedArrayBuffer | null;
   /** Process-wide counters (indexes: `GLOBAL` below). */
   global: Int32Array;
-  /** This worker's share of the shared gates: [requests, connections held, requests, connections waited for] (returned by the supervisor if it dies). */
+  /** This worker's share of the shared gates: [requests, connections held, requests, connections waited for] (returned by the supervisor if it dies), then its descriptor for the shared socket (shared-listener.ts HELD_LISTENER). */
   held: Int32Array;
   /** The watchdog's words for this worker (watchdog.ts); null with --cpu-timeout 0. */
   watchdog: SharedArrayBuffer | null;
@@ -197,8 +197,9 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
       if (role?.listener) {
         // a descriptor of this worker's own for the one socket every worker accepts from (closed with `front`)
         const fd = takeSharedListener(role.listener);
+        const shared = role.listener;
         if (fd < 0) reject(Object.assign(new Error('the server is stopping'), { code: 'ESHUTDOWN' }));
-        else front.listen({ fd }, done);
+        else front.listen({ fd }, () => { noteListening(shared, role.held, fd); done(); });
       } else if (role) front.listen({ port: role.port, host: opts.host, reusePort: true }, done);
       else front.listen(opts.port, opts.host, done);
     });
@@ -232,6 +233,7 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
       watcher?.close(); // H13
       collector.close();
       if (opts.verbose) log(`weir: ${signal}: finishing ${served.pending} request(s) in flight`);
+      if (role?.listener) noteListening(role.listener, role.held, -1); // the number is closed next: the supervisor must not touch it
       connections.close(); // H8: stop accepting; connections still queued are closed
       limited.gate.close(); // H8: requests still queued get 503
       // H8: --shutdown-timeout bounds the drain (requests the guest never finishes).

@@ -10,6 +10,8 @@ interface Ffi { dlopen(path: string, defs: Record<string, { arguments: string[];
 export interface Libc {
   /** dup(2): a second descriptor of the same open file (here: one listening socket for every worker). */
   dup(fd: number): number;
+  /** dup2(2): makes `to` a descriptor of what `from` is (closing what `to` was, in one step). */
+  dup2(from: number, to: number): number;
   /** close(2) */
   close(fd: number): number;
   /** glibc's malloc_trim(3); null on another C library. */
@@ -41,11 +43,12 @@ export function libc(): Libc | null {
     const ffi = process.getBuiltinModule('node:ffi') as Ffi | undefined;
     if (!ffi) return null;
     const int = { arguments: ['int32'], return: 'int32' };
-    const f = ffi.dlopen(path, { dup: int, close: int }).functions;
+    const f = ffi.dlopen(path, { dup: int, dup2: { arguments: ['int32', 'int32'], return: 'int32' }, close: int }).functions;
     const trim = glibc ? ffi.dlopen(path, { malloc_trim: { arguments: ['uint64'], return: 'int32' } }).functions.malloc_trim : null;
-    if (typeof f.dup !== 'function' || typeof f.close !== 'function') return null;
+    if (typeof f.dup !== 'function' || typeof f.dup2 !== 'function' || typeof f.close !== 'function') return null;
     cached = {
       dup: (fd) => f.dup(fd) as number,
+      dup2: (from, to) => f.dup2(from, to) as number,
       close: (fd) => f.close(fd) as number,
       mallocTrim: typeof trim === 'function' ? (pad) => trim(BigInt(pad)) as number : null,
     };
