@@ -92,10 +92,10 @@ export function pinning(): { server: string; wrk: string } | null {
   return { server: String(n - 1), wrk: n === 2 ? '0' : `0-${n - 2}` };
 }
 
-/** wrk -c50 for `seconds` (2 threads, or 1 pinned to `cpus`): requests/s and the p99 latency in ms. */
-export async function wrk(url: string, seconds: number, cpus?: string): Promise<{ rps: number; p99ms: number }> {
+/** wrk -c50 for `seconds` (2 threads, or 1 pinned to `cpus`; `extra`: more wrk arguments, e.g. a header): requests/s and the p99 latency in ms. */
+export async function wrk(url: string, seconds: number, cpus?: string, extra: string[] = []): Promise<{ rps: number; p99ms: number }> {
   const out = await new Promise<string>((res, rej) => {
-    const args = [cpus ? '-t1' : '-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url];
+    const args = [cpus ? '-t1' : '-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', ...extra, url];
     const c = cpus ? spawn('taskset', ['-c', cpus, 'wrk', ...args]) : spawn('wrk', args);
     let o = '';
     c.stdout.setEncoding('utf8');

@@ -162,4 +162,49 @@ async function rssUnderLoad(): Promise<BenchResult[]> {
   }];
 }
 
-export const benches: Bench[] = [{ name: 'serve-workers', run }, { name: 'serve-workers/rss', run: rssUnderLoad }];
+/**
+ * How the workers accept: one listening socket shared by all (the default,
+ * src/serve/shared-listener.ts) against a SO_REUSEPORT listener per worker
+ * (WEIR_SERVE_LISTENER=reuseport), --workers 2, WAT hello, with kept-alive
+ * connections and with a new connection per request (where every worker
+ * wakes for each connection and one accepts it). Fresh process pairs, runs
+ * alternating within each, unpinned (both workers need both cores); the
+ * median over all runs of each side.
+ */
+async function listener(): Promise<BenchResult[]> {
+  const wrkState = haveWrk();
+  if (!wrkState.ok) return [{ name: 'serve-workers/listener: wrk rows', value: NaN, unit: '', note: wrkState.note }];
+  const { helloWat } = await import('../test/helpers/http-serve-fixtures.ts');
+  const { assembleText } = await import('../src/wast/assemble.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'weir-bench-listener-'));
+  const hello = join(dir, 'hello.wasm');
+  writeFileSync(hello, await assembleText(helloWat()));
+  const start = (env: Record<string, string>) => startServer([weir, 'serve', '--addr', '127.0.0.1:0', '--workers', '2', hello], { env, signal: 'SIGKILL' });
+  const out: BenchResult[] = [];
+  try {
+    for (const [label, extra] of [['kept-alive connections', []], ['a new connection per request (Connection: close)', ['-H', 'Connection: close']]] as const) {
+      const shared: number[] = [], reuse: number[] = [];
+      for (let p = 0; p < PROCESSES; p++) {
+        const a = await start({});
+        const b = await start({ WEIR_SERVE_LISTENER: 'reuseport' });
+        try {
+          const run = async (url: string) => (await wrk(url, SECONDS, undefined, [...extra])).rps;
+          await wrk(a.url, 1, undefined, [...extra]); await wrk(b.url, 1, undefined, [...extra]);
+          for (let i = 0; i < 2; i++) {
+            if ((p + i) % 2 === 0) { shared.push(await run(a.url)); reuse.push(await run(b.url)); } else { reuse.push(await run(b.url)); shared.push(await run(a.url)); }
+          }
+        } finally {
+          await a.stop(); await b.stop();
+        }
+      }
+      out.push({ name: `serve-workers/listener: WAT p3 hello, --workers 2, wrk -c50, ${label}: one shared listening socket`, value: median(shared), unit: 'req/s',
+        baseline: median(reuse), baselineLabel: 'a SO_REUSEPORT listener per worker', higherIsBetter: true,
+        note: `median of ${shared.length} runs each (${PROCESSES} process pairs, alternating); shared ${Math.round(Math.min(...shared))}-${Math.round(Math.max(...shared))}, SO_REUSEPORT ${Math.round(Math.min(...reuse))}-${Math.round(Math.max(...reuse))}` });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+export const benches: Bench[] = [{ name: 'serve-workers', run }, { name: 'serve-workers/rss', run: rssUnderLoad }, { name: 'serve-workers/listener', run: listener }];

@@ -169,6 +169,36 @@ test('--max-request-body-size: 413 for a declared or streamed body over it; the 
   });
 });
 
+test('--max-request-body-size: a client still sending the refused body reads its 413 and is not reset (the server reads away before it closes)', { skip: skip() }, async () => {
+  await withServe(['--workers', '0', '--max-request-body-size', '1000'], async (s) => {
+    const { port } = new URL(s.url);
+    const outcome = await new Promise<{ head: string; error: string | null }>((resolve) => {
+      // allowHalfOpen: it goes on sending after the server's FIN, as an uploading HTTP client does
+      const c = connect({ port: Number(port), host: '127.0.0.1', allowHalfOpen: true });
+      let got = '';
+      let error: string | null = null;
+      let more = 0;
+      c.on('connect', () => c.write(`POST /body HTTP/1.1\r\nhost: x\r\ncontent-length: 200000\r\n\r\n${'x'.repeat(500)}`));
+      c.on('data', (d) => {
+        got += d;
+        // the 413 is in: go on sending the body, as a client that does not read while it writes does
+        if (/\r\n\r\n/.test(got) && more === 0) {
+          const send = () => {
+            if (more >= 40 || c.destroyed) { c.end(); return; }
+            more++;
+            c.write('y'.repeat(4096), () => setTimeout(send, 5));
+          };
+          send();
+        }
+      });
+      c.on('error', (e: NodeJS.ErrnoException) => { error = e.code ?? String(e); });
+      c.on('close', () => resolve({ head: got.split('\r\n')[0], error }));
+    });
+    assert.equal(outcome.head, 'HTTP/1.1 413 Payload Too Large');
+    assert.equal(outcome.error, null, 'the client was reset while it still sent the body (without the read-away: EPIPE)');
+  });
+});
+
 test('--max-header-size: 431 for a larger request head; the default (16K) takes an 8K header', { skip: skip() }, async () => {
   const big = { 'x-big': 'a'.repeat(8 * 1024) };
   await withServe(['--max-header-size', '4K'], async (s) => {

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
+import { spawnSync } from 'node:child_process';
 import { weirBin, withServed, type Served } from './helpers/http-serve-fixtures.ts';
 import { buildLimitsService, buildLimitsServiceV2 } from './helpers/serve-limits-fixtures.ts';
 
@@ -135,6 +136,15 @@ test(`--workers 2${mode ? ` (WEIR_SERVE_LISTENER=${mode}: a SO_REUSEPORT listene
   });
 }));
 }
+
+test('WEIR_SERVE_LISTENER: shared is honoured (or refused where it cannot be), any value but shared or reuseport is refused naming it (exit 2)', { skip: skip(), timeout: 60_000 }, async () => {
+  const bad = spawnSync(process.execPath, [weirBin, 'serve', '--addr', '127.0.0.1:0', '--workers', '2', wasm!], { env: { ...process.env, WEIR_SERVE_LISTENER: 'sideways' }, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /WEIR_SERVE_LISTENER=sideways: expected shared or reuseport/);
+  await withListenerMode('shared', () => withServe(['--workers', '2'], async (s) => {
+    assert.equal((await get(`${s.url}/count?ms=0`, false)).status, 200);
+  }));
+});
 
 test('--workers 2: a stuck worker holds back no new connection: each one made while a guest loops is served by the other worker before the loop is stopped, and none is reset (every worker accepts from one shared socket)', { skip: skip(), timeout: 60_000 }, async (t) => {
   // With a SO_REUSEPORT listener per worker, about half of these would wait in the stuck worker's accept

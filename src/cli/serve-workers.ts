@@ -253,12 +253,20 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   const { opts, log } = o;
   let port: number;
   let shared: SharedListener | null = null;
+  // One socket every worker accepts from; SO_REUSEPORT listeners where it cannot be shared (no node:ffi),
+  // or when WEIR_SERVE_LISTENER=reuseport asks for them. `shared` asked for and not possible is refused.
+  const mode = process.env.WEIR_SERVE_LISTENER ?? '';
+  if (mode !== '' && mode !== 'shared' && mode !== 'reuseport') {
+    throw new ServeStartError(`weir: WEIR_SERVE_LISTENER=${mode}: expected shared or reuseport\n`, 2);
+  }
   try {
-    // One socket every worker accepts from; SO_REUSEPORT listeners where it cannot be shared (no node:ffi),
-    // or when WEIR_SERVE_LISTENER=reuseport asks for them.
-    shared = process.env.WEIR_SERVE_LISTENER === 'reuseport' ? null : await SharedListener.open(opts.host, opts.port);
+    shared = mode === 'reuseport' ? null : await SharedListener.open(opts.host, opts.port);
+    if (!shared && mode === 'shared') {
+      throw new ServeStartError('weir: WEIR_SERVE_LISTENER=shared: one listening socket cannot be shared here (it needs dup through node:ffi and a known C library)\n', 2);
+    }
     port = shared ? shared.port : await pickPort(opts.host, opts.port);
   } catch (e) {
+    if (e instanceof ServeStartError) throw e;
     throw new ServeStartError(`weir: cannot listen on ${opts.host}:${opts.port}: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`, 1);
   }
   const served = new ServedFiles(opts.files);

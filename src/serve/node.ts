@@ -410,6 +410,28 @@ export function nodeListener(machine: Pick<ServeMachine, 'handle'>, log: (l: str
   };
 }
 
+/** How long a connection refused mid-body (413) reads away what its client still sends before it is destroyed. */
+const LINGER_MS = 2000;
+
+/**
+ * A client still sending a body it was refused (413) would meet a closed
+ * socket: the reset can destroy the answer before the client reads it (the
+ * test saw `fetch failed: write EPIPE` instead of the 413). node:http
+ * destroys a `connection: close` socket once the answer is written
+ * (`destroySoon`); for this one it half-closes instead (the answer, then
+ * FIN) and reads away, bounded by LINGER_MS, until the client closes.
+ */
+function lingerAtClose(socket: import('node:net').Socket): void {
+  socket.destroySoon = function (this: import('node:net').Socket) {
+    this.end();
+    this.resume();
+    const t = setTimeout(() => this.destroy(), LINGER_MS);
+    t.unref();
+    this.once('end', () => { clearTimeout(t); this.destroy(); });
+    this.once('close', () => clearTimeout(t));
+  };
+}
+
 /** The request got no response from the machine: a limit's answer, 503 while draining, or 500. */
 function refused(req: IncomingMessage, res: ServerResponse, log: (l: string) => void, e: unknown): void {
   if (e instanceof ServeLimitError && !res.headersSent) {
@@ -417,6 +439,7 @@ function refused(req: IncomingMessage, res: ServerResponse, log: (l: string) => 
     const h2 = isHttp2(req);
     const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
     for (const [k, v] of Object.entries(e.headers)) if (!(h2 && k === 'connection')) headers[k] = v;
+    if (!h2 && e.headers.connection === 'close' && !req.complete) lingerAtClose(req.socket);
     res.writeHead(e.status, headers);
     res.end(e.message);
     return;
