@@ -4,7 +4,7 @@
 // the supervisor by messages.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { writeSync } from 'node:fs';
+import { readlinkSync, writeSync } from 'node:fs';
 import type { WorkerRole } from '../serve/cli.ts';
 import type { MetricsSnapshot } from '../serve/metrics.ts';
 import type { WorkerData, WorkerMessage } from './serve-workers.ts';
@@ -30,6 +30,16 @@ const direct = (fd: number, fallback: typeof process.stdout.write) => ((chunk: s
 }) as typeof process.stdout.write;
 process.stdout.write = direct(1, process.stdout.write.bind(process.stdout));
 process.stderr.write = direct(2, process.stderr.write.bind(process.stderr));
+
+/** This thread's id in the kernel (Linux: /proc/thread-self is PID/task/TID), 0 if unknown: the supervisor reads its CPU time. */
+function threadId(): number {
+  try {
+    const tid = Number(/task\/(\d+)$/.exec(readlinkSync('/proc/thread-self'))?.[1] ?? 0);
+    return Number.isSafeInteger(tid) ? tid : 0;
+  } catch {
+    return 0;
+  }
+}
 
 let stopRequested: (() => void) | null = null;
 let snapshot: (() => MetricsSnapshot | null) | null = null;
@@ -63,7 +73,7 @@ const role: WorkerRole = {
     early = null;
     // What every worker says while starting (e.g. --verbose notes) is printed by the first one only.
     if (held && data.index === 1) process.stderr.write(held);
-    post({ type: 'ready' });
+    post({ type: 'ready', tid: threadId() });
   },
   onStop(stop) { stopRequested = stop; },
   onHandover(run) { handover = run; },

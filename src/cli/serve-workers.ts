@@ -56,7 +56,8 @@ export interface WorkerData {
 
 /** Messages from a worker. */
 export type WorkerMessage =
-  | { type: 'ready' }
+  /** listening; `tid`: its thread's id (Linux; 0 if unknown), whose CPU time the watchdog reads */
+  | { type: 'ready'; tid: number }
   | { type: 'failed'; code: number; text: string }
   | { type: 'stopped'; code: number }
   | { type: 'metrics'; id: number; snapshot: MetricsSnapshot | null }
@@ -78,6 +79,9 @@ interface Member {
   startedAt: number;
   /** its share of the shared gates and its descriptor for the shared socket (WorkerData.held) */
   held: Int32Array;
+  /** its thread's id (0: unknown) and its CPU time (ns) when the watchdog last looked at a quiet heartbeat */
+  tid: number;
+  sample: { at: number; cpu: number } | null;
 }
 
 export interface WorkerPoolOptions {
@@ -224,6 +228,51 @@ const HANDOVER_MS = 60;
 
 /** How long writing the handed-over answers may take (a socket buffer full: EAGAIN) before the close cuts them. */
 const HANDOVER_WRITE_MS = 15;
+
+/**
+ * The watchdog takes a quiet worker for one stuck in guest code only if its
+ * thread ran at least RUNNING_SHARE of the last CPU_WINDOW_MS before the
+ * limit (judgeQuiet; Linux: /proc/self/task/TID/schedstat; elsewhere the quiet
+ * time alone decides, as it did before stop 22). A soak run on the 2-core machine
+ * while it also compiled TypeScript had a worker killed that was running an
+ * ordinary request: its event loop had not turned for 320 ms (--cpu-timeout
+ * 300ms), not because it spun, because it had no CPU. The window ends at the
+ * limit, so a spinning worker is stopped no later than before.
+ */
+const CPU_WINDOW_MS = 20;
+const RUNNING_SHARE = 0.2;
+
+/**
+ * The watchdog's verdict on a worker whose heartbeat is `quiet` ms old:
+ * look again in `waitMs`, keeping `sample`, or (waitMs 0) stop it. CPU_WINDOW_MS
+ * before the limit the worker's CPU time is read (`cpuNow`, ns; null where it
+ * cannot be), and at the limit again: a worker spinning in guest code ran at
+ * least RUNNING_SHARE of that window. One that did not (descheduled on a
+ * loaded machine, its cgroup's CPU quota throttled, blocked in a system
+ * call) is not stuck in guest code: it is looked at again each window, and
+ * stopped all the same once quiet for twice the limit.
+ */
+export function judgeQuiet(quiet: number, limit: number, now: number, sample: { at: number; cpu: number } | null, cpuNow: number | null):
+  { waitMs: number; sample: { at: number; cpu: number } | null } {
+  if (quiet < limit - CPU_WINDOW_MS) return { waitMs: limit - CPU_WINDOW_MS - quiet, sample: null };
+  if (quiet < limit) return { waitMs: limit - quiet, sample: sample ?? (cpuNow !== null ? { at: now, cpu: cpuNow } : null) };
+  if (cpuNow === null || !Number.isFinite(cpuNow) || quiet >= 2 * limit) return { waitMs: 0, sample };
+  const wall = sample ? (now - sample.at) | 0 : 0;
+  if (!sample || wall < CPU_WINDOW_MS / 2) { // no reading yet, or too short a window to tell
+    return { waitMs: Math.max(1, CPU_WINDOW_MS - wall), sample: sample ?? { at: now, cpu: cpuNow } };
+  }
+  if (cpuNow - sample.cpu < wall * 1e6 * RUNNING_SHARE) return { waitMs: CPU_WINDOW_MS, sample: { at: now, cpu: cpuNow } };
+  return { waitMs: 0, sample };
+}
+
+/** CPU time (ns) a thread of this process has run, or null (not Linux, or the thread is gone). */
+function threadCpuNs(tid: number): number | null {
+  try {
+    return Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'latin1').split(' ', 1)[0]);
+  } catch {
+    return null;
+  }
+}
 
 /** The least time between two collections of the supervisor's heap after workers exit (see collectSoon). */
 const GC_AFTER_EXIT_MS = 500;
@@ -433,13 +482,14 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
       workerData: data, stdin: false, stdout: false, stderr: false,
       ...workerHeapLimits(),
     });
-    const m: Member = { index, worker, words: watchdog && new Int32Array(watchdog), ready: false, aliveAt: 0, killed: false, startedAt: Date.now(), held: new Int32Array(held) };
+    const m: Member = { index, worker, words: watchdog && new Int32Array(watchdog), ready: false, aliveAt: 0, killed: false, startedAt: Date.now(), held: new Int32Array(held), tid: 0, sample: null };
     if (standby) spare = m;
     else members.set(index, m);
     worker.on('message', (msg: WorkerMessage) => {
       switch (msg.type) {
         case 'ready':
           m.ready = true;
+          m.tid = msg.tid;
           m.aliveAt = nowMs();
           reap(Date.now());
           if (started) watchSoon(limit); // the first watch is armed once every worker listens
@@ -571,12 +621,17 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
       const beat = Atomics.load(m.words, BEAT);
       if (((beat - m.aliveAt) | 0) > 0) m.aliveAt = beat;
       const quiet = (now - m.aliveAt) | 0;
-      if (quiet < limit) { next = Math.min(next, limit - quiet); continue; }
+      // Near the limit the worker's CPU time decides whether it is stuck in guest code (judgeQuiet).
+      const cpuNow = m.tid > 0 && quiet >= limit - CPU_WINDOW_MS ? threadCpuNs(m.tid) : null;
+      const v = judgeQuiet(quiet, limit, now, m.sample, cpuNow);
+      m.sample = v.sample;
+      if (v.waitMs > 0) { next = Math.min(next, v.waitMs); continue; }
       m.killed = true;
       kills++;
       shared?.disarm(m.held); // its last pass of the event loop, at the termination, must not accept from the shared queue
       const a = answerStranded(m.words.buffer as SharedArrayBuffer, o.cpuTimeoutMs, !stopping);
-      log(`weir: worker ${m.index}: a guest ran past --cpu-timeout (${o.cpuTimeoutMs} ms) without yielding: worker stopped ${quiet} ms after its last heartbeat `
+      const notSpinning = cpuNow !== null && quiet >= 2 * limit; // judgeQuiet waited: its thread ran little
+      log(`weir: worker ${m.index}: ${notSpinning ? `its event loop did not turn for 2 × --cpu-timeout (${o.cpuTimeoutMs} ms), its thread running little (starved of CPU or blocked)` : `a guest ran past --cpu-timeout (${o.cpuTimeoutMs} ms) without yielding`}: worker stopped ${quiet} ms after its last heartbeat `
         + `(${a.offender ? '1 request answered 500, ' : ''}${a.answered503} answered 503, ${a.handover.length ? `${a.handover.length} unread handed to another worker, ` : ''}${a.reset} reset); starting a new one`);
       if (kills === 1 && o.workers > 1 && !shared && !migratesQueuedConnections()) {
         log('weir: note: connections the kernel queued on a stopped worker are reset when it goes; on Linux 5.14+, '

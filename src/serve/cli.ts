@@ -198,7 +198,8 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
         // a descriptor of this worker's own for the one socket every worker accepts from (closed with `front`)
         const fd = takeSharedListener(role.listener);
         const shared = role.listener;
-        if (fd < 0) reject(Object.assign(new Error('the server is stopping'), { code: 'ESHUTDOWN' }));
+        if (fd === -1) reject(Object.assign(new Error('the server is stopping'), { code: 'ESHUTDOWN' }));
+        else if (fd < 0) reject(new Error('this worker cannot dup the shared listening socket (node:ffi)'));
         else front.listen({ fd }, () => { noteListening(shared, role.held, fd); done(); });
       } else if (role) front.listen({ port: role.port, host: opts.host, reusePort: true }, done);
       else front.listen(opts.port, opts.host, done);

@@ -153,10 +153,10 @@ async function unreachableListener(): Promise<number> {
   }
 }
 
-/** In a worker: a descriptor of its own for the shared socket (to `listen({ fd })` on), or -1 once it is closed or without dup. */
+/** In a worker: a descriptor of its own for the shared socket (to `listen({ fd })` on); -1 once it is closed, -2 without dup here. */
 export function takeSharedListener(buffer: SharedArrayBuffer): number {
   const c = libc();
-  if (!c) return -1;
+  if (!c) return -2;
   const words = new Int32Array(buffer);
   lock(words);
   const fd = words[FD];
