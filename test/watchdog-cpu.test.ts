@@ -24,8 +24,12 @@ test('judgeQuiet: a spinning worker is stopped at the limit, a starved one waits
   assert.deepEqual(starved, { waitMs: 20, sample: { at: 1015, cpu: 5001 * MS } });
   // it gets the CPU back and spins: stopped at the next look
   assert.equal(judgeQuiet(LIMIT + 20, LIMIT, 1035, starved.sample, 5017 * MS).waitMs, 0);
-  // still not running at twice the limit: stopped all the same
-  assert.equal(judgeQuiet(2 * LIMIT, LIMIT, 1500, starved.sample, 5001 * MS).waitMs, 0);
+  // still not running at twice the limit: stopped all the same, and said to be starved
+  const late = judgeQuiet(2 * LIMIT, LIMIT, 1500, starved.sample, 5001 * MS);
+  assert.equal(late.waitMs, 0);
+  assert.equal(late.starved, true);
+  // reached twice the limit while running (a late look): stopped, not said to be starved
+  assert.equal(judgeQuiet(2 * LIMIT, LIMIT, 1500, starved.sample, 5400 * MS).starved, false);
   // the window's reading was missed (a late timer): read now, decide after a window
   assert.deepEqual(judgeQuiet(LIMIT + 5, LIMIT, 2000, null, 7000 * MS), { waitMs: 20, sample: { at: 2000, cpu: 7000 * MS } });
   // no CPU reading (not Linux): the quiet time alone decides, as before

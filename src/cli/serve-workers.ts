@@ -253,10 +253,14 @@ const RUNNING_SHARE = 0.2;
  * stopped all the same once quiet for twice the limit.
  */
 export function judgeQuiet(quiet: number, limit: number, now: number, sample: { at: number; cpu: number } | null, cpuNow: number | null):
-  { waitMs: number; sample: { at: number; cpu: number } | null } {
+  { waitMs: number; sample: { at: number; cpu: number } | null; starved?: boolean } {
   if (quiet < limit - CPU_WINDOW_MS) return { waitMs: limit - CPU_WINDOW_MS - quiet, sample: null };
   if (quiet < limit) return { waitMs: limit - quiet, sample: sample ?? (cpuNow !== null ? { at: now, cpu: cpuNow } : null) };
-  if (cpuNow === null || !Number.isFinite(cpuNow) || quiet >= 2 * limit) return { waitMs: 0, sample };
+  if (cpuNow === null || !Number.isFinite(cpuNow)) return { waitMs: 0, sample };
+  if (quiet >= 2 * limit) { // stopped all the same; `starved`: its thread ran little since the last reading
+    const ran = sample && now - sample.at > 0 ? (cpuNow - sample.cpu) / ((now - sample.at) * 1e6) : 1;
+    return { waitMs: 0, sample, starved: ran < RUNNING_SHARE };
+  }
   const wall = sample ? (now - sample.at) | 0 : 0;
   if (!sample || wall < CPU_WINDOW_MS / 2) { // no reading yet, or too short a window to tell
     return { waitMs: Math.max(1, CPU_WINDOW_MS - wall), sample: sample ?? { at: now, cpu: cpuNow } };
@@ -630,7 +634,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
       kills++;
       shared?.disarm(m.held); // its last pass of the event loop, at the termination, must not accept from the shared queue
       const a = answerStranded(m.words.buffer as SharedArrayBuffer, o.cpuTimeoutMs, !stopping);
-      const notSpinning = cpuNow !== null && quiet >= 2 * limit; // judgeQuiet waited: its thread ran little
+      const notSpinning = v.starved === true; // judgeQuiet waited to twice the limit: its thread ran little
       log(`weir: worker ${m.index}: ${notSpinning ? `its event loop did not turn for 2 × --cpu-timeout (${o.cpuTimeoutMs} ms), its thread running little (starved of CPU or blocked)` : `a guest ran past --cpu-timeout (${o.cpuTimeoutMs} ms) without yielding`}: worker stopped ${quiet} ms after its last heartbeat `
         + `(${a.offender ? '1 request answered 500, ' : ''}${a.answered503} answered 503, ${a.handover.length ? `${a.handover.length} unread handed to another worker, ` : ''}${a.reset} reset); starting a new one`);
       if (kills === 1 && o.workers > 1 && !shared && !migratesQueuedConnections()) {
