@@ -79,3 +79,23 @@ test('disarm leaves a descriptor alone that is no longer the shared socket (clos
   await new Promise((r) => other.close(r));
   l.dispose();
 });
+
+test('with no writable temporary directory a disarm still works (Linux: an abstract Unix socket instead of a file)', { skip }, async () => {
+  const before = process.env.TMPDIR;
+  process.env.TMPDIR = '/nonexistent/weir-test';
+  let l: SharedListener;
+  try { l = (await SharedListener.open('127.0.0.1', 0))!; } finally {
+    if (before === undefined) delete process.env.TMPDIR; else process.env.TMPDIR = before;
+  }
+  const heldA = new Int32Array(HELD_LISTENER + 1).fill(-1);
+  const heldB = new Int32Array(HELD_LISTENER + 1).fill(-1);
+  const a = await member(l, heldA);
+  const b = await member(l, heldB);
+  l.disarm(heldA);
+  for (let i = 0; i < 10; i++) assert.equal(await dial(l.port), 'x');
+  assert.equal(a.accepted(), 0, 'the disarmed server accepted nothing');
+  assert.equal(b.accepted(), 10);
+  await new Promise((r) => a.server.close(r));
+  await new Promise((r) => b.server.close(r));
+  l.dispose();
+});

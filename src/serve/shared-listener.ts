@@ -138,7 +138,12 @@ function sameFile(fd: number, ino: number): boolean {
   try { return fstatSync(fd).ino === ino; } catch { return false; }
 }
 
-/** A listening Unix socket in a fresh directory, removed once it listens (-1 if that fails). */
+/**
+ * A listening Unix socket in a fresh directory, removed once it listens; where
+ * the temporary directory cannot be written, on Linux, one with a random
+ * abstract name (no file; a client that guessed it would wait unanswered).
+ * -1 if neither can be had (then stopped workers are not disarmed).
+ */
 async function unreachableListener(): Promise<number> {
   let dir: string | null = null;
   try {
@@ -147,7 +152,14 @@ async function unreachableListener(): Promise<number> {
     const path = join(dir, 'x.sock');
     return (await listenAndKeep(server, (cb) => server.listen(path, cb))).fd; // closing the server removes the path
   } catch {
-    return -1;
+    if (process.platform !== 'linux') return -1;
+    try {
+      const server = createServer();
+      const name = `\0weir-unreachable-${process.pid}-${process.hrtime.bigint().toString(36)}-${Math.random().toString(36).slice(2)}`;
+      return (await listenAndKeep(server, (cb) => server.listen(name, cb))).fd;
+    } catch {
+      return -1;
+    }
   } finally {
     if (dir) rmSync(dir, { recursive: true, force: true });
   }
