@@ -51,14 +51,20 @@ async function freePort(): Promise<number> {
   return new Promise((res) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)); }); });
 }
 
+/** The minimal WAT p3 hello service, assembled into a fresh temporary directory (removed by the caller). */
+async function helloService(prefix: string): Promise<{ dir: string; hello: string }> {
+  const { helloWat } = await import('../test/helpers/http-serve-fixtures.ts');
+  const { assembleText } = await import('../src/wast/assemble.ts');
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const hello = join(dir, 'hello.wasm');
+  writeFileSync(hello, await assembleText(helloWat()));
+  return { dir, hello };
+}
+
 async function run(): Promise<BenchResult[]> {
   const wrkState = haveWrk();
   if (!wrkState.ok) return [{ name: 'serve-workers: wrk rows', value: NaN, unit: '', note: wrkState.note }];
-  const { helloWat } = await import('../test/helpers/http-serve-fixtures.ts');
-  const { assembleText } = await import('../src/wast/assemble.ts');
-  const dir = mkdtempSync(join(tmpdir(), 'weir-bench-workers-'));
-  const hello = join(dir, 'hello.wasm');
-  writeFileSync(hello, await assembleText(helloWat()));
+  const { dir, hello } = await helloService('weir-bench-workers-');
   const out: BenchResult[] = [];
   try {
     const measure = async (start: () => ReturnType<typeof startServer>) => {
@@ -174,11 +180,7 @@ async function rssUnderLoad(): Promise<BenchResult[]> {
 async function listener(): Promise<BenchResult[]> {
   const wrkState = haveWrk();
   if (!wrkState.ok) return [{ name: 'serve-workers/listener: wrk rows', value: NaN, unit: '', note: wrkState.note }];
-  const { helloWat } = await import('../test/helpers/http-serve-fixtures.ts');
-  const { assembleText } = await import('../src/wast/assemble.ts');
-  const dir = mkdtempSync(join(tmpdir(), 'weir-bench-listener-'));
-  const hello = join(dir, 'hello.wasm');
-  writeFileSync(hello, await assembleText(helloWat()));
+  const { dir, hello } = await helloService('weir-bench-listener-');
   const start = (env: Record<string, string>) => startServer([weir, 'serve', '--addr', '127.0.0.1:0', '--workers', '2', hello], { env, signal: 'SIGKILL' });
   const out: BenchResult[] = [];
   try {

@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getHeapStatistics } from 'node:v8';
-import { IdleCollector, glibcRuntime, mallocTrim } from '../src/serve/idle-gc.ts';
+import { IdleCollector, mallocTrim } from '../src/serve/idle-gc.ts';
+import { glibcRuntime } from '../src/serve/libc.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

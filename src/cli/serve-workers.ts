@@ -634,8 +634,8 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
       kills++;
       shared?.disarm(m.held); // its last pass of the event loop, at the termination, must not accept from the shared queue
       const a = answerStranded(m.words.buffer as SharedArrayBuffer, o.cpuTimeoutMs, !stopping);
-      const notSpinning = v.starved === true; // judgeQuiet waited to twice the limit: its thread ran little
-      log(`weir: worker ${m.index}: ${notSpinning ? `its event loop did not turn for 2 × --cpu-timeout (${o.cpuTimeoutMs} ms), its thread running little (starved of CPU or blocked)` : `a guest ran past --cpu-timeout (${o.cpuTimeoutMs} ms) without yielding`}: worker stopped ${quiet} ms after its last heartbeat `
+      // v.starved: judgeQuiet waited to twice the limit, its thread running little
+      log(`weir: worker ${m.index}: ${v.starved ? `its event loop did not turn for 2 × --cpu-timeout (${o.cpuTimeoutMs} ms), its thread running little (starved of CPU or blocked)` : `a guest ran past --cpu-timeout (${o.cpuTimeoutMs} ms) without yielding`}: worker stopped ${quiet} ms after its last heartbeat `
         + `(${a.offender ? '1 request answered 500, ' : ''}${a.answered503} answered 503, ${a.handover.length ? `${a.handover.length} unread handed to another worker, ` : ''}${a.reset} reset); starting a new one`);
       if (kills === 1 && o.workers > 1 && !shared && !migratesQueuedConnections()) {
         log('weir: note: connections the kernel queued on a stopped worker are reset when it goes; on Linux 5.14+, '

@@ -29,8 +29,6 @@
 import { runInNewContext } from 'node:vm';
 import { libc } from './libc.ts';
 
-export { glibcRuntime } from './libc.ts';
-
 /** How long a serving thread must be quiet before it collects. */
 export const QUIET_MS = 5000;
 

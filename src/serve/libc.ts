@@ -43,8 +43,11 @@ export function libc(): Libc | null {
     const ffi = process.getBuiltinModule('node:ffi') as Ffi | undefined;
     if (!ffi) return null;
     const int = { arguments: ['int32'], return: 'int32' };
-    const f = ffi.dlopen(path, { dup: int, dup2: { arguments: ['int32', 'int32'], return: 'int32' }, close: int }).functions;
-    const trim = glibc ? ffi.dlopen(path, { malloc_trim: { arguments: ['uint64'], return: 'int32' } }).functions.malloc_trim : null;
+    const f = ffi.dlopen(path, {
+      dup: int, dup2: { arguments: ['int32', 'int32'], return: 'int32' }, close: int,
+      ...(glibc ? { malloc_trim: { arguments: ['uint64'], return: 'int32' } } : {}),
+    }).functions;
+    const trim = f.malloc_trim;
     if (typeof f.dup !== 'function' || typeof f.dup2 !== 'function' || typeof f.close !== 'function') return null;
     cached = {
       dup: (fd) => f.dup(fd) as number,

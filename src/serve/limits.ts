@@ -469,6 +469,20 @@ export function applyTlsServerLimits(server: object, l: ResolvedLimits): void {
  * fewer than maxConnections are open; the others wait, and after the queue
  * timeout a plain-HTTP one gets 503 + Retry-After (a TLS one is closed).
  */
+/**
+ * After an answer that ends the connection (our side ended: the answer, then
+ * FIN): read and drop what the client still sends until it closes, at most
+ * `ms`. Closing with unread input would reset the connection, and the reset
+ * can destroy the answer before the client reads it.
+ */
+export function readAwayThenClose(s: Socket, ms: number): void {
+  s.resume();
+  const t = setTimeout(() => s.destroy(), ms);
+  t.unref();
+  s.once('end', () => { clearTimeout(t); s.destroy(); });
+  s.once('close', () => clearTimeout(t));
+}
+
 export class ConnectionGate {
   readonly gate: Gate;
   readonly front: Server;
@@ -495,9 +509,7 @@ export class ConnectionGate {
         if (tls) { s.destroy(); return; }
         const body = 'Service Unavailable: too many connections\n';
         s.end(`HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
-        // The socket was accepted paused: read (and drop) what comes, so the client's FIN closes it; bounded either way.
-        s.resume();
-        setTimeout(() => s.destroy(), 5000).unref();
+        readAwayThenClose(s, 5000); // it was accepted paused
       });
     });
   }

@@ -15,7 +15,7 @@ import type { ServeRequest, ServeResponse, TrailersSink } from './adapter.ts';
 import { ShuttingDownError, errText, type ServeMachine } from './machine.ts';
 import { GuestResponseError } from './p3-adapter.ts';
 import { GuestBody, afterThisTurn, bodyPuller, type BodyPuller, type PullSink, type TurnTask } from './guest-body.ts';
-import { ServeLimitError } from './limits.ts'; // H8: limit answers (413/503/504)
+import { ServeLimitError, readAwayThenClose } from './limits.ts'; // H8: limit answers (413/503/504)
 import { h2Trailers, isHttp2, isTls, serveRequestFromH2 } from './http2.ts'; // H9 hook: HTTPS/h2 (see http2.ts)
 import type { Http2ServerRequest } from 'node:http2';
 
@@ -424,11 +424,7 @@ const LINGER_MS = 2000;
 function lingerAtClose(socket: import('node:net').Socket): void {
   socket.destroySoon = function (this: import('node:net').Socket) {
     this.end();
-    this.resume();
-    const t = setTimeout(() => this.destroy(), LINGER_MS);
-    t.unref();
-    this.once('end', () => { clearTimeout(t); this.destroy(); });
-    this.once('close', () => clearTimeout(t));
+    readAwayThenClose(this, LINGER_MS);
   };
 }
 

@@ -32,10 +32,11 @@
 // listens and cleared (under the lock) before it closes it.
 
 import { createServer, type Server } from 'node:net';
-import { fstatSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { libc } from './libc.ts';
+import { socketFd, socketInode } from './watchdog.ts';
 
 const LOCK = 0;
 const FD = 1;
@@ -60,8 +61,8 @@ function listenAndKeep(server: Server, listen: (cb: () => void) => void): Promis
     listen(() => {
       const a = server.address();
       const port = a && typeof a === 'object' ? a.port : 0;
-      const fd = (server as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-      const own = c && typeof fd === 'number' && fd >= 0 ? c.dup(fd) : -1;
+      const fd = socketFd(server);
+      const own = c && fd >= 0 ? c.dup(fd) : -1;
       server.close(() => resolve({ fd: own, port }));
     });
   });
@@ -72,7 +73,7 @@ export class SharedListener {
   readonly words: SharedArrayBuffer;
   readonly port: number;
   /** the socket's inode: a stopped worker's descriptor is replaced only while it is still this socket */
-  private readonly ino: number;
+  private readonly ino: number | null;
   /** a listening Unix socket whose path is gone: what a stopped worker's descriptor becomes (-1: none) */
   private unreachable: number;
 
@@ -80,7 +81,7 @@ export class SharedListener {
     this.port = port;
     this.words = new SharedArrayBuffer(8);
     new Int32Array(this.words)[FD] = fd;
-    this.ino = fstatSync(fd).ino;
+    this.ino = socketInode(fd);
     this.unreachable = unreachable;
   }
 
@@ -109,7 +110,7 @@ export class SharedListener {
     lock(words);
     const fd = held[HELD_LISTENER];
     held[HELD_LISTENER] = -1;
-    if (fd >= 0 && this.unreachable >= 0 && sameFile(fd, this.ino)) libc()!.dup2(this.unreachable, fd);
+    if (fd >= 0 && this.unreachable >= 0 && this.ino !== null && socketInode(fd) === this.ino) libc()!.dup2(this.unreachable, fd);
     unlock(words);
   }
 
@@ -132,10 +133,6 @@ export class SharedListener {
     this.unreachable = -1;
     unlock(words);
   }
-}
-
-function sameFile(fd: number, ino: number): boolean {
-  try { return fstatSync(fd).ino === ino; } catch { return false; }
 }
 
 /**

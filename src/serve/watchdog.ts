@@ -37,7 +37,7 @@
 
 import { fstatSync, readSync, writeSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { clearRunningTagCell, setHostCallTag, setRunningTagCell } from '../runtime/task.ts';
 import type { ServeRequest, ServeResponse } from './adapter.ts';
 import { HANDOVER_MAX_REQUEST, handoverRequest } from './handover.ts';
@@ -200,7 +200,7 @@ export class ConnectionTable {
 }
 
 /** The socket's inode (low 31 bits), which tells it apart from a later socket given the same fd number. */
-function socketInode(fd: number): number | null {
+export function socketInode(fd: number): number | null {
   try {
     return Number(fstatSync(fd, { bigint: true }).ino & 0x7fffffffn);
   } catch {
@@ -208,7 +208,8 @@ function socketInode(fd: number): number | null {
   }
 }
 
-function socketFd(socket: Socket): number {
+/** The descriptor under a connection or a listening server (Node keeps it on the internal handle), -1 if none. */
+export function socketFd(socket: Socket | Server): number {
   const fd = (socket as unknown as { _handle?: { fd?: number } } | null)?._handle?.fd;
   return typeof fd === 'number' && fd > 2 ? fd : -1;
 }
