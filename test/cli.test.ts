@@ -3,6 +3,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tempDir } from './helpers/temp-dir.ts';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { buildHello, repoRoot } from './helpers/fixtures.ts';
@@ -73,7 +74,7 @@ test('weir inspect prints the WIT of a componentize-qjs component', async () => 
 test('weir inspect on a truncated component reports a DecodeError with a byte offset', async () => {
   const wasm = await buildHello({ stubWasi: true });
   const bytes = readFileSync(wasm);
-  const dir = mkdtempSync(join(tmpdir(), 'weir-cli-'));
+  const dir = tempDir('weir-cli-');
   const truncated = join(dir, 'truncated.wasm');
   writeFileSync(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
   const r = weir(['inspect', truncated]);

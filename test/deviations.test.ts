@@ -8,7 +8,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from './helpers/temp-dir.ts';
 import { join } from 'node:path';
 import { parse } from '@bytecodealliance/jco';
 import { Component, Trap, type AppliedDeviation } from '../src/index.ts';
@@ -192,7 +192,7 @@ let dir = '';
 before(async () => {
   if (!existsSync(mainJs)) spawnSync(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', repoRoot], { stdio: 'ignore' });
   assert.ok(existsSync(mainJs), `${mainJs} is missing: run npx tsc -p .`);
-  dir = mkdtempSync(join(tmpdir(), 'weir-deviations-'));
+  dir = tempDir('weir-deviations-');
   writeFileSync(join(dir, 'cancel-058.wasm'), await wasm(WBR('0.58.0'), CANCEL_BODY, 2));
   writeFileSync(join(dir, 'cancel-plain.wasm'), await wasm('', CANCEL_BODY, 2));
   writeFileSync(join(dir, 'count-051.wasm'), await wasm(WBR('0.51.0'), COUNT_BODY, 0x10));

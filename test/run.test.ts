@@ -3,7 +3,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from './helpers/temp-dir.ts';
 import { basename, join } from 'node:path';
 import { buildHello, repoRoot } from './helpers/fixtures.ts';
 import { buildCmd } from './helpers/wasi-fixtures.ts';
@@ -74,7 +74,7 @@ test('weir run: stdin, stdout and stderr are the process\'s', () => {
 });
 
 test('weir run --dir HOST::GUEST, --dir HOST and --dir-readonly', () => {
-  const root = mkdtempSync(join(tmpdir(), 'weir-run-'));
+  const root = tempDir('weir-run-');
   mkdirSync(join(root, 'data'));
   writeFileSync(join(root, 'data', 'in.txt'), 'input file');
   const w = weir(['run', '--dir', `${join(root, 'data')}::/work`, wasm, 'preopens']);
@@ -91,7 +91,7 @@ test('weir run --dir HOST::GUEST, --dir HOST and --dir-readonly', () => {
 });
 
 test('weir run: the sandbox holds from the CLI too', () => {
-  const root = mkdtempSync(join(tmpdir(), 'weir-run-'));
+  const root = tempDir('weir-run-');
   mkdirSync(join(root, 'box'));
   writeFileSync(join(root, 'secret.txt'), 'OUTSIDE');
   for (const p of ['../secret.txt', join(root, 'secret.txt')]) {

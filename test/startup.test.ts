@@ -9,7 +9,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from './helpers/temp-dir.ts';
 import { join } from 'node:path';
 import { repoRoot } from './helpers/fixtures.ts';
 import { bundleCli } from '../scripts/bundle-cli.ts';
@@ -25,7 +25,7 @@ before(async () => {
     spawnSync(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', repoRoot], { stdio: 'ignore' });
   }
   // A private copy of dist/, so that bundling here never races other tests using the shared one.
-  root = mkdtempSync(join(tmpdir(), 'weir-startup-'));
+  root = tempDir('weir-startup-');
   dist = join(root, 'dist');
   cpSync(join(repoRoot, 'dist'), dist, { recursive: true });
   cpSync(join(repoRoot, 'package.json'), join(root, 'package.json'));

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from './helpers/temp-dir.ts';
 import { join } from 'node:path';
 import { parse } from '@bytecodealliance/jco';
 import { repoRoot } from './helpers/fixtures.ts';
@@ -22,7 +22,7 @@ before(async () => {
     spawnSync(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', repoRoot], { stdio: 'ignore' });
   }
   const out = await (parse as (t: string) => Uint8Array | Promise<Uint8Array>)(readFileSync(join(repoRoot, 'bench', 'fixtures', 'cat.wat'), 'utf8'));
-  wasm = join(mkdtempSync(join(tmpdir(), 'weir-pump-')), 'cat.wasm');
+  wasm = join(tempDir('weir-pump-'), 'cat.wasm');
   writeFileSync(wasm, out instanceof Uint8Array ? out : new Uint8Array(out as ArrayLike<number>));
 });
 

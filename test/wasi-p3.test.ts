@@ -5,7 +5,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from './helpers/temp-dir.ts';
 import { join } from 'node:path';
 import { repoRoot } from './helpers/fixtures.ts';
 import { buildP3Cmd } from './helpers/wasi-p3-fixtures.ts';
@@ -31,7 +31,7 @@ before(async () => {
 });
 
 function box(): string {
-  const d = mkdtempSync(join(tmpdir(), 'weir-p3-'));
+  const d = tempDir('weir-p3-');
   writeFileSync(join(d, 'a.txt'), 'file content');
   return d;
 }

@@ -6,7 +6,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from './helpers/temp-dir.ts';
 import { join } from 'node:path';
 import { buildCmd, runWithApi } from './helpers/wasi-fixtures.ts';
 
@@ -27,7 +27,7 @@ before(async () => { wasm = await buildCmd(); });
  *     hard.txt                a hard link the host made to outside/secret.txt's twin (see test)
  */
 function makeWorld() {
-  const root = mkdtempSync(join(tmpdir(), 'weir-sandbox-'));
+  const root = tempDir('weir-sandbox-');
   const box = join(root, 'box');
   const outside = join(root, 'outside');
   mkdirSync(outside);

@@ -2,7 +2,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from './helpers/temp-dir.ts';
 import { join } from 'node:path';
 import { buildCmd, runWithApi } from './helpers/wasi-fixtures.ts';
 import { Component, Trap } from '../src/index.ts';
@@ -85,7 +85,7 @@ test('no preopens by default', async () => {
 });
 
 function box(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'weir-wasi-'));
+  const dir = tempDir('weir-wasi-');
   mkdirSync(join(dir, 'box'));
   writeFileSync(join(dir, 'box', 'a.txt'), 'file a');
   return dir;

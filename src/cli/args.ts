@@ -272,9 +272,11 @@ Options:
                      the previous one keeps serving. Prints 'weir: reloaded FILE'
   --workers N        Worker threads serving requests (default: one per
                      available core). Each compiles the components and keeps
-                     its own instance pool, and accepts connections itself on
-                     the same port (SO_REUSEPORT). 0: serve on the main thread
-                     (no CPU watchdog then)
+                     its own instance pool, and accepts connections itself
+                     from one listening socket they share (without node:ffi,
+                     or with WEIR_SERVE_LISTENER=reuseport: a SO_REUSEPORT
+                     listener each). 0: serve on the main thread (no CPU
+                     watchdog then)
   --cpu-timeout DURATION
                      A worker stuck in guest code this long without returning
                      to its event loop is stopped: the request running gets

@@ -1,10 +1,12 @@
 // `weir serve --workers N` (the default: one per available core): the main
 // thread supervises N worker threads, each running the whole of `weir serve`
 // (its own compiled components, instance pool and limits) and accepting
-// connections itself on the same port (SO_REUSEPORT: the kernel spreads
-// connections, no request hops between threads). The supervisor:
-// - picks the port (so `--addr HOST:0` gives every worker the same one) and
-//   prints `Serving HTTP on …` once every worker listens;
+// connections itself from one listening socket the supervisor opened and
+// shares (src/serve/shared-listener.ts; a SO_REUSEPORT listener each where it
+// cannot be shared), so no request hops between threads. The supervisor:
+// - opens that socket (or picks the port, so `--addr HOST:0` gives every
+//   worker the same one) and prints `Serving HTTP on …` once every worker
+//   listens;
 // - runs the CPU watchdog (watchdog.ts): a worker whose event loop has not
 //   turned for --cpu-timeout is stuck in guest code; its waiting requests are
 //   answered (500 for the one running, 503 + Retry-After for the others) and

@@ -2,7 +2,7 @@
 // through its exit status (run returns ok → 0, err → 1; a trap → 134).
 
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from './temp-dir.ts';
 import { join } from 'node:path';
 import { assembleText } from '../../src/wast/assemble.ts';
 
@@ -118,7 +118,7 @@ export const sleepWat = () => commandWat(`
 /** Assembles `wat` into a fresh file in a temporary directory; returns its path. */
 let dir: string | null = null;
 export async function watFile(name: string, wat: string): Promise<string> {
-  dir ??= mkdtempSync(join(tmpdir(), 'weir-limits-'));
+  dir ??= tempDir('weir-limits-');
   const file = join(dir, `${name}.wasm`);
   writeFileSync(file, await assembleText(wat));
   return file;
