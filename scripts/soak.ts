@@ -188,6 +188,8 @@ const stderrStats = {
   kills: 0, killed500: 0, killed503: 0, killedReset: 0,
   /** unread requests handed to another worker (handover.ts), and how many of those got 503 instead (no answer in time) */
   handedOver: 0, handoverLate: 0,
+  /** connections between requests moved whole to another worker (handover.ts) */
+  moved: 0,
   unexpectedExits: [] as string[],
   traps: 0, trapNeighbours: 0,
   other: new Map<string, number>(),
@@ -210,14 +212,15 @@ const ready = new Promise<void>((resolve, reject) => {
       weirLog?.write(`${at} ${line}\n`);
       let m;
       if (!url && (m = /^Serving HTTP on (http:\/\/\S+?)\/?$/.exec(line))) { url = m[1]; clearTimeout(timer); resolve(); continue; }
-      if ((m = /worker stopped\b[^(]*\((1 request answered 500, )?(\d+) answered 503, (?:(\d+) unread handed to another worker, )?(\d+) reset\)/.exec(line))) {
+      if ((m = /worker stopped\b[^(]*\((1 request answered 500, )?(\d+) answered 503, (?:(\d+) connection\(s\) moved to another worker, )?(?:(\d+) unread handed to another worker, )?(\d+) reset\)/.exec(line))) {
         killTimes.push(performance.now());
         kills.push({ t: performance.now(), worker: Number(/worker (\d+):/.exec(line)?.[1] ?? 0) });
         stderrStats.kills++;
         if (m[1]) stderrStats.killed500++;
         stderrStats.killed503 += Number(m[2]);
-        stderrStats.handedOver += Number(m[3] ?? 0);
-        stderrStats.killedReset += Number(m[4]);
+        stderrStats.moved += Number(m[3] ?? 0);
+        stderrStats.handedOver += Number(m[4] ?? 0);
+        stderrStats.killedReset += Number(m[5]);
         continue;
       }
       if ((m = /^weir: worker \d+: (\d+) of \d+ request\(s\) handed to another worker got no answer/.exec(line))) { stderrStats.handoverLate += Number(m[1]); continue; }
@@ -538,7 +541,7 @@ checks.push({ name: 'resets during a worker kill (a non-faulty one fails the che
 
 console.log('');
 console.log(`soak: ${sent} requests in ${secs.toFixed(1)} s = ${Math.round(done / secs)} requests/s (concurrency ${C}, ${WORKERS} workers)`);
-console.log(`soak: weir restarted ${stderrStats.kills} workers (watchdog: ${stderrStats.killed500} answered 500, ${stderrStats.killed503} answered 503, ${stderrStats.handedOver} unread requests handed to another worker of which ${stderrStats.handoverLate} got 503 instead, ${stderrStats.killedReset} reset); ${stderrStats.traps} trapped instances discarded (${stderrStats.trapNeighbours} neighbours failed with them)`);
+console.log(`soak: weir restarted ${stderrStats.kills} workers (watchdog: ${stderrStats.killed500} answered 500, ${stderrStats.killed503} answered 503, ${stderrStats.moved} connections moved whole to another worker, ${stderrStats.handedOver} unread requests handed to another worker of which ${stderrStats.handoverLate} got 503 instead, ${stderrStats.killedReset} reset); ${stderrStats.traps} trapped instances discarded (${stderrStats.trapNeighbours} neighbours failed with them)`);
 console.log('');
 const pad = (s: string, n: number) => s.length >= n ? s : s + ' '.repeat(n - s.length);
 const rpad = (s: string, n: number) => s.length >= n ? s : ' '.repeat(n - s.length) + s;
@@ -612,7 +615,7 @@ console.log(`soak-json: ${JSON.stringify({
   classes: CLASS_NAMES.map((n, k) => ({ class: n, sent: sentBy[k], maxMs: Math.round(maxLat[k]), p99Ms: Number(pct(lats[k], 0.99).toFixed(1)), outcomes: Object.fromEntries(byClass[k]) })),
   rssKiB: { idleBefore: idleBefore.rss, warmup: rssW, min: rssMin, max: rssMax, levelMin, levelMax, final: finalLoadSample.rss, idleAfter: idleAfter.rss },
   fds: { idleBefore: idleBefore.fds, warmup: fdW, max: fdMax, last: finalLoadSample.fds, idleAfter: idleAfter.fds },
-  restarts: stderrStats.kills, unexpectedExits: stderrStats.unexpectedExits.length, resetsDuringKill: resetsInKill, exit: exit.code ?? exit.signal,
+  restarts: stderrStats.kills, moved: stderrStats.moved, handedOver: stderrStats.handedOver, handoverLate: stderrStats.handoverLate, unexpectedExits: stderrStats.unexpectedExits.length, resetsDuringKill: resetsInKill, exit: exit.code ?? exit.signal,
   failed,
 })}`);
 weirLog?.end();

@@ -446,7 +446,45 @@ const since = (c: Raw, before: number) => c.got().slice(before);
 // of worker W, so W's other connections are the stranded ones, and the other worker, serving and warm, is
 // the one the supervisor hands to. (--workers 1 would leave only the spare taking over, whose first
 // requests run cold code and can take longer than the 60 ms a handed-over request has.)
-test('requests that reached a stopped worker unread are handed to another worker: an idempotent one is answered 200, a POST or a pipelined batch 503', { skip: skip(), timeout: 60_000 }, async () => {
+/** Waits until `c` got `n` responses after `before` characters (or 5 s), and returns what it got. */
+async function responses(c: Raw, before: number, n: number): Promise<string> {
+  for (let k = 0; k < 250 && (since(c, before).match(/peak=\d+/g) ?? []).length < n; k++) await new Promise((r) => setTimeout(r, 20));
+  return since(c, before);
+}
+
+test('connections a stopped worker had between requests go on, whole, on another worker: a GET, a POST and a pipelined pair that arrived unread are answered 200, and each connection serves on', { skip: skip(), timeout: 60_000 }, async () => {
+  await withServe(['--workers', '2', '--cpu-timeout', '300ms', '--log-format', 'json', '--metrics-addr', '127.0.0.1:0'], async (s) => {
+    const port = Number(new URL(s.url).port);
+    const [[spin, a, b, p]] = await connectionsByWorker(s, port, 12); // the larger group has at least 6
+    const before = [a, b, p].map((c) => c.got().length);
+    spin.write('GET /spin HTTP/1.1\r\nhost: x\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 120)); // the worker is stuck now: what follows arrives unread
+    a.write('GET /count?ms=0 HTTP/1.1\r\nhost: x\r\n\r\n');
+    b.write('POST /count?ms=0 HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\nhi');
+    p.write('GET /count?ms=0 HTTP/1.1\r\nhost: x\r\n\r\nGET /count?ms=0 HTTP/1.1\r\nhost: x\r\n\r\n');
+    assert.equal(await spin.closed, null);
+    assert.match(spin.got(), /HTTP\/1\.1 500 /);
+    const got = await Promise.all([a, b, p].map((c, i) => responses(c, before[i], i === 2 ? 2 : 1)));
+    for (const [i, g] of got.entries()) {
+      const statuses = [...g.matchAll(/HTTP\/1\.1 (\d+) /g)].map((m) => m[1]);
+      assert.deepEqual(statuses, i === 2 ? ['200', '200'] : ['200'], `${['GET', 'POST', 'pipelined'][i]}: ${JSON.stringify(g)}\n${s.stderr()}`);
+      assert.doesNotMatch(g, /connection: close/i, 'the connection is kept');
+    }
+    // Each connection is still open, on a live worker: one more request each.
+    const after = [a, b, p].map((c) => c.got().length);
+    for (const c of [a, b, p]) c.write('GET /count?ms=0 HTTP/1.1\r\nhost: x\r\n\r\n');
+    const again = await Promise.all([a, b, p].map((c, i) => responses(c, after[i], 1)));
+    for (const g of again) assert.match(g, /^HTTP\/1\.1 200 OK\r\n/, g);
+    const moved = /worker stopped \d+ ms after its last heartbeat \(1 request answered 500, \d+ answered 503, (\d+) connection\(s\) moved to another worker, \d+ reset\)/.exec(s.stderr());
+    assert.ok(moved && Number(moved[1]) >= 3, s.stderr());
+    const m = await (await fetch(await metricsUrl(s))).text();
+    assert.match(m, new RegExp(`^weir_watchdog_moved_connections_total ${moved[1]}$`, 'm'), m);
+    assert.match(m, /^weir_watchdog_handovers_total\{result="answered"\} 0$/m, 'nothing needed the in-memory handover');
+    assert.equal(await s.stop('SIGTERM'), 0);
+  });
+});
+
+test('with SO_REUSEPORT listeners (no moving), requests that reached a stopped worker unread are handed to another worker: an idempotent one is answered 200, a POST or a pipelined batch 503', { skip: skip(), timeout: 60_000 }, () => withListenerMode('reuseport', async () => {
   await withServe(['--workers', '2', '--cpu-timeout', '300ms', '--idle-instance-timeout', '60s', '--log-format', 'json', '--metrics-addr', '127.0.0.1:0'], async (s) => {
     const port = Number(new URL(s.url).port);
     const [[spin, a, b, p]] = await connectionsByWorker(s, port, 12); // the larger group has at least 6
@@ -473,9 +511,9 @@ test('requests that reached a stopped worker unread are handed to another worker
     assert.match(m, /^weir_watchdog_handovers_total\{result="answered"\} 1$/m, m);
     assert.match(m, /^weir_watchdog_handovers_total\{result="unanswered"\} 0$/m);
   });
-});
+}));
 
-test('a handed-over request is taken only into an instance free at once: no instance is made for one, the rest get 503', { skip: skip(), timeout: 60_000 }, async () => {
+test('with SO_REUSEPORT listeners (no moving), a handed-over request is taken only into an instance free at once: no instance is made for one, the rest get 503', { skip: skip(), timeout: 60_000 }, () => withListenerMode('reuseport', async () => {
   // --max-instance-concurrent-reuse-count 1: the serving worker's one warm instance (kept by
   // --idle-instance-timeout 60s) takes one request; the handed-over ones wait 20 ms in the guest, so the
   // first still holds it while the others are offered. The spare taking over may take one more into its own.
@@ -502,7 +540,7 @@ test('a handed-over request is taken only into an instance free at once: no inst
     const instancesAfter = Number(/^weir_instances_created_total (\d+)$/m.exec(m)![1]);
     assert.ok(instancesAfter <= instancesBefore, `instances created: ${instancesBefore} before, ${instancesAfter} after`);
   });
-});
+}));
 
 test('weir serve restarts itself once with MALLOC_ARENA_MAX=2 and glibc\'s thread-stack cache off (RSS across worker restarts)', { skip: process.platform !== 'linux' ? 'Linux only' : skip(), timeout: 60_000 }, async () => {
   await withServe(['--workers', '1'], async (s) => {

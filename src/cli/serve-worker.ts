@@ -45,10 +45,12 @@ let stopRequested: (() => void) | null = null;
 let snapshot: (() => MetricsSnapshot | null) | null = null;
 let activate: (() => void) | null = null;
 let handover: ((request: Uint8Array) => Promise<Uint8Array | null> | null) | null = null;
-type Message = { type: 'stop' } | { type: 'metrics'; id: number } | { type: 'activate'; index: number } | { type: 'handover'; id: number; request: Uint8Array };
+let adopt: (() => void) | null = null;
+type Message = { type: 'stop' } | { type: 'metrics'; id: number } | { type: 'activate'; index: number } | { type: 'handover'; id: number; request: Uint8Array } | { type: 'adopt' };
 port.on('message', (m: Message) => {
   if (m.type === 'stop') stopRequested?.();
   else if (m.type === 'activate') { role.index = m.index; activate?.(); }
+  else if (m.type === 'adopt') adopt?.(); // connections moved from a stopped worker (handover.ts)
   else if (m.type === 'handover') {
     // a request a stopped worker never read (handover.ts): run here, the bytes go back to its connection
     const { id } = m;
@@ -66,6 +68,7 @@ const role: WorkerRole = {
   global: new Int32Array(data.global),
   held: new Int32Array(data.held),
   watchdog: data.watchdog,
+  moved: data.moved,
   served: data.served,
   reloaded(index, bytes, version) { post({ type: 'served', index, bytes, version }); }, // the supervisor keeps a shared copy
   ready() {
@@ -77,6 +80,7 @@ const role: WorkerRole = {
   },
   onStop(stop) { stopRequested = stop; },
   onHandover(run) { handover = run; },
+  onAdopt(take) { adopt = take; },
   onMetrics(s) { snapshot = s; },
 };
 

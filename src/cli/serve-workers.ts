@@ -28,6 +28,8 @@ import { listenMetrics } from '../serve/cli-extras.ts';
 import { renderMetrics, type MetricsSnapshot } from '../serve/metrics.ts';
 import { collector } from '../serve/idle-gc.ts';
 import { HELD_LISTENER, SharedListener } from '../serve/shared-listener.ts';
+import { MovedConnections } from '../serve/handover.ts';
+import { libc } from '../serve/libc.ts';
 import { BEAT, BEAT_MS, answerHandedOver, answerStranded, nowMs, watchdogBuffer, type Stranded } from '../serve/watchdog.ts';
 import { readVersioned } from '../serve/watch.ts';
 
@@ -52,6 +54,8 @@ export interface WorkerData {
   /** the worker's share of the shared gates: [requests, connections held, requests, connections waited for], then its descriptor for the shared socket (HELD_LISTENER) */
   held: SharedArrayBuffer;
   watchdog: SharedArrayBuffer | null;
+  /** the mailbox of connections moved from stopped workers (handover.ts MovedConnections); null where they are not moved */
+  moved: SharedArrayBuffer | null;
   /** each served file's bytes: read once at start (ServedFiles), then the last version a --watch reload served */
   served: readonly (Uint8Array | null)[];
 }
@@ -326,9 +330,18 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   }
   const served = new ServedFiles(opts.files);
   const global = new SharedArrayBuffer(GLOBAL.length * 4);
+  // A stopped worker's connections between requests go to the live workers whole (handover.ts); this needs
+  // the shared socket's dup and its unreachable socket (shared-listener.ts).
+  const moved = shared ? new MovedConnections() : null;
+  const move = shared && moved ? (fd: number, ino: number) => shared!.moveConnection(fd, ino, moved) : null;
+  /** Tells the live workers to take the connections waiting in the mailbox (a worker also looks when it starts listening). */
+  const adoptMoved = (): void => {
+    for (const x of members.values()) if (x.ready && !x.killed) x.worker.postMessage({ type: 'adopt' });
+  };
   const members = new Map<number, Member>();
   let restarts = 0;
   let kills = 0;
+  let movedCount = 0;
   let stopping = false;
   let started = false;
   const failures = new Map<number, number>();
@@ -482,7 +495,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     const watchdog = o.cpuTimeoutMs > 0 ? idleWatchdogBuffers.pop() ?? watchdogBuffer() : null;
     const held = new SharedArrayBuffer(4 * (HELD_LISTENER + 1));
     new Int32Array(held)[HELD_LISTENER] = -1;
-    const data: WorkerData = { opts, commandsUrl: o.commandsUrl, index, port, listener: shared?.words ?? null, global, standby, held, watchdog, served: served.bytes };
+    const data: WorkerData = { opts, commandsUrl: o.commandsUrl, index, port, listener: shared?.words ?? null, global, standby, held, watchdog, moved: moved?.buffer ?? null, served: served.bytes };
     const ts = import.meta.url.endsWith('.ts');
     const worker = new Worker(new URL(ts ? './serve-worker.ts' : './serve-worker.js', import.meta.url) /* the CLI bundle is in dist/cli/ too */, {
       workerData: data, stdin: false, stdout: false, stderr: false,
@@ -584,7 +597,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
         metricWaiters.set(id, (s) => { clearTimeout(timer); metricWaiters.delete(id); resolve(s); });
         m.worker.postMessage({ type: 'metrics', id });
       })));
-      return renderMetrics(snaps.filter((s): s is MetricsSnapshot => s !== null), { workers: live.length, restarts, watchdogKills: kills, handovers: handoverCounts });
+      return renderMetrics(snaps.filter((s): s is MetricsSnapshot => s !== null), { workers: live.length, restarts, watchdogKills: kills, handovers: handoverCounts, movedConnections: movedCount });
     };
     try {
       metricsServer = await listenMetrics(render, opts.metricsAddr.host, opts.metricsAddr.port);
@@ -635,15 +648,16 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
       m.killed = true;
       kills++;
       shared?.disarm(m.held); // its last pass of the event loop, at the termination, must not accept from the shared queue
-      const a = answerStranded(m.words.buffer as SharedArrayBuffer, o.cpuTimeoutMs, !stopping);
+      const a = answerStranded(m.words.buffer as SharedArrayBuffer, o.cpuTimeoutMs, !stopping, stopping ? null : move);
       // v.starved: judgeQuiet waited to twice the limit, its thread running little
       log(`weir: worker ${m.index}: ${v.starved ? `its event loop did not turn for 2 × --cpu-timeout (${o.cpuTimeoutMs} ms), its thread running little (starved of CPU or blocked)` : `a guest ran past --cpu-timeout (${o.cpuTimeoutMs} ms) without yielding`}: worker stopped ${quiet} ms after its last heartbeat `
-        + `(${a.offender ? '1 request answered 500, ' : ''}${a.answered503} answered 503, ${a.handover.length ? `${a.handover.length} unread handed to another worker, ` : ''}${a.reset} reset); starting a new one`);
+        + `(${a.offender ? '1 request answered 500, ' : ''}${a.answered503} answered 503, ${a.moved ? `${a.moved} connection(s) moved to another worker, ` : ''}${a.handover.length ? `${a.handover.length} unread handed to another worker, ` : ''}${a.reset} reset); starting a new one`);
       if (kills === 1 && o.workers > 1 && !shared && !migratesQueuedConnections()) {
         log('weir: note: connections the kernel queued on a stopped worker are reset when it goes; on Linux 5.14+, '
           + 'sysctl net.ipv4.tcp_migrate_req=1 hands them to the other workers instead');
       }
       if (!stopping) { restarts++; replace(m.index, true); }
+      if (a.moved > 0) { movedCount += a.moved; adoptMoved(); } // (the spare taking over looks once it listens)
       const d: Doomed = { m, by: Date.now() + TERMINATE_GRACE_MS, pending: 0, handoverBy: Date.now() + HANDOVER_MS,
         answers: a.handover.length > 0 ? [] : null, writing: false, handedOver: a.handover.length, late: 0 };
       doomed.push(d);
@@ -702,6 +716,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
     metricsServer?.close();
     metricsServer?.closeAllConnections();
     await Promise.all([...members.values()].map((m) => m.worker.terminate()));
+    for (const fd of moved?.take() ?? []) libc()?.close(fd); // moved during the drain, and no worker took them
     shared?.dispose();
     return code;
   });

@@ -5,7 +5,6 @@
 // (a second signal exits at once with 130).
 
 import { createServer, type Server } from 'node:http';
-import type { Socket } from 'node:net';
 import { basename } from 'node:path';
 import type { Component } from '../host/component.ts';
 import type { WasiConfig } from '../wasi/index.ts';
@@ -15,11 +14,12 @@ import { ServeExtras, type ServeExtrasOptions } from './cli-extras.ts'; // H9: T
 import { createHttpsServer } from './tls.ts';
 import { ConnectionTable } from './watchdog.ts';
 import { IdleCollector } from './idle-gc.ts';
-import { HandoverSocket } from './handover.ts';
+import { HandoverSocket, MovedConnections } from './handover.ts';
+import { libc } from './libc.ts';
 import { IdleSweep } from './idle.ts';
 import type { MetricsSnapshot } from './metrics.ts';
 import { MachineSwitch, ServeWatcher } from './watch.ts'; // H13: --watch
-import { createServer as createNetServer } from 'node:net';
+import { Socket, createServer as createNetServer } from 'node:net';
 import type { InstanceLimits } from '../runtime/limits.ts';
 import { ConnectionGate, LimitedHandler, applyTlsServerLimits, httpServerOptions, resolveLimits, type ServeLimits } from './limits.ts'; // H8
 import { noteListening, takeSharedListener } from './shared-listener.ts';
@@ -62,6 +62,8 @@ export interface WorkerRole {
   held: Int32Array;
   /** The watchdog's words for this worker (watchdog.ts); null with --cpu-timeout 0. */
   watchdog: SharedArrayBuffer | null;
+  /** The mailbox of connections moved from stopped workers (handover.ts MovedConnections); null where none are moved. */
+  moved: SharedArrayBuffer | null;
   /** Each served file's bytes as the supervisor has them: read at start, then the last version a --watch reload served (null where it could not read it: the worker reads the file and reports why). */
   served: readonly (Uint8Array | null)[];
   /** --watch: a reload of file `index` serves these bytes now (read from the file at change time `version`, ns). */
@@ -74,6 +76,8 @@ export interface WorkerRole {
   onMetrics(snapshot: () => MetricsSnapshot | null): void;
   /** The supervisor hands over a request a stopped worker never read (handover.ts): the response bytes (null: no answer), or null if not taken (no free instance). */
   onHandover(run: (request: Uint8Array) => Promise<Uint8Array | null> | null): void;
+  /** The supervisor moved connections into the mailbox (`moved`): take them. */
+  onAdopt(take: () => void): void;
 }
 
 /** Indexes into WorkerRole.global (an Int32Array every worker shares). */
@@ -171,6 +175,25 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
       return socket.response.finally(() => { taken--; });
     });
   }
+  // Connections a stopped worker had between requests, moved whole (handover.ts): served from here on like
+  // ones this worker accepted (through the connection gate), once it listens; not while it drains (the
+  // supervisor closes what is left).
+  let listening = false;
+  const mailbox = role?.moved && !extras.tls ? new MovedConnections(role.moved) : null;
+  const adoptMoved = (): void => {
+    if (!mailbox || !listening || stopped) return;
+    for (const fd of mailbox.take()) {
+      let socket: Socket;
+      try {
+        socket = new Socket({ fd, readable: true, writable: true, pauseOnCreate: true } as ConstructorParameters<typeof Socket>[0]);
+      } catch {
+        libc()?.close(fd);
+        continue;
+      }
+      front.emit('connection', socket);
+    }
+  };
+  role?.onAdopt(adoptMoved);
   // Gives back the heap a burst grew once this thread has been quiet (idle-gc.ts); a warm spare too.
   const collector = new IdleCollector({ pending: () => served.pending, started: () => started, instances: () => served.instances });
   try {
@@ -217,6 +240,8 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
     role.onMetrics(() => extras.metricsSnapshot());
     table?.start(); // the watchdog's heartbeat: from now on the supervisor watches this worker
     role.ready(); // the supervisor prints the Serving line once every worker listens
+    listening = true;
+    adoptMoved(); // moved before this worker listened (it may be the spare taking over from the one stopped)
   }
   // H13: --watch: reload on change; a failed reload keeps the current version serving.
   const watcher = opts.watch && opts.compile && served instanceof MachineSwitch

@@ -14,11 +14,21 @@ export interface Libc {
   dup2(from: number, to: number): number;
   /** close(2) */
   close(fd: number): number;
+  /**
+   * recv(2) with MSG_PEEK | MSG_DONTWAIT: copies what is waiting on socket `fd`
+   * into `into` without taking it. The count, 0 if the peer closed, -1 if
+   * nothing is waiting (or an error).
+   */
+  peek(fd: number, into: Buffer): number;
   /** glibc's malloc_trim(3); null on another C library. */
   mallocTrim: ((pad: number) => number) | null;
 }
 
 let cached: Libc | null | undefined;
+
+const MSG_PEEK = 0x2;
+const MSG_DONTWAIT_LINUX = 0x40;
+const MSG_DONTWAIT_DARWIN = 0x80;
 
 /** The process runs on glibc (Linux; Node's report names the runtime's glibc version). */
 export function glibcRuntime(): boolean {
@@ -45,14 +55,17 @@ export function libc(): Libc | null {
     const int = { arguments: ['int32'], return: 'int32' };
     const f = ffi.dlopen(path, {
       dup: int, dup2: { arguments: ['int32', 'int32'], return: 'int32' }, close: int,
+      recv: { arguments: ['int32', 'buffer', 'uint64', 'int32'], return: 'int64' },
       ...(glibc ? { malloc_trim: { arguments: ['uint64'], return: 'int32' } } : {}),
     }).functions;
     const trim = f.malloc_trim;
-    if (typeof f.dup !== 'function' || typeof f.dup2 !== 'function' || typeof f.close !== 'function') return null;
+    if (typeof f.dup !== 'function' || typeof f.dup2 !== 'function' || typeof f.close !== 'function' || typeof f.recv !== 'function') return null;
+    const peekFlags = MSG_PEEK | (process.platform === 'darwin' ? MSG_DONTWAIT_DARWIN : MSG_DONTWAIT_LINUX);
     cached = {
       dup: (fd) => f.dup(fd) as number,
       dup2: (from, to) => f.dup2(from, to) as number,
       close: (fd) => f.close(fd) as number,
+      peek: (fd, into) => Number(f.recv(fd, into, BigInt(into.length), peekFlags) as bigint),
       mallocTrim: typeof trim === 'function' ? (pad) => trim(BigInt(pad)) as number : null,
     };
   } catch {

@@ -73,6 +73,8 @@ export interface WorkerFigures {
   watchdogKills?: number;
   /** Requests a stopped worker never read, handed to another worker (handover.ts): answered by it, or not (503 or cut). */
   handovers?: { answered: number; unanswered: number };
+  /** Connections of stopped workers moved whole to another worker (handover.ts). */
+  movedConnections?: number;
 }
 
 export class ServeMetrics implements RequestSink {
@@ -159,6 +161,7 @@ export function renderMetrics(snapshots: MetricsSnapshot[], figures: WorkerFigur
   metric('weir_watchdog_kills_total', 'counter', 'Worker threads stopped because a guest ran past --cpu-timeout.', [`weir_watchdog_kills_total ${figures.watchdogKills ?? 0}`]);
   metric('weir_watchdog_handovers_total', 'counter', 'Requests that reached a worker stopped by the watchdog unread and were handed to another worker: result="answered" (its response reached the client), "unanswered" (503 + Retry-After instead, or cut short).',
     [`weir_watchdog_handovers_total{result="answered"} ${figures.handovers?.answered ?? 0}`, `weir_watchdog_handovers_total{result="unanswered"} ${figures.handovers?.unanswered ?? 0}`]);
+  metric('weir_watchdog_moved_connections_total', 'counter', 'Connections of workers stopped by the watchdog that were between requests and went on, whole, on another worker.', [`weir_watchdog_moved_connections_total ${figures.movedConnections ?? 0}`]);
   metric('weir_instances_created_total', 'counter', 'Component instances created.', [`weir_instances_created_total ${instantiations}`]);
   metric('weir_instance_traps_total', 'counter', 'Instances discarded because a guest call trapped.', [`weir_instance_traps_total ${traps}`]);
   metric('weir_request_timeouts_total', 'counter', 'Requests that ran out of time (counted when the serve machine reports a request timeout).', [`weir_request_timeouts_total ${timeouts}`]);

@@ -375,8 +375,8 @@ class ResponseWriter implements TurnTask, PullSink, TrailersSink {
 export interface RequestTracker {
   /** A request arrived: the id it goes by in the watchdog's table (0: not tracked). */
   begin(req: IncomingMessage): number;
-  /** The machine settled the request; its head is written next. */
-  answered(req: IncomingMessage): void;
+  /** The machine settled the request; its head is written next (on `res`). */
+  answered(req: IncomingMessage, res: ServerResponse): void;
 }
 
 /** A (req, res) listener over a machine. */
@@ -389,7 +389,7 @@ export function nodeListener(machine: Pick<ServeMachine, 'handle'>, log: (l: str
       // H9 hook: h2 streams map pseudo-headers; a TLS connection is scheme HTTPS.
       request = isHttp2(req) ? serveRequestFromH2(req as unknown as Http2ServerRequest) : serveRequestFromNode(req, isTls(req) ? 'HTTPS' : 'HTTP');
     } catch (e) {
-      answered?.(req); // the watchdog must not take its connection for one with no request yet
+      answered?.(req, res); // the watchdog must not take its connection for one with no request yet
       answerFailure(res, log, `bad request: ${errText(e)}`);
       return;
     }
@@ -399,11 +399,11 @@ export function nodeListener(machine: Pick<ServeMachine, 'handle'>, log: (l: str
     }
     machine.handle(request).then(
       (r) => {
-        answered?.(req);
+        answered?.(req, res);
         try { writeResponse(req, res, r, log); } catch (e) { answerFailure(res, log, `internal error: ${errText(e)}`); }
       },
       (e: unknown) => {
-        answered?.(req);
+        answered?.(req, res);
         try { refused(req, res, log, e); } catch (e2) { answerFailure(res, log, `internal error: ${errText(e2)}`); }
       },
     );

@@ -37,6 +37,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { libc } from './libc.ts';
 import { socketFd, socketInode } from './watchdog.ts';
+import type { MovedConnections } from './handover.ts';
 
 const LOCK = 0;
 const FD = 1;
@@ -112,6 +113,24 @@ export class SharedListener {
     held[HELD_LISTENER] = -1;
     if (fd >= 0 && this.unreachable >= 0 && this.ino !== null && socketInode(fd) === this.ino) libc()!.dup2(this.unreachable, fd);
     unlock(words);
+  }
+
+  /**
+   * Moves a stopped worker's connection `fd` (while it is still the socket
+   * `ino`) to the workers: a dup of it goes in `mailbox` (handover.ts), and the
+   * worker's number becomes one of the unreachable socket, as for its
+   * listener, so its last pass of the event loop at the termination reads
+   * nothing of the connection, and its close closes only that number. False,
+   * with nothing changed, where that cannot be done.
+   */
+  moveConnection(fd: number, ino: number, mailbox: MovedConnections): boolean {
+    const c = libc();
+    if (!c || this.unreachable < 0 || socketInode(fd) !== ino) return false;
+    const dup = c.dup(fd);
+    if (dup < 0) return false;
+    if (!mailbox.put(dup)) { c.close(dup); return false; }
+    c.dup2(this.unreachable, fd);
+    return true;
   }
 
   /** Stop listening: workers still listening keep their descriptors until they close them. */

@@ -28,19 +28,22 @@
 //            head (500 for the offender, 503 + Retry-After for the others),
 //            and on every idle kept-alive connection where a new request
 //            already arrived unread (503), each with `Connection: close`; the
-//            kill then closes the sockets. A complete idempotent request that
-//            arrived unread is run by another worker instead (handover.ts).
+//            kill then closes the sockets. A connection between requests (the
+//            last response handed to the kernel, its request read to the end:
+//            state DONE; or none yet) is moved whole to another worker where
+//            dup works, and otherwise a complete idempotent request that
+//            arrived unread on it is run by another worker (handover.ts).
 //
 // Only plain-TCP HTTP/1.x connections can be answered this way (TLS and h2
 // need their session state): those are reset by the kill, as are responses
 // already under way and connections still in the worker's accept queue.
 
 import { fstatSync, readSync, writeSync } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server, Socket } from 'node:net';
 import { clearRunningTagCell, setHostCallTag, setRunningTagCell } from '../runtime/task.ts';
 import type { ServeRequest, ServeResponse } from './adapter.ts';
-import { HANDOVER_MAX_REQUEST, handoverRequest } from './handover.ts';
+import { HANDOVER_MAX_REQUEST, atRequestStart, handoverRequest } from './handover.ts';
 
 export const BEAT = 0;
 export const KILLED = 1;
@@ -66,6 +69,8 @@ export function nowMs(): number {
 const IDLE = 0;
 const WAITING = 1;
 const ANSWERED = 2;
+/** The request was read to its end and its response handed to the kernel: the connection is between requests. */
+const DONE = 3;
 
 export function watchdogBuffer(): SharedArrayBuffer {
   return new SharedArrayBuffer((SLOT_BASE + SLOTS * SLOT_WORDS) * 4);
@@ -175,10 +180,25 @@ export class ConnectionTable {
     return id;
   };
 
-  /** For nodeListener: the machine settled `req`, its head leaves now. */
-  readonly answered = (req: IncomingMessage): void => {
+  /**
+   * For nodeListener: the machine settled `req`, its head leaves now. Once
+   * the response is handed to the kernel ('finish') and the request has been
+   * read to its end, the connection is between requests again (DONE): the
+   * supervisor may move it to another worker if this one gets stuck.
+   */
+  readonly answered = (req: IncomingMessage, res: ServerResponse): void => {
     const slot = this.slotOf(req);
-    if (slot >= 0) this.ctl[SLOT_BASE + slot * SLOT_WORDS + 2] = ANSWERED;
+    if (slot < 0) return;
+    const at = SLOT_BASE + slot * SLOT_WORDS;
+    const ctl = this.ctl;
+    ctl[at + 2] = ANSWERED;
+    const id = ctl[at + 3];
+    // Not if a later request on the connection (pipelined) has begun meanwhile, or the slot went to another.
+    const done = (): void => { if (ctl[at + 3] === id && ctl[at + 2] === ANSWERED) ctl[at + 2] = DONE; };
+    res.once('finish', () => {
+      if (req.complete) done();
+      else req.once('end', done); // node reads away the body the guest left
+    });
   };
 
   /** Wraps the machine (innermost): the request's id tags the guest call (and names it in CURRENT meanwhile). */
@@ -218,23 +238,33 @@ export function socketFd(socket: Socket | Server): number {
 export interface Stranded { fd: number; ino: number; request: Buffer }
 
 /** What the main thread did for the connections of a killed worker. */
-export interface StrandedAnswers { offender: boolean; answered503: number; reset: number; handover: Stranded[] }
+export interface StrandedAnswers { offender: boolean; answered503: number; reset: number; handover: Stranded[]; moved: number }
+
+/**
+ * Moves a stopped worker's connection (its fd, checked to be the socket with
+ * inode `ino`) to another worker (handover.ts ConnectionMover); false if it
+ * could not, and the connection was left as it was.
+ */
+export type MoveConnection = (fd: number, ino: number) => boolean;
 
 const busy = () => response(503, 'Service Unavailable', 'the worker serving this connection was stopped (a request ran past --cpu-timeout); retry\n', { 'retry-after': '1' });
 
 /**
  * The main thread's side, called with the worker stuck: marks it killed and
- * answers what can be answered on its connections. A complete idempotent
- * request that arrived unread is returned in `handover` instead (when
- * `handover` is true), unanswered: the caller has another worker run it and
- * answers with answerHandedOver. The caller terminates the worker after that
- * (which closes the sockets).
+ * answers what can be answered on its connections. With `move`, a connection
+ * between requests (the last response handed to the kernel, or none yet)
+ * whose unread input is nothing or the start of a request goes to another
+ * worker whole, unanswered (handover.ts). Otherwise, a complete idempotent
+ * request that arrived unread is returned in `handover` (when `handover` is
+ * true), unanswered: the caller has another worker run it and answers with
+ * answerHandedOver. The caller terminates the worker after that (which closes
+ * the sockets it still has).
  */
-export function answerStranded(buffer: SharedArrayBuffer, cpuTimeoutMs: number, handover = false): StrandedAnswers {
+export function answerStranded(buffer: SharedArrayBuffer, cpuTimeoutMs: number, handover = false, move: MoveConnection | null = null): StrandedAnswers {
   const ctl = new Int32Array(buffer);
   Atomics.store(ctl, KILLED, 1);
   const current = Atomics.load(ctl, CURRENT);
-  const out: StrandedAnswers = { offender: false, answered503: 0, reset: 0, handover: [] };
+  const out: StrandedAnswers = { offender: false, answered503: 0, reset: 0, handover: [], moved: 0 };
   for (let slot = 0; slot < SLOTS; slot++) {
     const at = SLOT_BASE + slot * SLOT_WORDS;
     if (Atomics.load(ctl, at) === 0) continue;
@@ -244,13 +274,14 @@ export function answerStranded(buffer: SharedArrayBuffer, cpuTimeoutMs: number, 
     // The socket may have closed in the worker's last turn (its fd is closed before 'close' clears the
     // slot) and the number been reused by another connection: only write to the socket recorded here.
     if (socketInode(fd) !== ino) continue;
-    if (state === ANSWERED || state === IDLE) {
-      // ANSWERED: a kept-alive connection whose last response was answered, IDLE: accepted with no request
-      // seen. What arrived on it the worker never read: one whole request another worker may run.
+    if (move && (state === DONE || state === IDLE) && atRequestStart(fd) && move(fd, ino)) { out.moved++; continue; }
+    if (state === ANSWERED || state === DONE || state === IDLE) {
+      // ANSWERED/DONE: a kept-alive connection whose last response was answered, IDLE: accepted with no
+      // request seen. What arrived on it the worker never read: one whole request another worker may run.
       const unread = drain(fd, handover);
       const request = unread.bytes && handoverRequest(unread.bytes);
       if (request) { out.handover.push({ fd, ino, request }); continue; }
-      if (state === ANSWERED) {
+      if (state !== IDLE) {
         // Answer only if a new request arrived (clients that do not pipeline send one only after the whole
         // response). Otherwise its response may still be under way: the close cuts it short.
         if (unread.any && answerOnFd(fd, busy())) out.answered503++;
