@@ -280,7 +280,8 @@ Options:
   --cpu-timeout DURATION
                      A worker stuck in guest code this long without returning
                      to its event loop is stopped: the request running gets
-                     500, its other waiting requests 503 with Retry-After
+                     500, the others it had read 503 with Retry-After, its
+                     connections between requests go on on another worker
                      (HTTPS and h2 connections are reset), and a new worker
                      takes over (default 10s; 0 turns the watchdog off)
   --max-instance-reuse-count N
