@@ -392,8 +392,9 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   // that left the port with no listener (every worker stuck at once, the spare still starting to listen),
   // new connections would be refused: the termination waits until another worker listens, at most
   // TERMINATE_GRACE_MS (the stuck worker is parked meanwhile: its connections were answered, and it
-  // accepts nothing). (With the shared socket the supervisor's descriptor keeps it open; the wait is
-  // kept, being harmless.)
+  // accepts nothing). With the shared socket the supervisor's descriptor keeps the port listening, so a
+  // stopped worker is terminated at once: it would spin on a core the worker taking its place (and the
+  // connections moved to it) needs.
   const doomed: Doomed[] = [];
   const reap = (now: number): void => {
     if (doomed.length === 0) return;
@@ -405,7 +406,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
         if (!d.writing) writeAnswers(d);
         continue;
       }
-      if (!listening && !stopping && now < d.by) continue;
+      if (!shared && !listening && !stopping && now < d.by) continue;
       if (d.late > 0) log(`weir: worker ${d.m.index}: ${d.late} of ${d.handedOver} request(s) handed to another worker got no answer (no free instance, or none within ${HANDOVER_MS} ms): answered 503`);
       void d.m.worker.terminate();
       doomed.splice(i, 1);
