@@ -457,6 +457,22 @@ const since = (c: Raw, before: number) => c.got().slice(before);
 // of worker W, so W's other connections are the stranded ones, and the other worker, serving and warm, is
 // the one the supervisor hands to. (--workers 1 would leave only the spare taking over, whose first
 // requests run cold code and can take longer than the 60 ms a handed-over request has.)
+/**
+ * Sends a looping request on one connection of the worker with the most, then, with that worker stuck,
+ * a GET on `a`, a POST (`postBody`, with its content-length) on `b` and a pipelined pair of GETs on `p`,
+ * of the same worker; `before`: what each of a, b, p had got until then.
+ */
+async function strandRequests(s: Served, postBody: string): Promise<{ spin: Raw; a: Raw; b: Raw; p: Raw; before: number[] }> {
+  const [[spin, a, b, p]] = await connectionsByWorker(s, Number(new URL(s.url).port), 12); // the larger group has at least 6
+  const before = [a, b, p].map((c) => c.got().length);
+  spin.write('GET /spin HTTP/1.1\r\nhost: x\r\n\r\n');
+  await new Promise((r) => setTimeout(r, 120)); // the worker is stuck now: what follows arrives unread
+  a.write('GET /count?ms=0 HTTP/1.1\r\nhost: x\r\n\r\n');
+  b.write(`POST /count?ms=0 HTTP/1.1\r\nhost: x\r\ncontent-length: ${postBody.length}\r\n\r\n${postBody}`);
+  p.write('GET /count?ms=0 HTTP/1.1\r\nhost: x\r\n\r\nGET /count?ms=0 HTTP/1.1\r\nhost: x\r\n\r\n');
+  return { spin, a, b, p, before };
+}
+
 /** Waits until `c` got `n` responses after `before` characters (or 5 s), and returns what it got. */
 async function responses(c: Raw, before: number, n: number): Promise<string> {
   for (let k = 0; k < 250 && (since(c, before).match(/peak=\d+/g) ?? []).length < n; k++) await new Promise((r) => setTimeout(r, 20));
@@ -465,14 +481,7 @@ async function responses(c: Raw, before: number, n: number): Promise<string> {
 
 test('connections a stopped worker had between requests go on, whole, on another worker: a GET, a POST and a pipelined pair that arrived unread are answered 200, and each connection serves on', { skip: skip(), timeout: 60_000 }, async () => {
   await withServe(['--workers', '2', '--cpu-timeout', '300ms', '--log-format', 'json', '--metrics-addr', '127.0.0.1:0'], async (s) => {
-    const port = Number(new URL(s.url).port);
-    const [[spin, a, b, p]] = await connectionsByWorker(s, port, 12); // the larger group has at least 6
-    const before = [a, b, p].map((c) => c.got().length);
-    spin.write('GET /spin HTTP/1.1\r\nhost: x\r\n\r\n');
-    await new Promise((r) => setTimeout(r, 120)); // the worker is stuck now: what follows arrives unread
-    a.write('GET /count?ms=0 HTTP/1.1\r\nhost: x\r\n\r\n');
-    b.write('POST /count?ms=0 HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\nhi');
-    p.write('GET /count?ms=0 HTTP/1.1\r\nhost: x\r\n\r\nGET /count?ms=0 HTTP/1.1\r\nhost: x\r\n\r\n');
+    const { spin, a, b, p, before } = await strandRequests(s, 'hi');
     assert.equal(await spin.closed, null);
     assert.match(spin.got(), /HTTP\/1\.1 500 /);
     const got = await Promise.all([a, b, p].map((c, i) => responses(c, before[i], i === 2 ? 2 : 1)));
@@ -497,14 +506,7 @@ test('connections a stopped worker had between requests go on, whole, on another
 
 test('with SO_REUSEPORT listeners (no moving), requests that reached a stopped worker unread are handed to another worker: an idempotent one is answered 200, a POST or a pipelined batch 503', { skip: skip(), timeout: 60_000 }, () => withListenerMode('reuseport', async () => {
   await withServe(['--workers', '2', '--cpu-timeout', '300ms', '--idle-instance-timeout', '60s', '--log-format', 'json', '--metrics-addr', '127.0.0.1:0'], async (s) => {
-    const port = Number(new URL(s.url).port);
-    const [[spin, a, b, p]] = await connectionsByWorker(s, port, 12); // the larger group has at least 6
-    const before = [a, b, p].map((c) => c.got().length);
-    spin.write('GET /spin HTTP/1.1\r\nhost: x\r\n\r\n');
-    await new Promise((r) => setTimeout(r, 120)); // the worker is stuck now: what follows arrives unread
-    a.write('GET /count?ms=0 HTTP/1.1\r\nhost: x\r\n\r\n');
-    b.write('POST /count?ms=0 HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n');
-    p.write('GET /count?ms=0 HTTP/1.1\r\nhost: x\r\n\r\nGET /count?ms=0 HTTP/1.1\r\nhost: x\r\n\r\n');
+    const { spin, a, b, p, before } = await strandRequests(s, '');
     const ends = await Promise.all([spin.closed, a.closed, b.closed, p.closed]);
     assert.deepEqual(ends, [null, null, null, null], 'each closed cleanly after its answer, none reset');
     assert.match(spin.got(), /HTTP\/1\.1 500 /);

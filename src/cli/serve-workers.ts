@@ -342,7 +342,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerServer> 
   // A stopped worker's connections between requests go to the live workers whole (handover.ts); this needs
   // the shared socket's dup and its unreachable socket (shared-listener.ts).
   const moved = shared ? new MovedConnections() : null;
-  const move = shared && moved ? (fd: number, ino: number) => shared!.moveConnection(fd, ino, moved) : null;
+  const move = moved ? (fd: number, ino: number) => shared!.moveConnection(fd, ino, moved) : null;
   /**
    * Connections moved from a stopped worker go to the one taking its place, which takes what the mailbox
    * holds as it starts to listen; what is left after ADOPT_FALLBACK_MS (no spare was ready: a new worker

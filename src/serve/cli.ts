@@ -178,10 +178,9 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
   // Connections a stopped worker had between requests, moved whole (handover.ts): served from here on like
   // ones this worker accepted (through the connection gate), once it listens; not while it drains (the
   // supervisor closes what is left).
-  let listening = false;
   const mailbox = role?.moved && !extras.tls ? new MovedConnections(role.moved) : null;
   const adoptMoved = (): void => {
-    if (!mailbox || !listening || stopped) return;
+    if (!mailbox || !front.listening || stopped) return;
     for (const fd of mailbox.take()) {
       let socket: Socket;
       try {
@@ -240,7 +239,6 @@ export async function serveCli(opts: ServeCliOptions): Promise<number> {
     role.onMetrics(() => extras.metricsSnapshot());
     table?.start(); // the watchdog's heartbeat: from now on the supervisor watches this worker
     role.ready(); // the supervisor prints the Serving line once every worker listens
-    listening = true;
     adoptMoved(); // moved before this worker listened (it may be the spare taking over from the one stopped)
   }
   // H13: --watch: reload on change; a failed reload keeps the current version serving.

@@ -44,8 +44,10 @@ export const HANDOVER_MAX_REQUEST = 64 * 1024;
 /** The most response bytes a handed-over request may produce (the supervisor writes them within its deadline). */
 export const HANDOVER_MAX_RESPONSE = 1024 * 1024;
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP\/1\.([01])$/;
+/** RFC 9110 tchar: what a method or a field name is made of. */
+const TCHAR = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]";
+const TOKEN = new RegExp(`^${TCHAR}+$`);
+const REQUEST_LINE = new RegExp(`^(${TCHAR}+) (\\S+) HTTP\\/1\\.([01])$`);
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /**
@@ -147,7 +149,7 @@ export class HandoverSocket extends Duplex {
 const PEEK_BYTES = 8192;
 const KNOWN_METHODS = new Set(METHODS);
 /** The start of a request line: a method, then (if the bytes go that far) a target, then (so far) the version. */
-const REQUEST_LINE_START = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+)(?: (\S*)(?: (H(?:T(?:T(?:P(?:\/(?:1(?:\.[01]?)?)?)?)?)?)?)?)?)?$/;
+const REQUEST_LINE_START = new RegExp(`^(${TCHAR}+)(?: (\\S*)(?: (H(?:T(?:T(?:P(?:\\/(?:1(?:\\.[01]?)?)?)?)?)?)?)?)?)?$`);
 
 /**
  * Whether what waits unread on socket `fd` is nothing or the start of an
